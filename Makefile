@@ -1,0 +1,28 @@
+# TurboMediator for Go. `make run` starts the bank sample; `make test` runs every test.
+GO      ?= go
+PKGS    ?= ./...
+BENCH   ?= .
+COUNT   ?= 6
+GOBIN   ?= $(shell $(GO) env GOPATH)/bin
+
+.PHONY: run test bench lint vet fmt chaos
+
+run:
+	$(GO) run ./samples/bank
+
+test: vet
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) $(PKGS)
+
+lint: vet
+	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
+	PATH="$(GOBIN):$$PATH" staticcheck $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')

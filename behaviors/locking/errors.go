@@ -1,0 +1,49 @@
+package locking
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrNotAcquired is reported (wrapped in *Error) when the lock stayed taken
+// for the whole timeout.
+var ErrNotAcquired = errors.New("locking: lock not acquired")
+
+// ErrUnavailable is reported when the lock provider failed (its server could
+// not be reached, say); the error also wraps the cause. It is never used for
+// contention.
+var ErrUnavailable = errors.New("locking: lock provider unavailable")
+
+// ErrLockLost is the cause with which a handler's context is cancelled when
+// its lock is lost, and what Send then reports.
+var ErrLockLost = errors.New("locking: lock lost")
+
+// Error tells which lock could not be had and how long the caller waited.
+type Error struct {
+	// Key is the lock key, without any storage prefix of the provider.
+	Key string
+	// Timeout is how long the caller was prepared to wait.
+	Timeout time.Duration
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("locking: %q not acquired within %s", e.Key, e.Timeout)
+}
+
+// Unwrap returns ErrNotAcquired.
+func (e *Error) Unwrap() error { return ErrNotAcquired }
+
+// UnavailableError is a provider failure for one key: errors.Is matches both
+// ErrUnavailable and the cause.
+type UnavailableError struct {
+	Key string
+	Err error
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("locking: provider unavailable for %q: %v", e.Key, e.Err)
+}
+
+// Unwrap returns ErrUnavailable and the cause.
+func (e *UnavailableError) Unwrap() []error { return []error{ErrUnavailable, e.Err} }

@@ -1,0 +1,32 @@
+// Package mediator sends each request to its one handler through a pipeline
+// of behaviors, and publishes notifications to any number of handlers.
+//
+// # Messages
+//
+// A request embeds a marker that fixes its response type, so [Send] infers it:
+//
+//	type GetBalance struct {
+//		mediator.Query[int64]
+//		AccountID string
+//	}
+//	balance, err := mediator.Send(ctx, m, GetBalance{AccountID: "42"})
+//
+// [Command], [Query] and [Request] are the markers; [Unit] is the response of
+// a command that answers nothing. A notification embeds [Notification] and is
+// delivered by [Publish].
+//
+// # Building
+//
+// Every registration is a package-level generic function returning an
+// [Option] (Go methods cannot take type parameters). [New] takes them all;
+// [NewBuilder] offers the fluent form. Build resolves constructors through a
+// go.uber.org/dig container ([Provide] adds the application's services),
+// composes each type's pipeline once, and reports every problem in a
+// [*BuildError]: nothing panics and nothing is reflected on per Send.
+//
+// # Behavior order
+//
+// Global behaviors ([WithGlobalBehavior]) are outermost, then the type's own
+// behaviors ([WithBehavior]); in each group the first registered is the
+// outermost, so it runs first on the way in and last on the way out.
+package mediator

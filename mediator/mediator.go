@@ -1,0 +1,126 @@
+package mediator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"runtime/debug"
+	"sync"
+
+	"go.uber.org/dig"
+
+	"github.com/turbomediator/turbomediator-go/registry"
+)
+
+// Mediator routes each request to its handler through the pipeline of
+// behaviors composed for its type at Build. It holds no package-level state:
+// several mediators live side by side in one process. A Mediator is safe for
+// concurrent use.
+type Mediator struct {
+	routes        registry.Table
+	notifications registry.Table
+	reg           *registry.Registry
+	container     *dig.Container
+	lifecycle     *Lifecycle
+	strategy      PublishStrategy
+	requireNH     bool
+}
+
+// Send runs req through its type's pipeline and handler and returns the
+// handler's response. Res is inferred from the marker Req embeds. A request
+// type without a handler gets an error wrapping [ErrNoHandler].
+//
+// Send looks the route up in a frozen table and calls the chain composed at
+// Build: no reflection, map write or allocation of its own.
+func Send[Req Message[Res], Res any](ctx context.Context, m *Mediator, req Req) (Res, error) {
+	v, ok := m.routes.Lookup(registry.KeyOf[Req]())
+	if !ok {
+		var zero Res
+		return zero, m.noHandler(registry.TypeOf[Req]())
+	}
+	r := v.(*route[Req, Res])
+	if r.pipeline == nil {
+		return r.handler.Handle(ctx, req)
+	}
+	return r.pipeline(ctx, req)
+}
+
+// Publish delivers n to every handler registered for N, with the mediator's
+// [PublishStrategy], and joins the handlers' errors. A type with no handler is
+// not an error unless the mediator was built with [RequireNotificationHandlers].
+func Publish[N Notifier](ctx context.Context, m *Mediator, n N) error {
+	v, ok := m.notifications.Lookup(registry.KeyOf[N]())
+	if !ok {
+		if m.requireNH {
+			return fmt.Errorf("%w for %s", ErrNoNotificationHandler, registry.TypeOf[N]())
+		}
+		return nil
+	}
+	r := v.(*notificationRoute[N])
+	if m.strategy == Parallel && len(r.handlers) > 1 {
+		return publishParallel(ctx, r.handlers, n)
+	}
+	var errs []error
+	for _, h := range r.handlers {
+		if err := h.Handle(ctx, n); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func publishParallel[N any](ctx context.Context, handlers []NotificationHandler[N], n N) error {
+	errs := make([]error, len(handlers))
+	var wg sync.WaitGroup
+	for i, h := range handlers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					errs[i] = &PanicError{Value: p, Stack: debug.Stack()}
+				}
+			}()
+			errs[i] = h.Handle(ctx, n)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// noHandler builds the error of a Send without a handler, with a hint when
+// the pointer or value form of the type is registered instead.
+func (m *Mediator) noHandler(t reflect.Type) error {
+	e := &NoHandlerError{Type: t}
+	var other reflect.Type
+	if t.Kind() == reflect.Pointer {
+		other = t.Elem()
+	} else {
+		other = reflect.PointerTo(t)
+	}
+	if _, ok := m.reg.FindByType(other); ok {
+		if t.Kind() == reflect.Pointer {
+			e.Hint = fmt.Sprintf("a handler is registered for the value type %s: send the value, not a pointer", other)
+		} else {
+			e.Hint = fmt.Sprintf("a handler is registered for the pointer type %s: send a pointer", other)
+		}
+	}
+	return e
+}
+
+// Invoke calls fn with arguments from the mediator's dig container, for an
+// application that wants a service the container built (the lock provider,
+// say). It is not meant for the request path.
+func (m *Mediator) Invoke(fn any) error {
+	if err := m.container.Invoke(fn); err != nil {
+		return fmt.Errorf("mediator: invoke: %w", err)
+	}
+	return nil
+}
+
+// Close runs the clean-up that constructors registered on the [Lifecycle]
+// (closing the clients a provider created, say), last registered first, and
+// joins their errors. Close is idempotent. Requests still running are not
+// waited for: stop sending first.
+func (m *Mediator) Close(ctx context.Context) error { return m.lifecycle.close(ctx) }
