@@ -1,0 +1,41 @@
+package memory
+
+import "fmt"
+
+// DefaultShards is the number of independently locked parts the key map is
+// split into when no [WithShards] option is given.
+const DefaultShards = 64
+
+// Option configures a [Provider] made by [New] or [WithInMemoryDistributedLocking].
+type Option interface {
+	apply(*config)
+	// String names the option and its value, for logs and error messages.
+	String() string
+}
+
+type config struct {
+	shards int
+}
+
+func defaultConfig() config { return config{shards: DefaultShards} }
+
+type shardsOption int
+
+func (o shardsOption) apply(c *config) { c.shards = int(o) }
+func (o shardsOption) String() string  { return fmt.Sprintf("memory.WithShards(%d)", int(o)) }
+
+// WithShards splits the key map into n parts, each with its own mutex, so
+// goroutines locking different keys rarely wait for each other's map access.
+// n is rounded up to a power of two; n < 1 means 1 (a single mutex). The
+// default is [DefaultShards].
+func WithShards(n int) Option { return shardsOption(n) }
+
+// roundShards returns the power of two at or above n, at least 1 and at most
+// 1<<16 (more shards than that only waste memory).
+func roundShards(n int) int {
+	s := 1
+	for s < n && s < 1<<16 {
+		s <<= 1
+	}
+	return s
+}

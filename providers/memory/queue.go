@@ -1,0 +1,62 @@
+package memory
+
+import "time"
+
+// waiter is one caller blocked in TryAcquire. The caller's goroutine is the
+// only one that waits on it; the releasing goroutine sends the grant.
+type waiter struct {
+	// handle is the caller's handle, made before it queued; the releaser
+	// fills in its token and state, then signals grant.
+	handle *handle
+	// grant is signalled by the releaser, exactly once per granted wait. It
+	// has room for one value, so the send, made under the shard's mutex, never
+	// blocks.
+	grant chan struct{}
+	// timer bounds the wait; reused across waits through the provider's pool.
+	timer *time.Timer
+	// prev, next and queued are guarded by the shard's mutex. queued is true
+	// from push until the waiter is granted or gives up.
+	prev, next *waiter
+	queued     bool
+}
+
+// lockedPush appends w to the queue. The caller holds the shard's mutex.
+func (st *keyState) lockedPush(w *waiter) {
+	w.prev, w.next = st.tail, nil
+	if st.tail != nil {
+		st.tail.next = w
+	} else {
+		st.head = w
+	}
+	st.tail = w
+	w.queued = true
+	st.waiting++
+}
+
+// lockedRemove takes w out of the queue wherever it is. The caller holds the
+// shard's mutex and has checked w.queued.
+func (st *keyState) lockedRemove(w *waiter) {
+	if w.prev != nil {
+		w.prev.next = w.next
+	} else {
+		st.head = w.next
+	}
+	if w.next != nil {
+		w.next.prev = w.prev
+	} else {
+		st.tail = w.prev
+	}
+	w.prev, w.next = nil, nil
+	w.queued = false
+	st.waiting--
+}
+
+// lockedPop removes and returns the first waiter, or nil. The caller holds
+// the shard's mutex.
+func (st *keyState) lockedPop() *waiter {
+	w := st.head
+	if w != nil {
+		st.lockedRemove(w)
+	}
+	return w
+}

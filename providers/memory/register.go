@@ -1,0 +1,17 @@
+package memory
+
+import (
+	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+	"github.com/turbomediator/turbomediator-go/mediator"
+)
+
+// WithInMemoryDistributedLocking registers a new in-memory [Provider],
+// configured by opts, as the mediator's lock provider. Each mediator built
+// with it gets its own provider, so two mediators never share locks; to share
+// one, or to keep it for [Provider.Len], register it yourself:
+//
+//	p := memory.New()
+//	locking.WithDistributedLockProvider[*memory.Provider](func() *memory.Provider { return p })
+func WithInMemoryDistributedLocking(opts ...Option) mediator.Option {
+	return locking.WithDistributedLockProvider[*Provider](func() *Provider { return New(opts...) })
+}
