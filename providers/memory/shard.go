@@ -35,8 +35,10 @@ type keyState struct {
 const (
 	// maxFree bounds each shard's reuse list.
 	maxFree = 32
-	// shrinkPeak is the map size above which an emptied map is replaced.
-	shrinkPeak = 1024
+	// shrinkPeak is the map size above which an emptied map is replaced:
+	// small enough that a burst of keys leaves little behind, large enough
+	// that a shard holding a handful of keys never remakes its map.
+	shrinkPeak = 64
 )
 
 // lockedNewState returns a keyState for key, stored in the map. The caller
