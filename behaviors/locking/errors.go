@@ -47,3 +47,25 @@ func (e *UnavailableError) Error() string {
 
 // Unwrap returns ErrUnavailable and the cause.
 func (e *UnavailableError) Unwrap() []error { return []error{ErrUnavailable, e.Err} }
+
+// ErrNoProvider fails Build when the locking behavior is registered but no
+// lock provider is.
+var ErrNoProvider = errors.New("locking: no lock provider is registered")
+
+// TagError reports a malformed lock tag or an unusable key field; Build fails
+// with it.
+type TagError struct {
+	// Type is the message type carrying the tag.
+	Type string
+	// Field is the struct field whose tag is wrong.
+	Field string
+	// Word is the offending word of the tag ("timeout=abc"), or the field's
+	// type for a key field of a kind that cannot be a key.
+	Word string
+	// Reason says what is wrong with Word.
+	Reason string
+}
+
+func (e *TagError) Error() string {
+	return fmt.Sprintf("locking: %s.%s: lock tag %q: %s", e.Type, e.Field, e.Word, e.Reason)
+}

@@ -1,0 +1,76 @@
+package locking
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"unsafe"
+
+	"github.com/turbomediator/turbomediator-go/mediator"
+)
+
+// behavior locks around the handling of one message type, Req.
+type behavior[Req, Res any] struct {
+	*typeLock
+	// single and multi call LockKey / LockKeys as plain functions taking Req,
+	// found once at Build, so the message is never boxed into an interface
+	// (which would allocate a copy per Send).
+	single func(Req) string
+	multi  func(Req) []string
+}
+
+func newBehavior[Req, Res any](tl *typeLock) (*behavior[Req, Res], error) {
+	b := &behavior[Req, Res]{typeLock: tl}
+	t := reflect.TypeFor[Req]()
+	var ok bool
+	switch tl.keys.source {
+	case fromMethod:
+		m, _ := t.MethodByName("LockKey")
+		if b.single, ok = m.Func.Interface().(func(Req) string); !ok {
+			return nil, fmt.Errorf("locking: %s: cannot call its LockKey method", t)
+		}
+	case fromMethods:
+		m, _ := t.MethodByName("LockKeys")
+		if b.multi, ok = m.Func.Interface().(func(Req) []string); !ok {
+			return nil, fmt.Errorf("locking: %s: cannot call its LockKeys method", t)
+		}
+	}
+	return b, nil
+}
+
+// Handle takes the message's lock(s), runs next while holding them and gives
+// them back however next ends.
+func (b *behavior[Req, Res]) Handle(ctx context.Context, req Req, next mediator.Next[Req, Res]) (Res, error) {
+	var s *scope
+	var err error
+	switch b.keys.source {
+	case fromMethod:
+		s, err = b.enter(ctx, b.keys.withPart(b.single(req)))
+	case fromMethods:
+		s, err = b.enterMany(ctx, b.keys.many(b.multi(req)))
+	case fromFields:
+		s, err = b.enter(ctx, b.keys.fromStruct(unsafe.Pointer(&req)))
+	default:
+		s, err = b.enter(ctx, b.keys.base)
+	}
+	if err != nil {
+		var zero Res
+		if err == errSkip {
+			return zero, nil
+		}
+		return zero, err
+	}
+	return run(s, req, next)
+}
+
+// run calls next inside s. The deferred exit releases the locks when next
+// panics; the panic then goes on up.
+func run[Req, Res any](s *scope, req Req, next func(context.Context, Req) (Res, error)) (Res, error) {
+	defer s.exit()
+	res, err := next(s.handlerContext(), req)
+	if lost := s.finish(err); lost != nil {
+		var zero Res
+		return zero, lost
+	}
+	return res, err
+}

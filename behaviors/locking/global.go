@@ -1,0 +1,66 @@
+package locking
+
+import (
+	"context"
+	"reflect"
+
+	"github.com/turbomediator/turbomediator-go/mediator"
+)
+
+// globalBehavior locks every message type carrying the DistributedLock
+// marker that has no per-type registration of its own.
+type globalBehavior struct {
+	options Options
+	deps    *deps
+	types   map[reflect.Type]*typeLock // filled at Build, read-only after
+}
+
+// AppliesTo selects the marked types and resolves their settings; a bad tag
+// fails Build. Types without the marker are not wrapped, so they pay nothing.
+func (g *globalBehavior) AppliesTo(mt mediator.MessageType) (bool, error) {
+	if len(mt.Options(registrationKey{})) > 0 {
+		return false, nil // its own WithDistributedLocking locks it
+	}
+	spec, err := inspect(mt.Type)
+	if err != nil {
+		return false, err
+	}
+	if !spec.hasMarker {
+		return false, nil
+	}
+	tl, err := resolve(mt.Type, g.options, nil, g.deps)
+	if err != nil {
+		return false, err
+	}
+	g.types[mt.Type] = tl
+	return true, nil
+}
+
+// Handle locks req's key(s) around next.
+func (g *globalBehavior) Handle(ctx context.Context, req any, next mediator.AnyNext) (any, error) {
+	tl := g.types[reflect.TypeOf(req)]
+	if tl == nil {
+		return next(ctx, req)
+	}
+	var s *scope
+	var err error
+	switch tl.keys.source {
+	case fromMethod:
+		s, err = tl.enter(ctx, tl.keys.withPart(req.(KeyProvider).LockKey()))
+	case fromMethods:
+		s, err = tl.enterMany(ctx, tl.keys.many(req.(MultiKeyProvider).LockKeys()))
+	case fromFields:
+		s, err = tl.enter(ctx, tl.keys.fromStruct(valuePointer(&req, tl.direct)))
+	default:
+		s, err = tl.enter(ctx, tl.keys.base)
+	}
+	if err != nil {
+		if err == errSkip {
+			// The typed wrapper around a global behavior turns a nil any
+			// into the zero response.
+			return nil, nil
+		}
+		return nil, err
+	}
+	return run(s, req, next)
+}

@@ -1,0 +1,163 @@
+package locking
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"unsafe"
+)
+
+// keyField reads one field tagged lock:"key" straight from the message's
+// memory: its offset and kind are found once at Build, so a Send reads it
+// without reflection.
+type keyField struct {
+	name     string
+	offset   uintptr
+	kind     reflect.Kind
+	typ      reflect.Type
+	stringer bool // call String; ptrStringer: on a pointer to the field
+	ptrStr   bool
+}
+
+var stringerType = reflect.TypeFor[fmt.Stringer]()
+
+func newKeyField(f reflect.StructField) (keyField, error) {
+	kf := keyField{name: f.Name, offset: f.Offset, kind: f.Type.Kind(), typ: f.Type}
+	switch {
+	case f.Type.Implements(stringerType):
+		kf.stringer = true
+	case reflect.PointerTo(f.Type).Implements(stringerType):
+		kf.stringer, kf.ptrStr = true, true
+	default:
+		switch kf.kind {
+		case reflect.String, reflect.Bool,
+			reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		default:
+			return kf, errors.New("a key field must be a string, an integer, a bool or a fmt.Stringer")
+		}
+	}
+	return kf, nil
+}
+
+// appendTo appends the field of the struct at base to buf.
+func (f *keyField) appendTo(buf []byte, base unsafe.Pointer) []byte {
+	p := unsafe.Add(base, f.offset)
+	if f.stringer {
+		v := reflect.NewAt(f.typ, p)
+		if !f.ptrStr {
+			v = v.Elem()
+		}
+		return append(buf, v.Interface().(fmt.Stringer).String()...)
+	}
+	switch f.kind {
+	case reflect.String:
+		return append(buf, *(*string)(p)...)
+	case reflect.Bool:
+		return strconv.AppendBool(buf, *(*bool)(p))
+	case reflect.Int:
+		return strconv.AppendInt(buf, int64(*(*int)(p)), 10)
+	case reflect.Int8:
+		return strconv.AppendInt(buf, int64(*(*int8)(p)), 10)
+	case reflect.Int16:
+		return strconv.AppendInt(buf, int64(*(*int16)(p)), 10)
+	case reflect.Int32:
+		return strconv.AppendInt(buf, int64(*(*int32)(p)), 10)
+	case reflect.Int64:
+		return strconv.AppendInt(buf, *(*int64)(p), 10)
+	case reflect.Uint:
+		return strconv.AppendUint(buf, uint64(*(*uint)(p)), 10)
+	case reflect.Uint8:
+		return strconv.AppendUint(buf, uint64(*(*uint8)(p)), 10)
+	case reflect.Uint16:
+		return strconv.AppendUint(buf, uint64(*(*uint16)(p)), 10)
+	case reflect.Uint32:
+		return strconv.AppendUint(buf, uint64(*(*uint32)(p)), 10)
+	case reflect.Uint64:
+		return strconv.AppendUint(buf, *(*uint64)(p), 10)
+	case reflect.Uintptr:
+		return strconv.AppendUint(buf, uint64(*(*uintptr)(p)), 10)
+	}
+	return buf
+}
+
+// keySource says where a message type's key comes from.
+type keySource uint8
+
+const (
+	typeWide keySource = iota // no key: one lock for the type
+	fromMethod                // LockKey()
+	fromMethods               // LockKeys()
+	fromFields                // fields tagged lock:"key"
+)
+
+// keyPlan turns a message into its final lock key(s). Everything that does
+// not depend on the message's values is computed at Build.
+type keyPlan struct {
+	base      string // "[GlobalKeyPrefix:]Prefix", the key of a type-wide lock
+	baseColon string // base + ":"
+	source    keySource
+	fields    []keyField
+	pointer   bool // the message type is a pointer to the struct
+}
+
+func newKeyPlan(spec typeSpec, base string, isPointer bool) keyPlan {
+	kp := keyPlan{base: base, baseColon: base + ":", pointer: isPointer}
+	switch {
+	case spec.multi:
+		kp.source = fromMethods
+	case spec.single:
+		kp.source = fromMethod
+	case len(spec.keyFields) > 0:
+		kp.source, kp.fields = fromFields, spec.keyFields
+	}
+	return kp
+}
+
+// withPart joins the base and a message's key part: one allocation, none
+// for an empty part (a type-wide lock).
+func (kp *keyPlan) withPart(part string) string {
+	if part == "" {
+		return kp.base
+	}
+	return kp.baseColon + part
+}
+
+// fromStruct builds the key from the tagged fields of the struct at p: one
+// allocation for the final string, the fields formatted on the stack.
+func (kp *keyPlan) fromStruct(p unsafe.Pointer) string {
+	if kp.pointer {
+		p = *(*unsafe.Pointer)(p)
+		if p == nil {
+			return kp.base
+		}
+	}
+	var stack [96]byte
+	buf := append(stack[:0], kp.baseColon...)
+	for i := range kp.fields {
+		if i > 0 {
+			buf = append(buf, ':')
+		}
+		buf = kp.fields[i].appendTo(buf, p)
+	}
+	if len(buf) == len(kp.baseColon) {
+		return kp.base
+	}
+	return string(buf)
+}
+
+// many turns the parts a MultiKeyProvider returned into sorted, distinct
+// final keys. No parts, or only empty ones, mean the type-wide lock.
+func (kp *keyPlan) many(parts []string) []string {
+	keys := make([]string, 0, max(len(parts), 1))
+	for _, p := range parts {
+		keys = append(keys, kp.withPart(p))
+	}
+	if len(keys) == 0 {
+		return append(keys, kp.base)
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}

@@ -1,0 +1,148 @@
+package locking
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// locker takes and gives back the locks of one message type. It is built at
+// Build with the type's resolved settings and shared by all its Sends.
+type locker struct {
+	provider Provider
+	prefix   string // "[GlobalKeyPrefix:]Prefix", for events
+	timeout  time.Duration
+	throw    bool
+
+	reporter
+}
+
+// errSkip tells the behavior that the lock was not had, throw is false, and
+// the handler must be skipped with a nil error.
+var errSkip = errors.New("locking: skipped")
+
+// enter takes key, or borrows it from an enclosing scope of ctx that holds
+// it, and returns the scope the handler runs in.
+func (l *locker) enter(ctx context.Context, key string) (*scope, error) {
+	parent := scopeOf(ctx)
+	s := &scope{Context: ctx, parent: parent, l: l}
+	s.rel.values = ctx
+	s.handles, s.owned = s.one[:], s.ownOne[:]
+	if h := parent.find(key); h != nil {
+		s.one[0] = h
+		s.live.Store(true)
+		return s, nil
+	}
+	var start time.Time
+	if l.timed {
+		start = time.Now()
+	}
+	h, err := l.provider.TryAcquire(ctx, key, l.timeout)
+	if err != nil || h == nil {
+		return nil, l.failed(ctx, key, start, h, err)
+	}
+	s.one[0], s.ownOne[0] = h, true
+	s.live.Store(true)
+	if l.timed {
+		s.acquired = time.Now()
+		l.acquired(ctx, h, s.acquired.Sub(start))
+	}
+	s.watchLost()
+	return s, nil
+}
+
+// enterMany takes every key (sorted, distinct) in order, skipping those an
+// enclosing scope holds, within one overall timeout. On a failure it gives
+// back what it took, last first.
+func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
+	parent := scopeOf(ctx)
+	s := &scope{Context: ctx, parent: parent, l: l}
+	s.rel.values = ctx
+	s.handles, s.owned = make([]Handle, len(keys)), make([]bool, len(keys))
+	var start, deadline time.Time
+	if l.timed || (l.timeout > 0 && len(keys) > 1) {
+		start = time.Now()
+		deadline = start.Add(l.timeout)
+	}
+	for i, key := range keys {
+		if h := parent.find(key); h != nil {
+			s.handles[i] = h
+			continue
+		}
+		wait := l.timeout
+		if i > 0 && wait > 0 {
+			wait = max(time.Until(deadline), 0)
+		}
+		h, err := l.provider.TryAcquire(ctx, key, wait)
+		if err != nil || h == nil {
+			err = l.failed(ctx, key, start, h, err)
+			s.releaseOwned()
+			return nil, err
+		}
+		s.handles[i], s.owned[i] = h, true
+		if l.timed {
+			l.acquired(ctx, h, time.Since(start))
+		}
+	}
+	s.live.Store(true)
+	if l.timed {
+		s.acquired = time.Now()
+	}
+	s.watchLost()
+	return s, nil
+}
+
+// failed turns a failed TryAcquire into what Send returns, and reports it.
+func (l *locker) failed(ctx context.Context, key string, start time.Time, h Handle, err error) error {
+	if h != nil {
+		// A provider that returns both a handle and an error is not to be
+		// trusted with the handle either.
+		rel := releaseContext{values: ctx}
+		_ = h.Release(&rel)
+		rel.stop()
+	}
+	var wait time.Duration
+	if l.timed {
+		wait = time.Since(start)
+	}
+	switch {
+	case err != nil && errors.Is(err, ErrNotAcquired):
+		if l.timed {
+			l.contended(ctx, key, wait, l.throw)
+		}
+		if !l.throw {
+			return errSkip
+		}
+		return &Error{Key: key, Timeout: l.timeout}
+	case ctx.Err() != nil:
+		out := fmt.Errorf("locking: waiting for %q: %w", key, ctx.Err())
+		if cause := context.Cause(ctx); cause != ctx.Err() {
+			out = fmt.Errorf("locking: waiting for %q: %w: %w", key, ctx.Err(), cause)
+		}
+		if l.timed {
+			l.cancelled(ctx, key, wait, out)
+		}
+		return out
+	default:
+		if err == nil {
+			err = errors.New("provider returned neither a handle nor an error")
+		}
+		if !errors.Is(err, ErrUnavailable) {
+			err = &UnavailableError{Key: key, Err: err}
+		}
+		if l.timed {
+			l.unavailable(ctx, key, wait, err)
+		}
+		return err
+	}
+}
+
+// lostError is what Send reports when key was lost while the handler ran;
+// it also wraps the handler's own error, if any.
+func lostError(key string, handlerErr error) error {
+	if handlerErr != nil {
+		return fmt.Errorf("locking: %q lost while the handler ran: %w; handler: %w", key, ErrLockLost, handlerErr)
+	}
+	return fmt.Errorf("locking: %q lost while the handler ran: %w", key, ErrLockLost)
+}

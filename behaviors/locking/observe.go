@@ -1,0 +1,194 @@
+package locking
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"go.uber.org/dig"
+
+	"github.com/turbomediator/turbomediator-go/mediator"
+)
+
+// Outcome is what happened to one lock key.
+type Outcome uint8
+
+const (
+	// Acquired: the lock was granted; LockEvent.Wait is how long it took.
+	Acquired Outcome = iota + 1
+	// Contended: the lock stayed taken for the whole timeout.
+	Contended
+	// Unavailable: the provider failed; LockEvent.Err says why.
+	Unavailable
+	// Cancelled: the caller's context ended while waiting.
+	Cancelled
+	// Lost: the provider could no longer vouch for a held lock; the
+	// handler's context was cancelled. LockEvent.Hold is how long it was held.
+	Lost
+	// Released: the lock was given back; LockEvent.Hold is how long it was
+	// held, LockEvent.Err a release failure.
+	Released
+)
+
+// String returns the outcome's name in lower case ("acquired").
+func (o Outcome) String() string {
+	switch o {
+	case Acquired:
+		return "acquired"
+	case Contended:
+		return "contended"
+	case Unavailable:
+		return "unavailable"
+	case Cancelled:
+		return "cancelled"
+	case Lost:
+		return "lost"
+	case Released:
+		return "released"
+	}
+	return "unknown"
+}
+
+// LockEvent is one thing that happened to one lock key, for an [Observer].
+type LockEvent struct {
+	// Prefix is the key prefix of the message type, with the global prefix
+	// ("myapp:WithdrawCommand"): few distinct values, fit for a metric label.
+	Prefix string
+	// Key is the full lock key ("myapp:WithdrawCommand:42").
+	Key string
+	// Outcome is what happened.
+	Outcome Outcome
+	// Wait is how long the caller waited (Acquired, Contended, Unavailable,
+	// Cancelled).
+	Wait time.Duration
+	// Hold is how long the lock was held (Released, Lost).
+	Hold time.Duration
+	// Token is the handle's fencing token (Acquired, Released, Lost).
+	Token uint64
+	// Err is the error of Unavailable, Cancelled, or a failed release.
+	Err error
+}
+
+// Observer receives a LockEvent for every lock outcome, to feed a metrics
+// system. ObserveLock is called on the request's goroutine (a loss on a
+// watcher goroutine), so it must be quick and safe for concurrent use.
+type Observer interface {
+	ObserveLock(e LockEvent)
+}
+
+// ObserverFunc adapts a function to an [Observer].
+type ObserverFunc func(e LockEvent)
+
+// ObserveLock calls f(e).
+func (f ObserverFunc) ObserveLock(e LockEvent) { f(e) }
+
+const observerGroup = "locking.observers"
+
+// WithObserver adds o to the observers of the locking behavior; a mediator
+// may have several. With none, no event is built and no clock is read.
+func WithObserver(o Observer) mediator.Option {
+	return mediator.Options("locking.WithObserver",
+		mediator.Provide(func() Observer { return o }, dig.Group(observerGroup)))
+}
+
+// loggerRegistration is what WithLogger puts in the container.
+type loggerRegistration struct{ logger *slog.Logger }
+
+// WithLogger sends the locking behavior's records to logger: acquired and
+// released at debug (with wait and hold times), contended and lost at warn,
+// provider failures at error. Without WithLogger the behavior uses a
+// *slog.Logger the container provides, if any; with neither it logs nothing
+// and pays nothing.
+func WithLogger(logger *slog.Logger) mediator.Option {
+	reg := &loggerRegistration{logger: logger}
+	return mediator.Options("locking.WithLogger",
+		mediator.Provide(func() *loggerRegistration { return reg }))
+}
+
+// reporter sends lock outcomes to the logger and the observers. timed is
+// false when there are neither, and then no clock is read either.
+type reporter struct {
+	log   *slog.Logger
+	obs   Observer
+	timed bool
+}
+
+func newReporter(log *slog.Logger, observers []Observer) reporter {
+	var obs Observer
+	switch len(observers) {
+	case 0:
+	case 1:
+		obs = observers[0]
+	default:
+		obs = ObserverFunc(func(e LockEvent) {
+			for _, o := range observers {
+				o.ObserveLock(e)
+			}
+		})
+	}
+	return reporter{log: log, obs: obs, timed: log != nil || obs != nil}
+}
+
+func (l *locker) emit(ctx context.Context, level slog.Level, msg string, e LockEvent) {
+	e.Prefix = l.prefix
+	if l.obs != nil {
+		l.obs.ObserveLock(e)
+	}
+	if l.log == nil || !l.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 5)
+	attrs = append(attrs, slog.String("key", e.Key))
+	switch e.Outcome {
+	case Acquired, Contended, Unavailable, Cancelled:
+		attrs = append(attrs, slog.Duration("wait", e.Wait))
+	case Released, Lost:
+		attrs = append(attrs, slog.Duration("hold", e.Hold))
+	}
+	if e.Token != 0 {
+		attrs = append(attrs, slog.Uint64("token", e.Token))
+	}
+	if e.Err != nil {
+		attrs = append(attrs, slog.Any("error", e.Err))
+	}
+	l.log.LogAttrs(ctx, level, msg, attrs...)
+}
+
+func (l *locker) acquired(ctx context.Context, h Handle, wait time.Duration) {
+	l.emit(ctx, slog.LevelDebug, "lock acquired", LockEvent{Key: h.Key(), Outcome: Acquired, Wait: wait, Token: h.Token()})
+}
+
+func (l *locker) contended(ctx context.Context, key string, wait time.Duration, throw bool) {
+	msg := "lock not acquired"
+	if !throw {
+		msg = "lock not acquired, handler skipped"
+	}
+	l.emit(ctx, slog.LevelWarn, msg, LockEvent{Key: key, Outcome: Contended, Wait: wait})
+}
+
+func (l *locker) cancelled(ctx context.Context, key string, wait time.Duration, err error) {
+	l.emit(ctx, slog.LevelDebug, "lock wait cancelled", LockEvent{Key: key, Outcome: Cancelled, Wait: wait, Err: err})
+}
+
+func (l *locker) unavailable(ctx context.Context, key string, wait time.Duration, err error) {
+	l.emit(ctx, slog.LevelError, "lock provider unavailable", LockEvent{Key: key, Outcome: Unavailable, Wait: wait, Err: err})
+}
+
+func (l *locker) released(ctx context.Context, h Handle, hold time.Duration, err error) {
+	level, msg := slog.LevelDebug, "lock released"
+	if err != nil {
+		level, msg = slog.LevelWarn, "lock release failed"
+	}
+	l.emit(ctx, level, msg, LockEvent{Key: h.Key(), Outcome: Released, Hold: hold, Token: h.Token(), Err: err})
+}
+
+func (l *locker) lost(ctx context.Context, h Handle, acquired time.Time) {
+	if !l.timed {
+		return
+	}
+	var hold time.Duration
+	if !acquired.IsZero() {
+		hold = time.Since(acquired)
+	}
+	l.emit(ctx, slog.LevelWarn, "lock lost", LockEvent{Key: h.Key(), Outcome: Lost, Hold: hold, Token: h.Token(), Err: ErrLockLost})
+}

@@ -1,0 +1,150 @@
+package locking
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// scope is one Send's set of held locks. It is also the context handed to
+// the handler: embedding the caller's context and answering scopeKey itself
+// saves the allocation of a separate context.WithValue. One allocation holds
+// the scope, a single-key handle slot and the release context.
+type scope struct {
+	context.Context // the caller's
+
+	parent  *scope
+	l       *locker
+	handles []Handle // sorted by key; handles[0] is FromContext's
+	owned   []bool   // false for a handle borrowed from an enclosing scope
+	one     [1]Handle
+	ownOne  [1]bool
+	live    atomic.Bool
+
+	acquired time.Time // only when someone observes
+	watch    *lostWatch
+	rel      releaseContext
+	finished bool
+}
+
+// Value answers scopeKey with the scope and passes other keys on.
+func (s *scope) Value(key any) any {
+	if _, ok := key.(scopeKey); ok {
+		return s
+	}
+	return s.Context.Value(key)
+}
+
+// find looks for key in s and its enclosing scopes still running. A nil scope
+// finds nothing.
+func (s *scope) find(key string) Handle {
+	for ; s != nil; s = s.parent {
+		if !s.live.Load() {
+			continue
+		}
+		for _, h := range s.handles {
+			if h.Key() == key {
+				return h
+			}
+		}
+	}
+	return nil
+}
+
+// handlerContext is the context the handler runs with: the scope itself, or
+// the cancellable child that the lost-lock watch cancels.
+func (s *scope) handlerContext() context.Context {
+	if s.watch != nil {
+		return s.watch.ctx
+	}
+	return s
+}
+
+// exit finishes the scope if the handler did not return normally (a panic);
+// the panic then goes on up.
+func (s *scope) exit() {
+	if !s.finished {
+		_ = s.finish(nil)
+	}
+}
+
+// finish stops the lost-lock watch, releases the locks this scope took in
+// reverse order, and reports a loss seen while the handler ran.
+func (s *scope) finish(handlerErr error) error {
+	s.finished = true
+	var lostErr error
+	if w := s.watch; w != nil {
+		close(w.stop)
+		w.wg.Wait()
+		if i := w.lost.Load(); i > 0 {
+			lostErr = lostError(s.handles[i-1].Key(), handlerErr)
+		}
+		w.cancel(nil)
+	}
+	s.live.Store(false)
+	s.releaseOwned()
+	return lostErr
+}
+
+// releaseOwned releases, last taken first, with a context that the caller's
+// cancellation cannot reach.
+func (s *scope) releaseOwned() {
+	var hold time.Duration
+	if s.l.timed && !s.acquired.IsZero() {
+		hold = time.Since(s.acquired)
+	}
+	for i := len(s.handles) - 1; i >= 0; i-- {
+		if !s.owned[i] || s.handles[i] == nil {
+			continue
+		}
+		h := s.handles[i]
+		err := h.Release(&s.rel)
+		if s.l.timed {
+			s.l.released(s.Context, h, hold, err)
+		}
+	}
+	s.rel.stop()
+}
+
+// lostWatch cancels the handler's context when a held handle reports loss.
+// It exists only when some handle can be lost.
+type lostWatch struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	lost   atomic.Int32 // 1 + index of the first handle lost; 0 none
+}
+
+// watchLost starts one goroutine per owned handle whose Lost channel is not
+// nil; they end when the handle is lost or finish closes stop. Handles that
+// cannot be lost cost nothing.
+func (s *scope) watchLost() {
+	for i, h := range s.handles {
+		if !s.owned[i] {
+			continue
+		}
+		lost := h.Lost()
+		if lost == nil {
+			continue
+		}
+		w := s.watch
+		if w == nil {
+			w = &lostWatch{stop: make(chan struct{})}
+			w.ctx, w.cancel = context.WithCancelCause(s)
+			s.watch = w
+		}
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			select {
+			case <-lost:
+				w.lost.CompareAndSwap(0, int32(i+1))
+				w.cancel(ErrLockLost)
+				s.l.lost(s.Context, h, s.acquired)
+			case <-w.stop:
+			}
+		}()
+	}
+}
