@@ -1,0 +1,246 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// LoadConfig is what `bank stress` is asked to do.
+type LoadConfig struct {
+	// URLs are the base URLs of the instances; request i goes to
+	// URLs[i % len(URLs)], so the load is spread evenly.
+	URLs []string
+	// Account is the account to withdraw from; empty creates one holding
+	// Balance.
+	Account string
+	Balance int64
+	// Requests is the number of withdrawals, Concurrency how many are in
+	// flight at once, Amount the cents each takes.
+	Requests    int
+	Concurrency int
+	Amount      int64
+	// Timeout bounds each HTTP request.
+	Timeout time.Duration
+}
+
+// Verdicts of a load run.
+const (
+	VerdictOK        = "OK"
+	VerdictLostMoney = "LOST MONEY"
+)
+
+// Summary is the outcome of a load run, printed as text or, with -json, as
+// this JSON object.
+type Summary struct {
+	URLs              []string       `json:"urls"`
+	Account           string         `json:"account"`
+	Requests          int            `json:"requests"`
+	Concurrency       int            `json:"concurrency"`
+	Amount            int64          `json:"amount"`
+	Seconds           float64        `json:"seconds"`
+	RequestsPerSecond float64        `json:"requests_per_second"`
+	LatencyMS         Latency        `json:"latency_ms"`
+	Statuses          map[string]int `json:"statuses"`
+	// Succeeded counts 200 answers; Unknown counts requests whose effect
+	// cannot be known (a transport error or a 5xx).
+	Succeeded       int    `json:"succeeded"`
+	Unknown         int    `json:"unknown"`
+	InitialBalance  int64  `json:"initial_balance"`
+	ExpectedBalance int64  `json:"expected_balance"`
+	ActualBalance   int64  `json:"actual_balance"`
+	Verdict         string `json:"verdict"`
+}
+
+// Latency holds latency percentiles in milliseconds.
+type Latency struct {
+	P50 float64 `json:"p50"`
+	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// Progress is told of every finished request; a bar or plain lines.
+type Progress interface {
+	Add()
+	Finish()
+}
+
+// transportError is the Statuses key of requests that got no HTTP answer.
+const transportError = "error"
+
+// RunLoad withdraws cfg.Amount cfg.Requests times from one account through
+// the instances at cfg.URLs, then reads the balance back and judges it: the
+// account must hold exactly its starting balance minus what the 200 answers
+// paid out (give or take the requests whose outcome is unknown).
+func RunLoad(ctx context.Context, cfg LoadConfig, progress Progress) (Summary, error) {
+	if len(cfg.URLs) == 0 || cfg.Requests < 1 || cfg.Concurrency < 1 || cfg.Amount < 1 {
+		return Summary{}, errors.New("stress: need at least one URL, and positive -n, -c and -amount")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = cfg.Concurrency
+	transport.MaxIdleConns = 2 * cfg.Concurrency
+	client := &http.Client{Transport: transport, Timeout: cfg.Timeout}
+	defer client.CloseIdleConnections()
+
+	acct, err := prepareAccount(ctx, client, cfg)
+	if err != nil {
+		return Summary{}, err
+	}
+	s := Summary{
+		URLs: cfg.URLs, Account: acct.ID, Requests: cfg.Requests, Concurrency: cfg.Concurrency,
+		Amount: cfg.Amount, Statuses: map[string]int{}, InitialBalance: acct.Balance,
+	}
+
+	body := fmt.Appendf(nil, `{"amount":%d}`, cfg.Amount)
+	latencies := make([]time.Duration, cfg.Requests)
+	statuses := make([]int, cfg.Requests) // 0: no HTTP answer
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range min(cfg.Concurrency, cfg.Requests) {
+		wg.Go(func() {
+			for i := range jobs {
+				url := strings.TrimRight(cfg.URLs[i%len(cfg.URLs)], "/") + "/accounts/" + acct.ID + "/withdraw"
+				t0 := time.Now()
+				statuses[i] = post(ctx, client, url, body)
+				latencies[i] = time.Since(t0)
+				progress.Add()
+			}
+		})
+	}
+	for i := range cfg.Requests {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	elapsed := time.Since(start)
+	progress.Finish()
+
+	s.Seconds = elapsed.Seconds()
+	s.RequestsPerSecond = float64(cfg.Requests) / elapsed.Seconds()
+	s.LatencyMS = percentiles(latencies)
+	for _, code := range statuses {
+		switch {
+		case code == 0:
+			s.Statuses[transportError]++
+			s.Unknown++
+			continue
+		case code == http.StatusOK:
+			s.Succeeded++
+		case code >= 500:
+			s.Unknown++
+		}
+		s.Statuses[strconv.Itoa(code)]++
+	}
+
+	final, err := getAccount(ctx, client, cfg.URLs[0], acct.ID)
+	if err != nil {
+		return s, fmt.Errorf("stress: reading the final balance: %w", err)
+	}
+	s.ActualBalance = final.Balance
+	s.ExpectedBalance = s.InitialBalance - int64(s.Succeeded)*cfg.Amount
+	s.Verdict = judge(s)
+	return s, nil
+}
+
+// judge says whether the books balance: the final balance must not be
+// negative and must equal the expected one, less at most the withdrawals
+// whose outcome is unknown.
+func judge(s Summary) string {
+	lowest := s.ExpectedBalance - int64(s.Unknown)*s.Amount
+	if s.ActualBalance < 0 || s.ActualBalance > s.ExpectedBalance || s.ActualBalance < lowest {
+		return VerdictLostMoney
+	}
+	return VerdictOK
+}
+
+func prepareAccount(ctx context.Context, client *http.Client, cfg LoadConfig) (Account, error) {
+	if cfg.Account != "" {
+		a, err := getAccount(ctx, client, cfg.URLs[0], cfg.Account)
+		if err != nil {
+			return Account{}, fmt.Errorf("stress: reading account %s: %w", cfg.Account, err)
+		}
+		return a, nil
+	}
+	body := fmt.Appendf(nil, `{"owner":"stress","balance":%d}`, cfg.Balance)
+	var a Account
+	if err := doJSON(ctx, client, http.MethodPost, strings.TrimRight(cfg.URLs[0], "/")+"/accounts", body, http.StatusCreated, &a); err != nil {
+		return Account{}, fmt.Errorf("stress: creating an account: %w", err)
+	}
+	return a, nil
+}
+
+func getAccount(ctx context.Context, client *http.Client, base, id string) (Account, error) {
+	var a Account
+	err := doJSON(ctx, client, http.MethodGet, strings.TrimRight(base, "/")+"/accounts/"+id, nil, http.StatusOK, &a)
+	return a, err
+}
+
+// doJSON makes one request and decodes the answer, which must have status want.
+func doJSON(ctx context.Context, client *http.Client, method, url string, body []byte, want int, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: %s: %s", method, url, resp.Status, bytes.TrimSpace(data))
+	}
+	return json.Unmarshal(data, out)
+}
+
+// post sends one withdrawal and returns its status, or 0 when no answer came.
+func post(ctx context.Context, client *http.Client, url string, body []byte) int {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0
+	}
+	// Drain so the connection goes back to the pool.
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// percentiles uses the nearest-rank method.
+func percentiles(ds []time.Duration) Latency {
+	if len(ds) == 0 {
+		return Latency{}
+	}
+	sorted := slices.Clone(ds)
+	slices.Sort(sorted)
+	at := func(p float64) float64 {
+		i := int(math.Ceil(p*float64(len(sorted)))) - 1
+		return ms(sorted[max(i, 0)])
+	}
+	return Latency{P50: at(0.50), P95: at(0.95), P99: at(0.99), Max: ms(sorted[len(sorted)-1])}
+}
+
+func ms(d time.Duration) float64 { return math.Round(float64(d)/float64(time.Millisecond)*1000) / 1000 }
