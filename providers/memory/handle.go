@@ -39,9 +39,9 @@ func (h *handle) Release(context.Context) error {
 }
 
 // release passes h's key to the next waiter, or forgets the key when nobody
-// waits. The handoff happens under the mutex, so a waiter that gives up at
-// the same moment either is still queued (and removes itself) or has been
-// granted (and finds the grant in its channel).
+// waits. The waiter leaves the queue under the mutex, so a waiter that gives
+// up at the same moment either is still queued (and removes itself) or has
+// been granted (and waits for the signal, which is on its way).
 func (s *shard) release(h *handle) {
 	s.mu.Lock()
 	st := h.state
@@ -49,8 +49,11 @@ func (s *shard) release(h *handle) {
 		next := w.handle
 		next.state = st
 		next.token = s.tokens.Add(1)
-		w.grant <- struct{}{}
 		s.mu.Unlock()
+		// Sent after unlocking, to keep the critical section short. It never
+		// blocks (one grant per wait, room for one), and the waiter cannot
+		// be recycled before it has received it.
+		w.grant <- struct{}{}
 		return
 	}
 	s.lockedDeleteState(h.key, st)

@@ -125,8 +125,8 @@ func (p *Provider) wait(ctx context.Context, sh *shard, st *keyState, w *waiter,
 		return nil, &locking.Error{Key: h.key, Timeout: timeout}
 	}
 	sh.mu.Unlock()
-	// The releaser granted w just before we took the mutex: the signal is in
-	// the channel. A grant is never dropped: on a timeout at that instant the
+	// The releaser granted w just before we took the mutex: the signal is
+	// in the channel or about to be. A grant is never dropped: on a timeout at that instant the
 	// caller keeps the lock it got; a cancelled caller passes it on.
 	<-w.grant
 	p.putWaiter(w)

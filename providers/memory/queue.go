@@ -9,8 +9,7 @@ type waiter struct {
 	// fills in its token and state, then signals grant.
 	handle *handle
 	// grant is signalled by the releaser, exactly once per granted wait. It
-	// has room for one value, so the send, made under the shard's mutex, never
-	// blocks.
+	// has room for one value, so the send never blocks.
 	grant chan struct{}
 	// timer bounds the wait; reused across waits through the provider's pool.
 	timer *time.Timer
