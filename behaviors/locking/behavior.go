@@ -49,7 +49,7 @@ func (b *behavior[Req, Res]) Handle(ctx context.Context, req Req, next mediator.
 	case fromMethods:
 		s, err = b.enterMany(ctx, b.keys.many(b.multi(req)))
 	case fromFields:
-		s, err = b.enter(ctx, b.keys.fromStruct(unsafe.Pointer(&req)))
+		s, err = b.enter(ctx, b.fieldKey(&req))
 	default:
 		s, err = b.enter(ctx, b.keys.base)
 	}
@@ -61,6 +61,20 @@ func (b *behavior[Req, Res]) Handle(ctx context.Context, req Req, next mediator.
 		return zero, err
 	}
 	return run(s, req, next)
+}
+
+// fieldKey builds the key of a message with lock:"key" fields. Plain fields
+// are read from the caller's copy; Stringer fields need a heap copy, made by
+// boxing it once.
+func (b *behavior[Req, Res]) fieldKey(req *Req) string {
+	if b.keys.stringers {
+		return b.keys.fromBoxed(*req)
+	}
+	p := unsafe.Pointer(req)
+	if b.keys.pointer {
+		p = *(*unsafe.Pointer)(p)
+	}
+	return b.keys.fromPlainStruct(p)
 }
 
 // run calls next inside s. The deferred exit releases the locks when next

@@ -41,8 +41,7 @@ func (d *deps) reporter() reporter {
 // keys are made.
 type typeLock struct {
 	locker
-	keys   keyPlan
-	direct bool // the type is stored in an interface's data word itself
+	keys keyPlan
 }
 
 // resolve applies the precedence rules for message type t: perType (the
@@ -88,7 +87,11 @@ func resolve(t reflect.Type, global Options, perType []func(*Options), d *deps) 
 	tl := &typeLock{
 		locker: locker{provider: d.Provider, prefix: base, timeout: timeout, throw: throw, reporter: d.reporter()},
 		keys:   newKeyPlan(spec, base, t.Kind() == reflect.Pointer),
-		direct: isDirectIface(t),
+	}
+	if tl.keys.source == fromFields && !tl.keys.pointer && isDirectIface(t) {
+		// Such a struct has one field, so it cannot carry both a message
+		// marker and a key field; refuse it rather than misread it.
+		return nil, fmt.Errorf("locking: %s: key fields on a one-field struct are not supported", t)
 	}
 	return tl, nil
 }
@@ -103,14 +106,4 @@ func isDirectIface(t reflect.Type) bool {
 	}
 	v := reflect.New(t).Elem().Interface()
 	return (*[2]unsafe.Pointer)(unsafe.Pointer(&v))[1] == nil
-}
-
-// valuePointer returns a pointer to the value req holds, for reading key
-// fields in the global behavior without copying the message.
-func valuePointer(req *any, direct bool) unsafe.Pointer {
-	w := (*[2]unsafe.Pointer)(unsafe.Pointer(req))
-	if direct {
-		return unsafe.Pointer(&w[1])
-	}
-	return w[1]
 }

@@ -50,7 +50,7 @@ func (g *globalBehavior) Handle(ctx context.Context, req any, next mediator.AnyN
 	case fromMethods:
 		s, err = tl.enterMany(ctx, tl.keys.many(req.(MultiKeyProvider).LockKeys()))
 	case fromFields:
-		s, err = tl.enter(ctx, tl.keys.fromStruct(valuePointer(&req, tl.direct)))
+		s, err = tl.enter(ctx, tl.keys.fromBoxed(req))
 	default:
 		s, err = tl.enter(ctx, tl.keys.base)
 	}

@@ -42,16 +42,11 @@ func newKeyField(f reflect.StructField) (keyField, error) {
 	return kf, nil
 }
 
-// appendTo appends the field of the struct at base to buf.
+// appendTo appends the field of the struct at base to buf. It hands base to
+// nothing that could keep it, so a message on the caller's stack stays there;
+// Stringer fields, which need reflect, go through appendStringer instead.
 func (f *keyField) appendTo(buf []byte, base unsafe.Pointer) []byte {
 	p := unsafe.Add(base, f.offset)
-	if f.stringer {
-		v := reflect.NewAt(f.typ, p)
-		if !f.ptrStr {
-			v = v.Elem()
-		}
-		return append(buf, v.Interface().(fmt.Stringer).String()...)
-	}
 	switch f.kind {
 	case reflect.String:
 		return append(buf, *(*string)(p)...)
@@ -83,14 +78,24 @@ func (f *keyField) appendTo(buf []byte, base unsafe.Pointer) []byte {
 	return buf
 }
 
+// appendStringer appends the String() of the field of the struct at base,
+// which must be on the heap: reflect keeps the pointer.
+func (f *keyField) appendStringer(buf []byte, base unsafe.Pointer) []byte {
+	v := reflect.NewAt(f.typ, unsafe.Add(base, f.offset))
+	if !f.ptrStr {
+		v = v.Elem()
+	}
+	return append(buf, v.Interface().(fmt.Stringer).String()...)
+}
+
 // keySource says where a message type's key comes from.
 type keySource uint8
 
 const (
-	typeWide keySource = iota // no key: one lock for the type
-	fromMethod                // LockKey()
-	fromMethods               // LockKeys()
-	fromFields                // fields tagged lock:"key"
+	typeWide    keySource = iota // no key: one lock for the type
+	fromMethod                   // LockKey()
+	fromMethods                  // LockKeys()
+	fromFields                   // fields tagged lock:"key"
 )
 
 // keyPlan turns a message into its final lock key(s). Everything that does
@@ -101,6 +106,7 @@ type keyPlan struct {
 	source    keySource
 	fields    []keyField
 	pointer   bool // the message type is a pointer to the struct
+	stringers bool // some key field is a fmt.Stringer
 }
 
 func newKeyPlan(spec typeSpec, base string, isPointer bool) keyPlan {
@@ -112,6 +118,9 @@ func newKeyPlan(spec typeSpec, base string, isPointer bool) keyPlan {
 		kp.source = fromMethod
 	case len(spec.keyFields) > 0:
 		kp.source, kp.fields = fromFields, spec.keyFields
+		for _, f := range spec.keyFields {
+			kp.stringers = kp.stringers || f.stringer
+		}
 	}
 	return kp
 }
@@ -125,14 +134,38 @@ func (kp *keyPlan) withPart(part string) string {
 	return kp.baseColon + part
 }
 
-// fromStruct builds the key from the tagged fields of the struct at p: one
-// allocation for the final string, the fields formatted on the stack.
+// fromStruct builds the key from the tagged fields of the struct at p (nil:
+// a nil pointer message, the type-wide key): one allocation for the final
+// string, the fields formatted on the stack. p may point into the caller's
+// stack unless the type has Stringer fields; then it must be on the heap.
 func (kp *keyPlan) fromStruct(p unsafe.Pointer) string {
-	if kp.pointer {
-		p = *(*unsafe.Pointer)(p)
-		if p == nil {
-			return kp.base
+	if p == nil {
+		return kp.base
+	}
+	var stack [96]byte
+	buf := append(stack[:0], kp.baseColon...)
+	for i := range kp.fields {
+		if i > 0 {
+			buf = append(buf, ':')
 		}
+		if kp.fields[i].stringer {
+			buf = kp.fields[i].appendStringer(buf, p)
+		} else {
+			buf = kp.fields[i].appendTo(buf, p)
+		}
+	}
+	if len(buf) == len(kp.baseColon) {
+		return kp.base
+	}
+	return string(buf)
+}
+
+// fromPlainStruct is fromStruct for types without Stringer fields. It keeps
+// no pointer, so the typed behavior can pass it its own stack copy of the
+// message without that copy moving to the heap.
+func (kp *keyPlan) fromPlainStruct(p unsafe.Pointer) string {
+	if p == nil {
+		return kp.base
 	}
 	var stack [96]byte
 	buf := append(stack[:0], kp.baseColon...)
@@ -146,6 +179,17 @@ func (kp *keyPlan) fromStruct(p unsafe.Pointer) string {
 		return kp.base
 	}
 	return string(buf)
+}
+
+// fromBoxed builds the key from a message held in an interface: the data
+// word points to the struct (to a heap copy for a struct type, to the struct
+// itself for a pointer type).
+func (kp *keyPlan) fromBoxed(req any) string {
+	p := (*[2]unsafe.Pointer)(unsafe.Pointer(&req))[1]
+	if kp.stringers {
+		return kp.fromStruct(p)
+	}
+	return kp.fromPlainStruct(p)
 }
 
 // many turns the parts a MultiKeyProvider returned into sorted, distinct
