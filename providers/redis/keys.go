@@ -1,0 +1,39 @@
+package redis
+
+import "strings"
+
+// keys are the Redis names used for one lock key. The user's key is wrapped
+// in a cluster hash tag so that the three land in one slot, which a Lua
+// script touching the lock and its fence counter requires:
+//
+//	lock:    <prefix>{<key>}          the owner's value, with the lease as TTL
+//	fence:   <prefix>{<key>}:fence    the fencing counter; never expires
+//	channel: <prefix>{<key>}:released where a release is announced
+type keys struct {
+	lock, fence, channel string
+}
+
+func newKeys(prefix, key string) keys {
+	lock := prefix + "{" + escapeTag(key) + "}"
+	return keys{lock: lock, fence: lock + ":fence", channel: lock + ":released"}
+}
+
+// escapeTag keeps the hash tag non-empty: Redis Cluster hashes a key whose
+// tag is empty ("{}" or "{}...") as a whole, which would put the lock and its
+// counter in different slots. A key that is empty or starts with '}' (or with
+// the escape '~' itself, so that the mapping stays one-to-one) gets a '~'.
+func escapeTag(key string) string {
+	if key == "" || key[0] == '}' || key[0] == '~' {
+		return "~" + key
+	}
+	return key
+}
+
+// ownerPrefixOf returns the provider part of an owner value
+// ("<provider id>:<sequence>").
+func ownerPrefixOf(owner string) string {
+	if i := strings.LastIndexByte(owner, ':'); i >= 0 {
+		return owner[:i+1]
+	}
+	return ""
+}

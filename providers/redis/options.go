@@ -1,0 +1,134 @@
+package redis
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bsm/redislock"
+)
+
+// Default values of [Options]; a zero field takes its default.
+const (
+	DefaultKeyPrefix       = "turbo:locks:"
+	DefaultTTL             = 30 * time.Second
+	DefaultDialTimeout     = 5 * time.Second
+	DefaultReleaseTimeout  = 5 * time.Second
+	DefaultMinRetryBackoff = 10 * time.Millisecond
+	DefaultMaxRetryBackoff = 250 * time.Millisecond
+)
+
+// Options configure the Redis provider. The zero value (and a nil *Options)
+// means every default.
+type Options struct {
+	// Addr says where Redis is, for the registrations that create their own
+	// client ([WithRedisDistributedLocking], [WithRedisDistributedLockingOptions]):
+	// "host:port", a "redis://" or "rediss://" URL, several comma-separated
+	// addresses for a cluster, or "master:NAME,host:port,..." for Sentinel.
+	// [New] and [WithRedisDistributedLockingFromDI] ignore it.
+	Addr string
+	// DB is the database number of a standalone or Sentinel client the
+	// provider creates (a URL's path sets it too). Default 0.
+	DB int
+	// KeyPrefix is put before every storage key and channel name; providers
+	// with the same prefix on the same Redis contend, different prefixes are
+	// separate namespaces. It may not contain '{' or '}' (they would break the
+	// cluster hash tags). Default "turbo:locks:".
+	KeyPrefix string
+	// TTL is the lease: a holder that stops extending it (a crashed process)
+	// loses the lock this long after its last extension. Default 30s.
+	TTL time.Duration
+	// RefreshInterval is how often a held lease is extended; it must be
+	// shorter than TTL. Default TTL/3.
+	RefreshInterval time.Duration
+	// DialTimeout bounds connecting to Redis, for a client the provider
+	// creates, and the ping with which Build checks that Redis answers.
+	// Default 5s.
+	DialTimeout time.Duration
+	// ReleaseTimeout bounds a Release, which runs on a context that the
+	// caller's cancellation does not reach. Default 5s.
+	ReleaseTimeout time.Duration
+	// MinRetryBackoff and MaxRetryBackoff bound the fallback retries of a
+	// waiter between wake-ups by a release (they cover a holder that died
+	// without releasing, or a missed notification): exponential from min to
+	// max, jittered. A retry is never scheduled later than the moment the
+	// current lease runs out. Defaults 10ms and 250ms.
+	MinRetryBackoff time.Duration
+	MaxRetryBackoff time.Duration
+	// RetryStrategy, when set, replaces the exponential fallback backoff. It
+	// is called once per acquisition that has to wait, so a strategy that
+	// counts its retries starts afresh each time. A strategy that returns 0
+	// stops the fallback retries: the waiter then only wakes on a release, at
+	// the timeout or when ctx ends. Its durations are jittered too.
+	RetryStrategy func() redislock.RetryStrategy
+}
+
+// settings are Options with defaults applied and checked.
+type settings struct {
+	keyPrefix      string
+	ttl            time.Duration
+	refresh        time.Duration
+	dialTimeout    time.Duration
+	releaseTimeout time.Duration
+	newRetry       func() redislock.RetryStrategy
+}
+
+// errBadOptions is wrapped by every Options validation error.
+var errBadOptions = errors.New("redis: invalid options")
+
+func (o *Options) settings() (settings, error) {
+	var in Options
+	if o != nil {
+		in = *o
+	}
+	s := settings{
+		keyPrefix:      in.KeyPrefix,
+		ttl:            in.TTL,
+		refresh:        in.RefreshInterval,
+		dialTimeout:    in.DialTimeout,
+		releaseTimeout: in.ReleaseTimeout,
+		newRetry:       in.RetryStrategy,
+	}
+	if s.keyPrefix == "" {
+		s.keyPrefix = DefaultKeyPrefix
+	}
+	if strings.ContainsAny(s.keyPrefix, "{}") {
+		return s, fmt.Errorf("%w: KeyPrefix %q contains '{' or '}'", errBadOptions, s.keyPrefix)
+	}
+	if s.ttl == 0 {
+		s.ttl = DefaultTTL
+	}
+	if s.ttl < time.Millisecond {
+		return s, fmt.Errorf("%w: TTL %s is below 1ms", errBadOptions, s.ttl)
+	}
+	if s.refresh == 0 {
+		s.refresh = s.ttl / 3
+	}
+	if s.refresh <= 0 || s.refresh >= s.ttl {
+		return s, fmt.Errorf("%w: RefreshInterval %s must be positive and shorter than TTL %s", errBadOptions, s.refresh, s.ttl)
+	}
+	if s.dialTimeout == 0 {
+		s.dialTimeout = DefaultDialTimeout
+	}
+	if s.releaseTimeout == 0 {
+		s.releaseTimeout = DefaultReleaseTimeout
+	}
+	if s.dialTimeout < 0 || s.releaseTimeout < 0 {
+		return s, fmt.Errorf("%w: negative DialTimeout or ReleaseTimeout", errBadOptions)
+	}
+	if s.newRetry == nil {
+		lo, hi := in.MinRetryBackoff, in.MaxRetryBackoff
+		if lo == 0 {
+			lo = DefaultMinRetryBackoff
+		}
+		if hi == 0 {
+			hi = DefaultMaxRetryBackoff
+		}
+		if lo < 0 || hi < lo {
+			return s, fmt.Errorf("%w: retry backoff bounds [%s, %s]", errBadOptions, lo, hi)
+		}
+		s.newRetry = func() redislock.RetryStrategy { return redislock.ExponentialBackoff(lo, hi) }
+	}
+	return s, nil
+}

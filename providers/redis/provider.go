@@ -1,0 +1,175 @@
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+)
+
+// UniversalClient is go-redis's client interface (standalone, cluster or
+// Sentinel). Put one in the mediator's container with mediator.Provide and
+// register [WithRedisDistributedLockingFromDI] to have the provider use it.
+type UniversalClient = goredis.UniversalClient
+
+// Client is the part of a go-redis client the provider uses: running its
+// Lua scripts, subscribing to release announcements and PING. Every go-redis
+// client has it.
+type Client interface {
+	goredis.Scripter
+	Subscribe(ctx context.Context, channels ...string) *goredis.PubSub
+	Ping(ctx context.Context) *goredis.StatusCmd
+}
+
+// Provider is a [locking.Provider] on Redis: its locks exclude every process
+// and machine that uses the same Redis and key prefix. Build one with [New],
+// or register it with [WithRedisDistributedLocking] and its siblings.
+//
+// Each lock is a lease of Options.TTL that a goroutine of the handle extends
+// every Options.RefreshInterval until Release; a handle whose lease can no
+// longer be vouched for closes its Lost channel. Each grant carries a
+// fencing token drawn from a per-key counter in the same atomic step.
+//
+// Waiting goroutines are woken by the release (announced on a per-key
+// channel through one shared subscription per provider), with jittered
+// backoff retries as a fallback.
+type Provider struct {
+	client  Client
+	s       settings
+	ttlArg  any    // the TTL in ms, boxed once for the scripts
+	self    string // owner prefix unique to this provider: "<random hex>:"
+	seq     atomic.Uint64
+	waiters *waiters
+
+	closeOnce sync.Once
+}
+
+var _ locking.Provider = (*Provider)(nil)
+
+// New returns a provider on client (see [Client]; a [UniversalClient]
+// qualifies). opts may be nil. The provider does not close client; Close the
+// provider to stop its subscription.
+func New(client Client, opts *Options) (*Provider, error) {
+	if client == nil {
+		return nil, fmt.Errorf("%w: nil client", errBadOptions)
+	}
+	s, err := opts.settings()
+	if err != nil {
+		return nil, err
+	}
+	var id [8]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, fmt.Errorf("redis: owner id: %w", err)
+	}
+	self := hex.EncodeToString(id[:]) + ":"
+	return &Provider{
+		client:  client,
+		s:       s,
+		ttlArg:  strconv.FormatInt(s.ttl.Milliseconds(), 10),
+		self:    self,
+		waiters: newWaiters(client, self, s.releaseTimeout),
+	}, nil
+}
+
+// TTL returns the lease length.
+func (p *Provider) TTL() time.Duration { return p.s.ttl }
+
+// KeyPrefix returns the prefix of the provider's storage keys.
+func (p *Provider) KeyPrefix() string { return p.s.keyPrefix }
+
+// StorageKeys returns the Redis key of key's lock and of its fencing counter,
+// for operators and tests. The lock key holds the owner's value while the
+// lock is held; the counter holds the last token issued and never expires.
+func (p *Provider) StorageKeys(key string) (lock, fence string) {
+	k := newKeys(p.s.keyPrefix, key)
+	return k.lock, k.fence
+}
+
+// Ping checks that Redis answers within the dial timeout; a failure matches
+// errors.Is(err, locking.ErrUnavailable) and wraps the cause.
+func (p *Provider) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, p.s.dialTimeout)
+	defer cancel()
+	if err := p.client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: ping: %w: %w", locking.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Close stops the provider's subscription. It neither releases held locks
+// (their leases run out, or their Release still works while the client is
+// open) nor closes the client. Close is idempotent.
+func (p *Provider) Close() error {
+	p.closeOnce.Do(p.waiters.close)
+	return nil
+}
+
+// TryAcquire takes the lock on key, waiting up to timeout; timeout <= 0 makes
+// one attempt. See [locking.Provider] for the outcomes: a Handle; a
+// *locking.Error (ErrNotAcquired) when the key stayed taken; a
+// *locking.UnavailableError (ErrUnavailable, wrapping the cause) when Redis
+// failed; ctx's error when ctx ended first.
+//
+// A goroutine that finds other goroutines of this provider waiting for key
+// queues behind them (first come, first served within a process) instead of
+// trying at once; across processes, whoever asks first after a release wins.
+func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Duration) (locking.Handle, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("redis: acquiring %q: %w", key, err)
+	}
+	start := time.Now()
+	k := newKeys(p.s.keyPrefix, key)
+	owner := p.self + strconv.FormatUint(p.seq.Add(1), 36)
+	var remaining time.Duration
+	tried := false
+	if timeout <= 0 || !p.waiters.queued(k.channel) {
+		h, rem, err := p.attempt(ctx, key, k, owner)
+		if h != nil || err != nil {
+			return h, err
+		}
+		if timeout <= 0 {
+			return nil, &locking.Error{Key: key, Timeout: max(timeout, 0)}
+		}
+		remaining, tried = rem, true
+	}
+	return p.wait(ctx, key, k, owner, timeout, start.Add(timeout), remaining, tried)
+}
+
+// attempt runs the acquire script once. It returns a handle, or the
+// remaining lease of the current holder (0 if unknown), or an error.
+func (p *Provider) attempt(ctx context.Context, key string, k keys, owner string) (locking.Handle, time.Duration, error) {
+	start := time.Now()
+	n, err := acquireScript.Run(ctx, p.client, []string{k.lock, k.fence}, owner, p.ttlArg).Int64()
+	if err != nil {
+		if ctx.Err() != nil {
+			// The script may have run before ctx ended: give back what we
+			// may hold, on a context ctx's end does not reach.
+			p.forget(ctx, k, owner)
+			return nil, 0, fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
+		}
+		return nil, 0, &locking.UnavailableError{Key: key, Err: err}
+	}
+	switch {
+	case n >= 1:
+		return p.newHandle(key, k, owner, uint64(n), start), 0, nil
+	case n == -1:
+		return nil, 0, nil
+	default:
+		return nil, time.Duration(-2-n) * time.Millisecond, nil
+	}
+}
+
+// forget releases a grant the caller never saw, if there was one.
+func (p *Provider) forget(ctx context.Context, k keys, owner string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.s.releaseTimeout)
+	defer cancel()
+	_ = releaseScript.Run(ctx, p.client, []string{k.lock}, owner, k.channel).Err()
+}

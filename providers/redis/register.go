@@ -1,0 +1,111 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+	"github.com/turbomediator/turbomediator-go/mediator"
+)
+
+// WithRedisDistributedLocking registers a Redis lock provider that connects
+// to addr: "host:port", a "redis://" (or "rediss://") URL, several
+// comma-separated addresses for a cluster, or "master:NAME,host:port,..." for
+// Sentinel. configure may change the other [Options]. The provider's client
+// is closed when the mediator is. Build pings Redis (bounded by
+// Options.DialTimeout) and fails with an error matching
+// locking.ErrUnavailable when it does not answer.
+func WithRedisDistributedLocking(addr string, configure ...func(*Options)) mediator.Option {
+	o := Options{Addr: addr}
+	for _, f := range configure {
+		f(&o)
+	}
+	return withOptions("redis.WithRedisDistributedLocking", o)
+}
+
+// WithRedisDistributedLockingOptions is [WithRedisDistributedLocking] with
+// every setting, the address included, in opts.
+func WithRedisDistributedLockingOptions(opts Options) mediator.Option {
+	return withOptions("redis.WithRedisDistributedLockingOptions", opts)
+}
+
+func withOptions(name string, o Options) mediator.Option {
+	if o.Addr == "" {
+		return mediator.Failed(name, fmt.Errorf("%w: empty address", errBadAddr))
+	}
+	uo, err := universalOptions(o.Addr, o.DB)
+	if err != nil {
+		return mediator.Failed(name, err)
+	}
+	s, err := o.settings()
+	if err != nil {
+		return mediator.Failed(name, err)
+	}
+	uo.DialTimeout = s.dialTimeout
+	// Deadlines on the lock calls (the end of a lease, a Release's timeout)
+	// must cut a call to an unresponsive server short.
+	uo.ContextTimeoutEnabled = true
+	// One retry covers a pooled connection that died with a restarted server;
+	// more would delay the report of an outage.
+	uo.MaxRetries = 1
+	uo.DialerRetries = 1
+	ctor := func(lc *mediator.Lifecycle) (*Provider, error) {
+		client := goredis.NewUniversalClient(uo)
+		p, err := New(client, &o)
+		if err != nil {
+			return nil, errors.Join(err, client.Close())
+		}
+		lc.OnClose(func(context.Context) error {
+			return errors.Join(p.Close(), client.Close())
+		})
+		return p, nil
+	}
+	return mediator.Options(name,
+		locking.WithDistributedLockProvider[*Provider](ctor),
+		mediator.Invoke(pingProvider),
+	)
+}
+
+// WithRedisDistributedLockingFromDI registers a Redis lock provider on the
+// [UniversalClient] the application put in the mediator's container with
+// mediator.Provide. The provider does not close that client. Options.Addr
+// and Options.DialTimeout's effect on dialling do not apply (the client has
+// its own settings); Build still pings Redis within Options.DialTimeout.
+//
+// Lease deadlines cut a call short only if the client was built with
+// ContextTimeoutEnabled; otherwise its ReadTimeout bounds each call.
+func WithRedisDistributedLockingFromDI(configure ...func(*Options)) mediator.Option {
+	const name = "redis.WithRedisDistributedLockingFromDI"
+	var o Options
+	for _, f := range configure {
+		f(&o)
+	}
+	if _, err := o.settings(); err != nil {
+		return mediator.Failed(name, err)
+	}
+	ctor := func(client UniversalClient, lc *mediator.Lifecycle) (*Provider, error) {
+		p, err := New(client, &o)
+		if err != nil {
+			return nil, err
+		}
+		lc.OnClose(func(context.Context) error { return p.Close() })
+		return p, nil
+	}
+	return mediator.Options(name,
+		locking.WithDistributedLockProvider[*Provider](ctor),
+		mediator.Invoke(pingProvider),
+	)
+}
+
+// pingProvider runs at the end of Build: a wrong address fails Build within
+// the dial timeout instead of surfacing at the first Send.
+func pingProvider(lp locking.Provider) error {
+	p, ok := lp.(*Provider)
+	if !ok {
+		return nil // another provider registered too; Build reports that
+	}
+	return p.Ping(context.Background())
+}

@@ -1,0 +1,54 @@
+package redis
+
+import goredis "github.com/redis/go-redis/v9"
+
+// acquireScript grants the lock and issues its fencing token in one atomic
+// step, so no other grant can come between the two.
+//
+// KEYS: lock, fence. ARGV: owner, ttl in ms.
+// Returns the token (>= 1) when granted. When the lock is held by someone
+// else it returns -2 - the remaining lease in ms (<= -2), which tells a
+// waiter when an abandoned lease will run out, or -1 when the key has no
+// expiry (not one of ours).
+//
+// Asking again with the same owner (a client retrying after a lost reply)
+// returns the token already issued instead of failing, so retries are safe.
+var acquireScript = goredis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+	return redis.call('INCR', KEYS[2])
+end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	redis.call('PEXPIRE', KEYS[1], ARGV[2])
+	return tonumber(redis.call('GET', KEYS[2]))
+end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then return -1 end
+return -2 - ttl
+`)
+
+// extendScript renews the lease only while the caller still owns it.
+//
+// KEYS: lock. ARGV: owner, ttl in ms. Returns 1 when extended, 0 when the
+// lock is no longer the caller's.
+var extendScript = goredis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+`)
+
+// releaseScript deletes the lock only if the caller owns it and then
+// announces the release on the key's channel, with the owner as payload (a
+// provider ignores its own announcements: it wakes its local waiters
+// directly).
+//
+// KEYS: lock. ARGV: owner, channel. Returns 1 when released, 0 when the lock
+// was no longer the caller's.
+var releaseScript = goredis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	redis.call('DEL', KEYS[1])
+	redis.call('PUBLISH', ARGV[2], ARGV[1])
+	return 1
+end
+return 0
+`)

@@ -1,0 +1,74 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+)
+
+// wait queues the caller for k and tries again whenever it is woken: by a
+// release, by the subscription's confirmation (a release may have come
+// between the first attempt and the subscription), or by the fallback
+// backoff. It gives up exactly at deadline, or when ctx ends.
+func (p *Provider) wait(ctx context.Context, key string, k keys, owner string, timeout time.Duration, deadline time.Time, remaining time.Duration, tried bool) (locking.Handle, error) {
+	w, err := p.waiters.join(ctx, k.channel)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
+		}
+		return nil, &locking.UnavailableError{Key: key, Err: fmt.Errorf("redis: subscribing to %s: %w", k.channel, err)}
+	}
+	acquired := false
+	defer func() { p.waiters.leave(w, acquired) }()
+
+	timeoutTimer := time.NewTimer(time.Until(deadline))
+	defer timeoutTimer.Stop()
+	retry := p.s.newRetry()
+	backoff := time.NewTimer(time.Hour)
+	backoff.Stop()
+	defer backoff.Stop()
+	schedule := func(remaining time.Duration) {
+		d := retry.NextBackoff()
+		if d <= 0 {
+			return // the strategy has no more retries: only wake-ups
+		}
+		d = d/2 + rand.N(d/2+1)
+		// A lease that nobody extends ends at a known moment: be there.
+		if remaining > 0 && remaining+time.Millisecond < d {
+			d = remaining + time.Millisecond
+		}
+		backoff.Reset(d)
+	}
+	if tried {
+		schedule(remaining)
+	} else {
+		schedule(0)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
+		case <-timeoutTimer.C:
+			return nil, &locking.Error{Key: key, Timeout: timeout}
+		case <-p.waiters.closing:
+			return nil, &locking.UnavailableError{Key: key, Err: errClosed}
+		case <-w.ready:
+			w.ready = nil
+		case <-w.wake:
+		case <-backoff.C:
+		}
+		h, rem, err := p.attempt(ctx, key, k, owner)
+		if err != nil {
+			return nil, err
+		}
+		if h != nil {
+			acquired = true
+			return h, nil
+		}
+		backoff.Stop()
+		schedule(rem)
+	}
+}

@@ -1,0 +1,308 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// errClosed is returned by TryAcquire on a closed provider.
+var errClosed = errors.New("redis: provider closed")
+
+// waiters is what wakes the goroutines of one provider that wait for locks:
+// one subscription connection shared by all of them, and per lock key a FIFO
+// queue of the local waiters. A release announced on a key's channel wakes
+// the head of that key's queue only — the others stay asleep, and nobody
+// stampedes Redis. A release made by this provider wakes its local head
+// directly, without waiting for the announcement to come back.
+//
+// Goroutines: the receive loop is started by the first join and stopped by
+// close, which waits for it.
+type waiters struct {
+	client Client
+	// self is the owner prefix of this provider; announcements carrying it
+	// were already delivered locally.
+	self        string
+	unsubscribe time.Duration // bound on an UNSUBSCRIBE write
+
+	// cmdMu orders SUBSCRIBE and UNSUBSCRIBE writes together with the
+	// decisions that call for them, so a channel's last leave and next
+	// join cannot reach Redis in the wrong order. Taken before mu.
+	cmdMu sync.Mutex
+
+	mu       sync.Mutex
+	queues   map[string]*queue // by channel
+	ps       *goredis.PubSub   // nil until the first join
+	closed   bool
+	closing  chan struct{} // closed by close
+	loopDone chan struct{} // closed when the receive loop returns; nil if never started
+}
+
+// queue holds the local waiters of one key, head first.
+type queue struct {
+	ws []*waiter
+	// ready is closed when Redis confirms the subscription to the channel:
+	// a release after that moment is sure to be announced to us.
+	ready     chan struct{}
+	confirmed bool
+}
+
+// waiter is one goroutine waiting in TryAcquire.
+type waiter struct {
+	channel string
+	q       *queue
+	// wake receives a token when the waiter should try again; the buffer of
+	// one keeps a wake-up that arrives while it is trying.
+	wake chan struct{}
+	// ready is the queue's ready channel for a waiter that was the head when
+	// it joined (it must try once more when the subscription is confirmed,
+	// in case the lock was freed before that), nil for the others.
+	ready <-chan struct{}
+}
+
+func newWaiters(client Client, self string, unsubscribe time.Duration) *waiters {
+	return &waiters{
+		client:      client,
+		self:        self,
+		unsubscribe: unsubscribe,
+		queues:      make(map[string]*queue),
+		closing:     make(chan struct{}),
+	}
+}
+
+// queued reports whether local goroutines wait for channel's key: a newcomer
+// then queues behind them instead of barging in.
+func (ws *waiters) queued(channel string) bool {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	q := ws.queues[channel]
+	return q != nil && len(q.ws) > 0
+}
+
+// join puts a new waiter at the tail of channel's queue, subscribing to the
+// channel when the queue is new. The caller must leave.
+func (ws *waiters) join(ctx context.Context, channel string) (*waiter, error) {
+	w := &waiter{channel: channel, wake: make(chan struct{}, 1)}
+	ws.mu.Lock()
+	if ws.closed {
+		ws.mu.Unlock()
+		return nil, errClosed
+	}
+	if q := ws.queues[channel]; q != nil {
+		ws.enqueueLocked(q, w)
+		ws.mu.Unlock()
+		return w, nil
+	}
+	ws.mu.Unlock()
+
+	ws.cmdMu.Lock()
+	defer ws.cmdMu.Unlock()
+	ws.mu.Lock()
+	if ws.closed {
+		ws.mu.Unlock()
+		return nil, errClosed
+	}
+	if q := ws.queues[channel]; q != nil {
+		ws.enqueueLocked(q, w)
+		ws.mu.Unlock()
+		return w, nil
+	}
+	q := &queue{ready: make(chan struct{})}
+	ws.queues[channel] = q
+	ws.enqueueLocked(q, w)
+	if ws.ps == nil {
+		// No channels yet: go-redis connects on the loop's first Receive.
+		ws.ps = ws.client.Subscribe(context.Background())
+		ws.loopDone = make(chan struct{})
+		go ws.loop(ws.ps, ws.loopDone)
+	}
+	ps := ws.ps
+	ws.mu.Unlock()
+
+	if err := ps.Subscribe(ctx, channel); err != nil {
+		ws.mu.Lock()
+		ws.removeLocked(w)
+		empty := len(q.ws) == 0
+		if empty {
+			delete(ws.queues, channel)
+		}
+		ws.mu.Unlock()
+		if empty {
+			ws.unsubscribeLocked(ps, channel)
+		}
+		return nil, err
+	}
+	return w, nil
+}
+
+func (ws *waiters) enqueueLocked(q *queue, w *waiter) {
+	w.q = q
+	if len(q.ws) == 0 {
+		w.ready = q.ready
+	}
+	q.ws = append(q.ws, w)
+}
+
+// removeLocked takes w out of its queue and reports whether it held an
+// unconsumed wake-up.
+func (ws *waiters) removeLocked(w *waiter) (pending bool) {
+	q := w.q
+	for i, x := range q.ws {
+		if x == w {
+			copy(q.ws[i:], q.ws[i+1:])
+			q.ws[len(q.ws)-1] = nil
+			q.ws = q.ws[:len(q.ws)-1]
+			break
+		}
+	}
+	select {
+	case <-w.wake:
+		return true
+	default:
+		return false
+	}
+}
+
+// leave takes w out of its queue. A waiter that leaves without the lock
+// hands an unconsumed wake-up on to the new head, so a release is never
+// swallowed by a waiter that gave up. The last waiter of a key unsubscribes.
+func (ws *waiters) leave(w *waiter, acquired bool) {
+	ws.mu.Lock()
+	pending := ws.removeLocked(w)
+	if pending && !acquired && len(w.q.ws) > 0 {
+		poke(w.q.ws[0])
+	}
+	if len(w.q.ws) > 0 {
+		ws.mu.Unlock()
+		return
+	}
+	ws.mu.Unlock()
+
+	ws.cmdMu.Lock()
+	defer ws.cmdMu.Unlock()
+	ws.mu.Lock()
+	// Someone may have joined the queue while we had no lock.
+	if ws.queues[w.channel] != w.q || len(w.q.ws) > 0 {
+		ws.mu.Unlock()
+		return
+	}
+	delete(ws.queues, w.channel)
+	ps := ws.ps
+	closed := ws.closed
+	ws.mu.Unlock()
+	if !closed {
+		ws.unsubscribeLocked(ps, w.channel)
+	}
+}
+
+// unsubscribeLocked is called with cmdMu held. A failed UNSUBSCRIBE leaves a
+// subscription whose announcements find no queue and are dropped.
+func (ws *waiters) unsubscribeLocked(ps *goredis.PubSub, channel string) {
+	ctx, cancel := context.WithTimeout(context.Background(), ws.unsubscribe)
+	defer cancel()
+	_ = ps.Unsubscribe(ctx, channel)
+}
+
+func poke(w *waiter) {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// wakeHead wakes the first waiter for channel's key, if any.
+func (ws *waiters) wakeHead(channel string) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if q := ws.queues[channel]; q != nil && len(q.ws) > 0 {
+		poke(q.ws[0])
+	}
+}
+
+// wakeAll wakes every waiter: the subscription connection failed, so any
+// announcement may have been missed.
+func (ws *waiters) wakeAll() {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	for _, q := range ws.queues {
+		for _, w := range q.ws {
+			poke(w)
+		}
+	}
+}
+
+func (ws *waiters) confirm(channel string) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if q := ws.queues[channel]; q != nil && !q.confirmed {
+		q.confirmed = true
+		close(q.ready)
+	}
+}
+
+// loop receives from the subscription connection until close. It is the
+// only reader of ps.
+func (ws *waiters) loop(ps *goredis.PubSub, done chan<- struct{}) {
+	defer close(done)
+	failures := 0
+	for {
+		msg, err := ps.Receive(context.Background())
+		if err != nil {
+			select {
+			case <-ws.closing:
+				return
+			default:
+			}
+			ws.wakeAll()
+			// go-redis reconnects on the next Receive; pause between
+			// failed attempts so a dead server is not dialled in a loop.
+			failures++
+			pause := min(time.Duration(failures)*20*time.Millisecond, time.Second)
+			t := time.NewTimer(pause)
+			select {
+			case <-ws.closing:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			continue
+		}
+		failures = 0
+		switch m := msg.(type) {
+		case *goredis.Message:
+			if !strings.HasPrefix(m.Payload, ws.self) {
+				ws.wakeHead(m.Channel)
+			}
+		case *goredis.Subscription:
+			if m.Kind == "subscribe" {
+				ws.confirm(m.Channel)
+			}
+		}
+	}
+}
+
+// close stops the receive loop and closes the subscription connection.
+// Waiters still queued see errClosed on their next join; those waiting are
+// woken and find the provider closed.
+func (ws *waiters) close() {
+	ws.cmdMu.Lock()
+	ws.mu.Lock()
+	if ws.closed {
+		ws.mu.Unlock()
+		ws.cmdMu.Unlock()
+		return
+	}
+	ws.closed = true
+	close(ws.closing)
+	ps, done := ws.ps, ws.loopDone
+	ws.mu.Unlock()
+	ws.cmdMu.Unlock()
+	if ps != nil {
+		_ = ps.Close()
+		<-done
+	}
+}
