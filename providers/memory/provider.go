@@ -26,6 +26,9 @@ type Provider struct {
 	// queued, when set (by tests only), is called after a waiter has joined a
 	// key's queue.
 	queued func(key string)
+	// givingUp, when set (by tests only), is called when a waiter's timeout
+	// or context has ended, before it checks whether it was granted anyway.
+	givingUp func(key string)
 }
 
 // New returns a Provider configured by opts.
@@ -111,6 +114,9 @@ func (p *Provider) wait(ctx context.Context, sh *shard, st *keyState, w *waiter,
 	case <-ctx.Done():
 		cancelled = true
 	case <-w.timer.C:
+	}
+	if p.givingUp != nil {
+		p.givingUp(h.key)
 	}
 	sh.mu.Lock()
 	if w.queued {
