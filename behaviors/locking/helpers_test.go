@@ -3,6 +3,7 @@ package locking_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -143,3 +144,5 @@ var errBoom = errors.New("boom")
 type counter struct{ n atomic.Int64 }
 
 func (c *counter) get() int64 { return c.n.Load() }
+
+func goroutines() int { return runtime.NumGoroutine() }
