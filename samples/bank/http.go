@@ -174,6 +174,8 @@ func describeDecodeError(err error) string {
 	switch {
 	case errors.As(err, &typeErr):
 		switch {
+		case typeErr.Field == "":
+			return "malformed JSON: the body must be an object"
 		case typeErr.Field == "amount" || typeErr.Field == "balance":
 			return typeErr.Field + " must be an integer number of cents"
 		case typeErr.Type != nil && typeErr.Type.Kind() == reflect.String:
