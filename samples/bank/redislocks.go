@@ -1,14 +1,13 @@
 package main
 
 import (
-	"errors"
-
 	"github.com/turbomediator/turbomediator-go/mediator"
+	lockredis "github.com/turbomediator/turbomediator-go/providers/redis"
 )
 
-// redisLocking is the Redis lock provider shared by every instance.
-// TEMPORARY: providers/redis has not landed yet; until it does, -redis fails
-// at start rather than silently locking in process only.
+// redisLocking is the Redis lock provider that every instance pointed at the
+// same Redis shares, so an account's lock excludes requests on all of them.
+// Build pings Redis, so an instance started with Redis down fails at once.
 func redisLocking(addr string) mediator.Option {
-	return mediator.Failed("redis lock provider", errors.New("providers/redis is not available in this build yet: "+addr))
+	return lockredis.WithRedisDistributedLocking(addr)
 }
