@@ -59,8 +59,9 @@ type Options struct {
 	// RetryStrategy, when set, replaces the exponential fallback backoff. It
 	// is called once per acquisition that has to wait, so a strategy that
 	// counts its retries starts afresh each time. A strategy that returns 0
-	// stops the fallback retries: the waiter then only wakes on a release, at
-	// the timeout or when ctx ends. Its durations are jittered too.
+	// stops the fallback retries: the waiter then only wakes on a release,
+	// when the holder's lease runs out, at the timeout or when ctx ends. Its
+	// durations are jittered too.
 	RetryStrategy func() redislock.RetryStrategy
 }
 

@@ -32,15 +32,16 @@ func (p *Provider) wait(ctx context.Context, key string, k keys, owner string, t
 	defer backoff.Stop()
 	schedule := func(remaining time.Duration) {
 		d := retry.NextBackoff()
-		if d <= 0 {
-			return // the strategy has no more retries: only wake-ups
+		if d > 0 {
+			d = d/2 + rand.N(d/2+1)
 		}
-		d = d/2 + rand.N(d/2+1)
 		// A lease that nobody extends ends at a known moment: be there.
-		if remaining > 0 && remaining+time.Millisecond < d {
+		if remaining > 0 && (d <= 0 || remaining+time.Millisecond < d) {
 			d = remaining + time.Millisecond
 		}
-		backoff.Reset(d)
+		if d > 0 {
+			backoff.Reset(d)
+		}
 	}
 	if tried {
 		schedule(remaining)

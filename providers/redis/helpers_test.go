@@ -1,0 +1,68 @@
+package redis_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+
+	"github.com/turbomediator/turbomediator-go/internal/redistest"
+	redislocks "github.com/turbomediator/turbomediator-go/providers/redis"
+)
+
+// noLeaks checks, after every other cleanup of the test (servers, clients,
+// providers), that no goroutine is left behind.
+func noLeaks(t *testing.T) {
+	t.Helper()
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+}
+
+// newClient returns a go-redis client for addr, closed at cleanup, with the
+// settings the provider's own registrations use.
+func newClient(t testing.TB, addr string) *goredis.Client {
+	t.Helper()
+	c := goredis.NewClient(&goredis.Options{
+		Addr:                  addr,
+		DialTimeout:           time.Second,
+		ContextTimeoutEnabled: true,
+		MaxRetries:            1,
+		DialerRetries:         1,
+	})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// newProvider returns a provider on its own client to srv, both closed at
+// cleanup.
+func newProvider(t testing.TB, addr string, opts *redislocks.Options) *redislocks.Provider {
+	t.Helper()
+	p, err := redislocks.New(newClient(t, addr), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+// start launches a redis-server for the test.
+func start(t testing.TB) *redistest.Server {
+	t.Helper()
+	return redistest.Start(t)
+}
+
+func ctxT(t testing.TB) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// within fails the test if d is not in [lo, hi].
+func within(t testing.TB, what string, d, lo, hi time.Duration) {
+	t.Helper()
+	if d < lo || d > hi {
+		t.Fatalf("%s took %s, want between %s and %s", what, d, lo, hi)
+	}
+}
