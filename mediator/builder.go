@@ -53,18 +53,19 @@ func (b *Builder) Build() (*Mediator, error) {
 	b.built = true
 	b.reg = registry.New()
 	b.notifs = registry.New()
-	b.container = dig.New()
+	// A panicking constructor becomes a Build error, like any other failure.
+	b.container = dig.New(dig.RecoverFromPanics())
 	b.lifecycle = &Lifecycle{}
 	var problems []error
 	if err := b.container.Provide(func() *Lifecycle { return b.lifecycle }); err != nil {
 		problems = append(problems, err)
 	}
-	for _, o := range b.opts {
+	for i, o := range b.opts {
 		if o == nil {
-			problems = append(problems, errors.New("nil Option"))
+			problems = append(problems, fmt.Errorf("option %d of %d is nil", i+1, len(b.opts)))
 			continue
 		}
-		if err := o.apply(b); err != nil {
+		if err := safely(o.String(), func() error { return o.apply(b) }); err != nil {
 			problems = append(problems, err)
 		}
 	}
@@ -73,7 +74,7 @@ func (b *Builder) Build() (*Mediator, error) {
 
 	globals := make([]globalBehavior, 0, len(b.globals))
 	for _, g := range b.globals {
-		v, err := resolve[GlobalBehavior](b.container, g, "GlobalBehavior")
+		v, err := resolve[GlobalBehavior](b.container, g, "global behavior")
 		if err != nil {
 			problems = append(problems, err)
 			continue
@@ -92,7 +93,11 @@ func (b *Builder) Build() (*Mediator, error) {
 			problems = append(problems, fmt.Errorf("%s: no typed registration", e.Type))
 			continue
 		}
-		route, err := c.compose(b, e, globals)
+		var route any
+		err := safely(e.Type.String(), func() (err error) {
+			route, err = c.compose(b, e, globals)
+			return err
+		})
 		if err != nil {
 			problems = append(problems, err)
 			continue
@@ -103,7 +108,11 @@ func (b *Builder) Build() (*Mediator, error) {
 	notifications := make(map[registry.Key]any, len(b.notifs.Entries()))
 	for _, e := range b.notifs.Entries() {
 		c := e.Compose.(composer)
-		route, err := c.compose(b, e, nil)
+		var route any
+		err := safely(e.Type.String(), func() (err error) {
+			route, err = c.compose(b, e, nil)
+			return err
+		})
 		if err != nil {
 			problems = append(problems, err)
 			continue
@@ -133,6 +142,18 @@ func (b *Builder) Build() (*Mediator, error) {
 		strategy:      b.strategy,
 		requireNH:     b.requireNH,
 	}, nil
+}
+
+// safely runs a step of Build and turns a panic in it (in an extension's
+// option, a Selector, ...) into an error naming what was being built: Build
+// reports problems, it does not panic.
+func safely(what string, step func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s: panic: %v", what, p)
+		}
+	}()
+	return step()
 }
 
 func missingHandler(e *registry.Entry) error {
@@ -208,17 +229,21 @@ func (t MessageType) Options(key any) []any {
 	return t.entry.Options(key)
 }
 
-type invoker interface {
-	Invoke(function any, opts ...dig.InvokeOption) error
+// scoper is what resolve needs of a dig container or scope.
+type scoper interface {
+	Scope(name string, opts ...dig.ScopeOption) *dig.Scope
 }
 
 var errorType = reflect.TypeFor[error]()
 
 // resolve turns a registration into a T: the value itself when it is a T, or
-// the result of calling it as a constructor whose parameters the container
-// supplies. A constructor returns T (or a type implementing it), optionally
-// followed by an error.
-func resolve[T any](c invoker, r registry.Registration, what string) (T, error) {
+// the result of a constructor whose parameters the container supplies. A
+// constructor returns T or a type implementing it, optionally followed by an
+// error. It is handed to dig as it is, in a scope of its own and provided as
+// T only (dig.As), so dig's errors name the user's constructor and where it
+// was declared, and its result can clash with nothing the application
+// provides.
+func resolve[T any](c scoper, r registry.Registration, what string) (T, error) {
 	var zero T
 	if v, ok := r.Value.(T); ok {
 		if isNil(r.Value) {
@@ -241,29 +266,21 @@ func resolve[T any](c invoker, r registry.Registration, what string) (T, error) 
 	if fn.IsNil() {
 		return zero, fmt.Errorf("%s registered at %s is a nil func", what, r.Source)
 	}
-	ins := make([]reflect.Type, ft.NumIn())
-	for i := range ins {
-		ins[i] = ft.In(i)
+	scope := c.Scope(what)
+	if err := scope.Provide(r.Value, dig.As(new(T))); err != nil {
+		return zero, fmt.Errorf("%s registered at %s: %w", what, r.Source, err)
 	}
 	var result T
-	call := reflect.MakeFunc(reflect.FuncOf(ins, []reflect.Type{errorType}, ft.IsVariadic()), func(args []reflect.Value) []reflect.Value {
-		var outs []reflect.Value
-		if ft.IsVariadic() {
-			outs = fn.CallSlice(args)
-		} else {
-			outs = fn.Call(args)
+	if err := scope.Invoke(func(v T) { result = v }); err != nil {
+		// dig reports "could not build arguments for" this little func
+		// first; what follows names the user's constructor, so start there.
+		if inner := errors.Unwrap(err); inner != nil {
+			err = inner
 		}
-		if len(outs) == 2 && !outs[1].IsNil() {
-			return []reflect.Value{outs[1]}
-		}
-		if v, ok := outs[0].Interface().(T); ok && !isNil(outs[0].Interface()) {
-			result = v
-			return []reflect.Value{reflect.Zero(errorType)}
-		}
-		return []reflect.Value{reflect.ValueOf(fmt.Errorf("constructor returned a nil %s", want))}
-	})
-	if err := c.Invoke(call.Interface()); err != nil {
 		return zero, fmt.Errorf("%s registered at %s: %w", what, r.Source, err)
+	}
+	if isNil(result) {
+		return zero, fmt.Errorf("%s registered at %s: constructor returned a nil %s", what, r.Source, want)
 	}
 	return result, nil
 }

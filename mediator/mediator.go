@@ -34,17 +34,22 @@ type Mediator struct {
 // Send looks the route up in a frozen table and calls the chain composed at
 // Build: no reflection, map write or allocation of its own.
 func Send[Req Message[Res], Res any](ctx context.Context, m *Mediator, req Req) (Res, error) {
-	v, ok := m.routes.Lookup(registry.KeyOf[Req]())
+	r, ok := m.lookupRoute(registry.KeyOf[Req]()).(*route[Req, Res])
 	if !ok {
 		var zero Res
-		return zero, m.noHandler(registry.TypeOf[Req]())
+		return zero, m.noHandler(registry.KeyOf[Req]().Type())
 	}
-	r := v.(*route[Req, Res])
-	if r.pipeline == nil {
-		return r.handler.Handle(ctx, req)
+	if r.pipeline != nil {
+		return r.pipeline(ctx, req)
 	}
-	return r.pipeline(ctx, req)
+	return r.handler.Handle(ctx, req)
 }
+
+// lookupRoute finds the route of a request type. It is a plain method on
+// purpose: the compiler inlines Table.Get into it, and this small method into
+// each instantiation of Send, whereas a generic function instantiated in the
+// caller's package does not inline Table.Get directly.
+func (m *Mediator) lookupRoute(k registry.Key) any { return m.routes.Get(k) }
 
 // Publish delivers n to every handler registered for N, with the mediator's
 // [PublishStrategy], and joins the handlers' errors. A type with no handler is
@@ -58,7 +63,7 @@ func Publish[N Notifier](ctx context.Context, m *Mediator, n N) error {
 		return nil
 	}
 	r := v.(*notificationRoute[N])
-	if m.strategy == Parallel && len(r.handlers) > 1 {
+	if m.strategy == Parallel {
 		return publishParallel(ctx, r.handlers, n)
 	}
 	var errs []error
@@ -71,22 +76,32 @@ func Publish[N Notifier](ctx context.Context, m *Mediator, n N) error {
 }
 
 func publishParallel[N any](ctx context.Context, handlers []NotificationHandler[N], n N) error {
+	if len(handlers) == 1 {
+		// No goroutine for one handler, but the same contract: a panic
+		// comes back as a *PanicError.
+		return handleRecovered(ctx, handlers[0], n)
+	}
 	errs := make([]error, len(handlers))
 	var wg sync.WaitGroup
 	for i, h := range handlers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() {
-				if p := recover(); p != nil {
-					errs[i] = &PanicError{Value: p, Stack: debug.Stack()}
-				}
-			}()
-			errs[i] = h.Handle(ctx, n)
+			errs[i] = handleRecovered(ctx, h, n)
 		}()
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// handleRecovered calls h and turns a panic into a *PanicError.
+func handleRecovered[N any](ctx context.Context, h NotificationHandler[N], n N) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &PanicError{Value: p, Stack: debug.Stack()}
+		}
+	}()
+	return h.Handle(ctx, n)
 }
 
 // noHandler builds the error of a Send without a handler, with a hint when

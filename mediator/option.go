@@ -47,7 +47,10 @@ type group struct {
 }
 
 func (g *group) apply(b *Builder) error {
-	for _, o := range g.opts {
+	for i, o := range g.opts {
+		if o == nil {
+			return fmt.Errorf("%s: option %d of %d is nil", g.name, i+1, len(g.opts))
+		}
 		if err := o.apply(b); err != nil {
 			return err
 		}

@@ -34,9 +34,10 @@ func WithHandler[Req Message[Res], Res any](h any) Option {
 }
 
 // WithBehavior adds a behavior to the pipeline of requests of type Req. bh is
-// a [Behavior][Req, Res] value (a [BehaviorFunc] too) or a constructor of one
-// whose parameters the container supplies; a constructor may also ask for the
-// [MessageType] it is built for.
+// a [Behavior][Req, Res] value (a [BehaviorFunc] too), a
+// func(context.Context, Req, Next[Req, Res]) (Res, error), or a constructor
+// of a Behavior whose parameters the container supplies; a constructor may
+// also ask for the [MessageType] it is built for.
 //
 // Order: global behaviors ([WithGlobalBehavior]) are outermost, then per-type
 // behaviors; within each group the first registered runs first (outermost).
@@ -47,6 +48,9 @@ func WithBehavior[Req Message[Res], Res any](bh any) Option {
 		if err != nil {
 			return err
 		}
+		if fn, ok := bh.(func(context.Context, Req, Next[Req, Res]) (Res, error)); ok && fn != nil {
+			bh = BehaviorFunc[Req, Res](fn)
+		}
 		e.Behaviors = append(e.Behaviors, registry.Registration{Value: bh, Source: src})
 		return nil
 	})
@@ -54,11 +58,15 @@ func WithBehavior[Req Message[Res], Res any](bh any) Option {
 
 // WithGlobalBehavior adds a behavior to the pipeline of every request type
 // (or, if it implements [Selector], of the types it selects). bh is a
-// [GlobalBehavior] value or a constructor of one. Global behaviors run outside
-// the per-type ones, the first registered outermost.
+// [GlobalBehavior] value, a func(context.Context, any, AnyNext) (any, error),
+// or a constructor of a GlobalBehavior. Global behaviors run outside the
+// per-type ones, the first registered outermost.
 func WithGlobalBehavior(bh any) Option {
 	src := callerSource()
 	return newOption("WithGlobalBehavior", src, func(b *Builder) error {
+		if fn, ok := bh.(func(context.Context, any, AnyNext) (any, error)); ok && fn != nil {
+			bh = GlobalBehaviorFunc(fn)
+		}
 		b.globals = append(b.globals, registry.Registration{Value: bh, Source: src})
 		return nil
 	})
@@ -204,22 +212,27 @@ func (requestComposer[Req, Res]) compose(b *Builder, e *registry.Entry, globals 
 	r := &route[Req, Res]{handler: h}
 	next := Next[Req, Res](h.Handle)
 	wrapped := false
+	mt := MessageType{Type: e.Type, entry: e}
 	if len(e.Behaviors) > 0 {
 		scope := b.container.Scope(e.Type.String())
-		mt := MessageType{Type: e.Type, entry: e}
 		if err := scope.Provide(func() MessageType { return mt }); err != nil {
 			return nil, err
 		}
-		for i := len(e.Behaviors) - 1; i >= 0; i-- {
-			bh, err := resolve[Behavior[Req, Res]](scope, e.Behaviors[i], "behavior for "+e.Type.String())
+		// Constructors run in registration order; the chain is then linked
+		// from the innermost (last registered) outwards.
+		behaviors := make([]Behavior[Req, Res], len(e.Behaviors))
+		for i, reg := range e.Behaviors {
+			bh, err := resolve[Behavior[Req, Res]](scope, reg, "behavior for "+e.Type.String())
 			if err != nil {
 				return nil, err
 			}
-			next = chain(bh, next)
+			behaviors[i] = bh
+		}
+		for i := len(behaviors) - 1; i >= 0; i-- {
+			next = chain(behaviors[i], next)
 			wrapped = true
 		}
 	}
-	mt := MessageType{Type: e.Type, entry: e}
 	for i := len(globals) - 1; i >= 0; i-- {
 		g := globals[i]
 		if s, ok := g.GlobalBehavior.(Selector); ok {

@@ -20,6 +20,18 @@ func KeyOf[T any]() Key {
 // IsZero reports whether k is the zero Key, which no type has.
 func (k Key) IsZero() bool { return k.p == nil }
 
+// Type returns the reflect.Type of the type k was made for, or nil for the
+// zero Key. It serves error messages (a Send without a handler), never the
+// hot path.
+func (k Key) Type() reflect.Type {
+	if k.p == nil {
+		return nil
+	}
+	var probe any
+	(*[2]unsafe.Pointer)(unsafe.Pointer(&probe))[0] = k.p // a nil *T
+	return reflect.TypeOf(probe).Elem()
+}
+
 // TypeOf returns the reflect.Type for T; used at Build time and for error
 // messages, never on the hot path.
 func TypeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }

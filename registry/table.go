@@ -19,17 +19,27 @@ type slot struct {
 // low-entropy, aligned pointers across the high bits we keep.
 const fibonacci = 0x9E3779B97F4A7C15
 
-// NewTable freezes m into a Table. m is not retained.
+// NewTable freezes m into a Table. m is not retained. The zero Key and nil
+// values are left out: a Table tells a present key by its non-nil value.
 func NewTable(m map[Key]any) Table {
-	if len(m) == 0 {
+	n := 0
+	for k, v := range m {
+		if k.p != nil && v != nil {
+			n++
+		}
+	}
+	if n == 0 {
 		return Table{}
 	}
 	bits := uint(1)
-	for 1<<bits < 2*len(m) {
+	for 1<<bits < 2*n {
 		bits++
 	}
 	t := Table{slots: make([]slot, 1<<bits), shift: 64 - bits, mask: 1<<bits - 1}
 	for k, v := range m {
+		if k.p == nil || v == nil {
+			continue
+		}
 		i := t.home(k)
 		for t.slots[i].key.p != nil {
 			i = (i + 1) & t.mask
@@ -40,23 +50,30 @@ func NewTable(m map[Key]any) Table {
 }
 
 func (t *Table) home(k Key) uintptr {
-	return uintptr(uint64(uintptr(k.p))*fibonacci>>t.shift) & t.mask
+	return uintptr(uint64(uintptr(k.p))*fibonacci>>(t.shift&63)) & t.mask
 }
 
-// Lookup returns the value stored for k.
+// Lookup returns the value stored for k and whether k is present.
 func (t *Table) Lookup(k Key) (any, bool) {
-	if len(t.slots) == 0 {
-		return nil, false
-	}
-	for i := t.home(k); ; i = (i + 1) & t.mask {
+	v := t.Get(k)
+	return v, v != nil
+}
+
+// Get returns the value stored for k, or nil when k is absent. It is small
+// enough to be inlined into Send. The bound check doubles as the test for an
+// empty table (its mask is 0, so the home slot is 0 and 0 < 0 fails), and the
+// zero Key matches only an empty slot, whose value is nil.
+func (t *Table) Get(k Key) any {
+	for i := t.home(k); i < uintptr(len(t.slots)); i = (i + 1) & t.mask {
 		s := &t.slots[i]
 		if s.key == k {
-			return s.val, true
+			return s.val
 		}
 		if s.key.p == nil {
-			return nil, false
+			return nil
 		}
 	}
+	return nil
 }
 
 // Len returns the number of keys in the table.
