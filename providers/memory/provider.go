@@ -19,8 +19,12 @@ type Provider struct {
 	seed   maphash.Seed
 	mask   uint64
 	shards []shard
-	// tokens issues the fencing token of every grant, of every key.
+	// tokens issues the fencing token of every grant, of every key. It is
+	// written on every grant, so it gets a cache line of its own: the fields
+	// above are read on every call and must not bounce between cores with it.
+	_      [64]byte
 	tokens atomic.Uint64
+	_      [56]byte
 	// waiters recycles waiters with their channel and timer.
 	waiters sync.Pool
 	// queued, when set (by tests only), is called after a waiter has joined a
