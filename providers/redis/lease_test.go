@@ -1,0 +1,183 @@
+package redis_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+	redislocks "github.com/turbomediator/turbomediator-go/providers/redis"
+)
+
+// shortLease keeps fault tests quick: a 1s lease extended every 200ms.
+var shortLease = redislocks.Options{TTL: time.Second, RefreshInterval: 200 * time.Millisecond}
+
+func lease() *redislocks.Options { o := shortLease; return &o }
+
+func TestTheLeaseIsExtendedWhileHeld(t *testing.T) {
+	noLeaks(t)
+	srv := start(t)
+	rdb := newClient(t, srv.Addr())
+	p := newProvider(t, srv.Addr(), &redislocks.Options{TTL: 300 * time.Millisecond, RefreshInterval: 100 * time.Millisecond})
+	other := newProvider(t, srv.Addr(), nil)
+	ctx := ctxT(t)
+	h, err := p.TryAcquire(ctx, "k", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // more than three leases
+	select {
+	case <-h.Lost():
+		t.Fatal("Lost closed while Redis was healthy")
+	default:
+	}
+	if _, err := other.TryAcquire(ctx, "k", 0); !errors.Is(err, locking.ErrNotAcquired) {
+		t.Fatalf("the lease lapsed although it was being extended: %v", err)
+	}
+	lock, _ := p.StorageKeys("k")
+	if ttl, _ := rdb.PTTL(ctx, lock).Result(); ttl <= 0 || ttl > 300*time.Millisecond {
+		t.Fatalf("PTTL = %s, want within the 300ms lease", ttl)
+	}
+	if err := h.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLostClosesWhenTheKeyIsNoLongerOurs(t *testing.T) {
+	noLeaks(t)
+	srv := start(t)
+	rdb := newClient(t, srv.Addr())
+	p := newProvider(t, srv.Addr(), lease())
+	ctx := ctxT(t)
+	h, err := p.TryAcquire(ctx, "k", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock, _ := p.StorageKeys("k")
+	// An operator (or an expiry and another process) gave the key away.
+	rdb.Set(ctx, lock, "someone-else", time.Minute)
+	begin := time.Now()
+	select {
+	case <-h.Lost():
+		within(t, "noticing the loss", time.Since(begin), 0, 300*time.Millisecond)
+	case <-time.After(2 * time.Second):
+		t.Fatal("Lost did not close")
+	}
+	err = h.Release(ctx)
+	if !errors.Is(err, locking.ErrLockLost) {
+		t.Fatalf("Release of a lost lease = %v, want ErrLockLost", err)
+	}
+	if got, _ := rdb.Get(ctx, lock).Result(); got != "someone-else" {
+		t.Fatalf("Release deleted the new owner's key (now %q)", got)
+	}
+}
+
+func TestRedisStoppingMidHoldLosesTheLeaseWithinTTLAndRestartRecovers(t *testing.T) {
+	noLeaks(t)
+	srv := start(t)
+	p := newProvider(t, srv.Addr(), lease())
+	ctx := ctxT(t)
+	h, err := p.TryAcquire(ctx, "k", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	stopped := time.Now()
+	select {
+	case <-h.Lost():
+		within(t, "Lost after the server stopped", time.Since(stopped), 0, time.Second)
+	case <-time.After(3 * time.Second):
+		t.Fatal("Lost did not close within the lease")
+	}
+
+	begin := time.Now()
+	_, err = p.TryAcquire(ctx, "other", 5*time.Second)
+	if !errors.Is(err, locking.ErrUnavailable) || errors.Is(err, locking.ErrNotAcquired) {
+		t.Fatalf("TryAcquire during the outage = %v, want ErrUnavailable only", err)
+	}
+	var ue *locking.UnavailableError
+	if !errors.As(err, &ue) || ue.Key != "other" || ue.Err == nil {
+		t.Fatalf("want a *locking.UnavailableError for \"other\" with its cause, got %#v", err)
+	}
+	within(t, "TryAcquire during the outage", time.Since(begin), 0, 500*time.Millisecond)
+	if err := h.Release(ctx); !errors.Is(err, locking.ErrUnavailable) {
+		t.Fatalf("Release during the outage = %v, want ErrUnavailable", err)
+	}
+
+	srv.Restart()
+	restarted := time.Now()
+	h2 := acquireAfterRestart(t, p, "k")
+	// go-redis, after a burst of dial failures, probes the server once a
+	// second before it dials again: recovery takes up to about that.
+	within(t, "recovering after the restart", time.Since(restarted), 0, 2*time.Second)
+	if err := h2.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRedisFrozenMidHoldLosesTheLeaseWithinTTL(t *testing.T) {
+	noLeaks(t)
+	srv := start(t)
+	p := newProvider(t, srv.Addr(), lease())
+	ctx := ctxT(t)
+	h, err := p.TryAcquire(ctx, "k", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Pause()
+	paused := time.Now()
+	select {
+	case <-h.Lost():
+		within(t, "Lost after the server froze", time.Since(paused), 0, time.Second+50*time.Millisecond)
+	case <-time.After(3 * time.Second):
+		t.Fatal("Lost did not close within the lease")
+	}
+	srv.Resume()
+	_ = h.Release(ctx)
+}
+
+func TestAWaiterDuringAnOutageReportsUnavailableNotContention(t *testing.T) {
+	noLeaks(t)
+	srv := start(t)
+	holder := newProvider(t, srv.Addr(), lease())
+	p := newProvider(t, srv.Addr(), lease())
+	ctx := ctxT(t)
+	h, _ := holder.TryAcquire(ctx, "k", 0)
+	defer h.Release(ctx)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := p.TryAcquire(ctx, "k", 30*time.Second)
+		errc <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // the waiter is subscribed and asleep
+	srv.Kill()
+	killed := time.Now()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, locking.ErrUnavailable) {
+			t.Fatalf("err = %v, want ErrUnavailable", err)
+		}
+		within(t, "the waiter noticing the outage", time.Since(killed), 0, time.Second)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiter kept waiting on a dead server")
+	}
+}
+
+// acquireAfterRestart retries TryAcquire while it reports ErrUnavailable,
+// for up to 3s, and fails the test on any other outcome.
+func acquireAfterRestart(t *testing.T, p *redislocks.Provider, key string) locking.Handle {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		h, err := p.TryAcquire(ctxT(t), key, time.Second)
+		if err == nil {
+			return h
+		}
+		if !errors.Is(err, locking.ErrUnavailable) || time.Now().After(deadline) {
+			t.Fatalf("after the restart: %v", err)
+		}
+		<-tick.C
+	}
+}
