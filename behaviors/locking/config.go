@@ -88,6 +88,9 @@ func resolve(t reflect.Type, global Options, perType []func(*Options), d *deps) 
 		locker: locker{provider: d.Provider, prefix: base, timeout: timeout, throw: throw, reporter: d.reporter()},
 		keys:   newKeyPlan(spec, base, t.Kind() == reflect.Pointer),
 	}
+	if reflect.TypeOf(d.Provider).Comparable() {
+		tl.ident = d.Provider
+	}
 	if tl.keys.source == fromFields && !tl.keys.pointer && isDirectIface(t) {
 		// Such a struct has one field, so it cannot carry both a message
 		// marker and a key field; refuse it rather than misread it.

@@ -41,6 +41,6 @@ func AllFromContext(ctx context.Context) []Handle {
 // "WithdrawCommand:42") if ctx carries a lock scope, innermost or enclosing,
 // that holds it.
 func HandleFor(ctx context.Context, key string) (h Handle, ok bool) {
-	h = scopeOf(ctx).find(key)
+	h = scopeOf(ctx).find(nil, key)
 	return h, h != nil
 }

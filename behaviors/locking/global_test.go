@@ -88,12 +88,12 @@ func TestPerTypeRegistrationReplacesGlobalLockingForItsType(t *testing.T) {
 	m := build(t, fake.option(),
 		locking.WithObserver(locking.ObserverFunc(func(e locking.LockEvent) { events = append(events, e) })),
 		locking.WithGlobalDistributedLocking(),
-		locking.WithDistributedLocking[WithdrawCommand, []string](func(o *locking.Options) { o.KeyPrefix = "own" }),
-		mediator.WithHandler[WithdrawCommand, []string](heldKeys[WithdrawCommand]),
+		locking.WithDistributedLocking[ApproveInvoiceCommand, []string](func(o *locking.Options) { o.KeyPrefix = "own" }),
+		mediator.WithHandler[ApproveInvoiceCommand, []string](heldKeys[ApproveInvoiceCommand]),
 	)
-	got, err := mediator.Send(context.Background(), m, WithdrawCommand{AccountID: "1"})
-	if err != nil || joined(got) != "own:1" {
-		t.Fatalf("Send = %q, %v; want own:1", joined(got), err)
+	got, err := mediator.Send(context.Background(), m, ApproveInvoiceCommand{TenantID: "1"})
+	if err != nil || joined(got) != "own:1:" {
+		t.Fatalf("Send = %q, %v; want own:1:", joined(got), err)
 	}
 	if len(events) != 2 || events[0].Outcome != locking.Acquired {
 		t.Fatalf("events = %+v, want one acquire and one release", events)

@@ -25,6 +25,31 @@ func sendKeys[Req mediator.Message[[]string]](t *testing.T, req Req, configure .
 	return joined(keys)
 }
 
+// observedKeys sends a WithdrawCommand (the example's, whose response is not
+// a key list) and returns the keys an observer saw acquired.
+func observedKeys(t *testing.T, req WithdrawCommand, configure ...func(*locking.Options)) string {
+	t.Helper()
+	rec := &recorder{}
+	m := build(t,
+		memory.WithInMemoryDistributedLocking(),
+		locking.WithObserver(rec),
+		locking.WithDistributedLocking[WithdrawCommand, WithdrawResult](configure...),
+		mediator.WithHandler[WithdrawCommand, WithdrawResult](func(context.Context, WithdrawCommand) (WithdrawResult, error) {
+			return WithdrawResult{}, nil
+		}),
+	)
+	if _, err := mediator.Send(context.Background(), m, req); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	var keys []string
+	for _, e := range rec.events {
+		if e.Outcome == locking.Acquired {
+			keys = append(keys, e.Key)
+		}
+	}
+	return joined(keys)
+}
+
 func TestFinalKeysAreExactlyAsDesigned(t *testing.T) {
 	myapp := func(o *locking.Options) { o.GlobalKeyPrefix = "myapp" }
 	cases := []struct {
@@ -39,10 +64,10 @@ func TestFinalKeysAreExactlyAsDesigned(t *testing.T) {
 			return sendKeys(t, ApproveInvoiceCommand{TenantID: "tenant-abc", InvoiceID: "invoice-123"})
 		}, "invoice:tenant-abc:invoice-123"},
 		{"global prefix, type name, LockKey", func(t *testing.T) string {
-			return sendKeys(t, WithdrawCommand{AccountID: "42"}, myapp)
+			return observedKeys(t, WithdrawCommand{AccountID: "42"}, myapp)
 		}, "myapp:WithdrawCommand:42"},
 		{"empty LockKey locks the whole type", func(t *testing.T) string {
-			return sendKeys(t, WithdrawCommand{})
+			return observedKeys(t, WithdrawCommand{})
 		}, "WithdrawCommand"},
 		{"global prefix on a type-wide lock", func(t *testing.T) string {
 			return sendKeys(t, RunDailyReportCommand{}, myapp)

@@ -11,9 +11,13 @@ import (
 // Build with the type's resolved settings and shared by all its Sends.
 type locker struct {
 	provider Provider
-	prefix   string // "[GlobalKeyPrefix:]Prefix", for events
-	timeout  time.Duration
-	throw    bool
+	// ident is the provider as a comparable value, or nil when its type is
+	// not comparable. Re-entry borrows only a lock taken from the same
+	// provider: the same key in another mediator's store is another lock.
+	ident   any
+	prefix  string // "[GlobalKeyPrefix:]Prefix", for events
+	timeout time.Duration
+	throw   bool
 
 	reporter
 }
@@ -29,7 +33,7 @@ func (l *locker) enter(ctx context.Context, key string) (*scope, error) {
 	s := &scope{Context: ctx, parent: parent, l: l}
 	s.rel.values = ctx
 	s.handles, s.owned = s.one[:], s.ownOne[:]
-	if h := parent.find(key); h != nil {
+	if h := l.borrow(parent, key); h != nil {
 		s.one[0] = h
 		s.live.Store(true)
 		return s, nil
@@ -66,7 +70,7 @@ func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
 		deadline = start.Add(l.timeout)
 	}
 	for i, key := range keys {
-		if h := parent.find(key); h != nil {
+		if h := l.borrow(parent, key); h != nil {
 			s.handles[i] = h
 			continue
 		}
@@ -91,6 +95,15 @@ func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
 	}
 	s.watchLost()
 	return s, nil
+}
+
+// borrow returns the handle of key if an enclosing scope took it from this
+// locker's provider.
+func (l *locker) borrow(parent *scope, key string) Handle {
+	if parent == nil || l.ident == nil {
+		return nil
+	}
+	return parent.find(l.ident, key)
 }
 
 // failed turns a failed TryAcquire into what Send returns, and reports it.

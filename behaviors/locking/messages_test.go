@@ -25,15 +25,6 @@ type ApproveInvoiceCommand struct {
 
 func (c ApproveInvoiceCommand) LockKey() string { return c.TenantID + ":" + c.InvoiceID }
 
-type WithdrawCommand struct {
-	mediator.Command[[]string]
-	locking.DistributedLock `lock:"timeout=10s"`
-	AccountID               string
-	Amount                  int64
-}
-
-func (c WithdrawCommand) LockKey() string { return c.AccountID }
-
 type accountID int
 
 func (a accountID) String() string { return fmt.Sprintf("acc-%d", int(a)) }

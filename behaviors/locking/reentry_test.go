@@ -152,3 +152,23 @@ func TestMultiKeyFailureReleasesWhatItTook(t *testing.T) {
 		t.Fatal("account:A kept after the transfer failed to get account:B")
 	}
 }
+
+func TestReentryIsPerProvider(t *testing.T) {
+	rec := &recorder{}
+	inner := build(t, memory.WithInMemoryDistributedLocking(),
+		locking.WithObserver(rec),
+		locking.WithDistributedLocking[bankWithdraw, int64](),
+		mediator.WithHandler[bankWithdraw, int64](func(context.Context, bankWithdraw) (int64, error) { return 0, nil }))
+	outer := build(t, memory.WithInMemoryDistributedLocking(),
+		locking.WithDistributedLocking[bankTransfer, mediator.Unit](),
+		mediator.WithHandler[bankTransfer, mediator.Unit](func(ctx context.Context, c bankTransfer) (mediator.Unit, error) {
+			_, err := mediator.Send(ctx, inner, bankWithdraw{Account: c.From})
+			return mediator.Unit{}, err
+		}))
+	if _, err := mediator.Send(context.Background(), outer, bankTransfer{From: "A", To: "B"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.outcomes(); got != "acquired account:A, released account:A" {
+		t.Fatalf("the other mediator's provider saw %q; it must take its own lock", got)
+	}
+}

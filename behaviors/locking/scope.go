@@ -36,11 +36,12 @@ func (s *scope) Value(key any) any {
 	return s.Context.Value(key)
 }
 
-// find looks for key in s and its enclosing scopes still running. A nil scope
-// finds nothing.
-func (s *scope) find(key string) Handle {
+// find looks for key, taken from the provider ident, in s and its enclosing
+// scopes still running. A nil scope finds nothing; a nil ident matches any
+// provider (HandleFor asks that way).
+func (s *scope) find(ident any, key string) Handle {
 	for ; s != nil; s = s.parent {
-		if !s.live.Load() {
+		if !s.live.Load() || (ident != nil && s.l.ident != ident) {
 			continue
 		}
 		for _, h := range s.handles {

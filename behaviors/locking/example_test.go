@@ -1,0 +1,166 @@
+package locking_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+	"github.com/turbomediator/turbomediator-go/mediator"
+	"github.com/turbomediator/turbomediator-go/providers/memory"
+)
+
+// WithdrawCommand is DESIGN.md's example: at most one withdrawal per account
+// at a time, waiting up to 10s for the account's lock.
+type WithdrawCommand struct {
+	mediator.Command[WithdrawResult]
+	locking.DistributedLock `lock:"timeout=10s"`
+	AccountID               string
+	Amount                  int64 // cents
+}
+
+// LockKey scopes the lock to one account.
+func (c WithdrawCommand) LockKey() string { return c.AccountID }
+
+type WithdrawResult struct{ Balance int64 }
+
+var errInsufficientFunds = errors.New("insufficient funds")
+
+// withdrawHandler reads, checks and writes a balance: the read-modify-write
+// the lock protects.
+type withdrawHandler struct{ balances map[string]int64 }
+
+func (h *withdrawHandler) Handle(ctx context.Context, c WithdrawCommand) (WithdrawResult, error) {
+	lock, _ := locking.FromContext(ctx)
+	fmt.Println("holding", lock.Key())
+	balance := h.balances[c.AccountID]
+	if balance < c.Amount {
+		return WithdrawResult{Balance: balance}, errInsufficientFunds
+	}
+	h.balances[c.AccountID] = balance - c.Amount
+	return WithdrawResult{Balance: balance - c.Amount}, nil
+}
+
+func ExampleWithDistributedLocking() {
+	m, err := mediator.New(
+		memory.WithInMemoryDistributedLocking(),
+		locking.WithDistributedLocking[WithdrawCommand, WithdrawResult](),
+		mediator.WithHandler[WithdrawCommand, WithdrawResult](&withdrawHandler{balances: map[string]int64{"42": 1000}}),
+	)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	res, err := mediator.Send(context.Background(), m, WithdrawCommand{AccountID: "42", Amount: 250})
+	fmt.Println(res.Balance, err)
+	// Output:
+	// holding WithdrawCommand:42
+	// 750 <nil>
+}
+
+func ExampleWithDistributedLocking_options() {
+	m, err := mediator.NewBuilder().
+		With(memory.WithInMemoryDistributedLocking()).
+		With(locking.WithDistributedLocking[WithdrawCommand, WithdrawResult](func(o *locking.Options) {
+			o.DefaultTimeout = 0 // one try: fail at once when the account is busy
+			o.GlobalKeyPrefix = "myapp"
+		})).
+		With(mediator.WithHandler[WithdrawCommand, WithdrawResult](&withdrawHandler{balances: map[string]int64{"42": 1000}})).
+		Build()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_, err = mediator.Send(context.Background(), m, WithdrawCommand{AccountID: "42", Amount: 5000})
+	fmt.Println(err)
+	// Output:
+	// holding myapp:WithdrawCommand:42
+	// insufficient funds
+}
+
+// A lock that stays taken is an error that says which key and how long the
+// caller was prepared to wait.
+func ExampleError() {
+	p := memory.New()
+	m, _ := mediator.New(
+		locking.WithDistributedLockProvider[*memory.Provider](func() *memory.Provider { return p }),
+		locking.WithDistributedLocking[WithdrawCommand, WithdrawResult](func(o *locking.Options) { o.DefaultTimeout = 0 }),
+		mediator.WithHandler[WithdrawCommand, WithdrawResult](&withdrawHandler{balances: map[string]int64{"42": 1000}}),
+	)
+	// Someone else (another instance, say) holds the account.
+	held, _ := p.TryAcquire(context.Background(), "WithdrawCommand:42", 0)
+	defer held.Release(context.Background())
+
+	_, err := mediator.Send(context.Background(), m, WithdrawCommand{AccountID: "42", Amount: 1})
+	var lockErr *locking.Error
+	if errors.As(err, &lockErr) {
+		fmt.Println(lockErr.Key, lockErr.Timeout, errors.Is(err, locking.ErrNotAcquired))
+	}
+	// Output:
+	// WithdrawCommand:42 0s true
+}
+
+// TransferCommand locks both accounts; LockKeys takes them in sorted order,
+// so opposite transfers cannot deadlock.
+type TransferCommand struct {
+	mediator.Command[mediator.Unit]
+	locking.DistributedLock `lock:"prefix=account"`
+	From, To                string
+	Amount                  int64
+}
+
+func (c TransferCommand) LockKeys() []string { return []string{c.From, c.To} }
+
+func ExampleAllFromContext() {
+	m, _ := mediator.New(
+		memory.WithInMemoryDistributedLocking(),
+		locking.WithDistributedLocking[TransferCommand, mediator.Unit](),
+		mediator.WithHandler[TransferCommand, mediator.Unit](func(ctx context.Context, c TransferCommand) (mediator.Unit, error) {
+			for _, h := range locking.AllFromContext(ctx) {
+				fmt.Println("holding", h.Key())
+			}
+			first, _ := locking.FromContext(ctx)
+			fmt.Println("first", first.Key())
+			return mediator.Unit{}, nil
+		}),
+	)
+	_, err := mediator.Send(context.Background(), m, TransferCommand{From: "B", To: "A", Amount: 100})
+	fmt.Println(err)
+	// Output:
+	// holding account:A
+	// holding account:B
+	// first account:A
+	// <nil>
+}
+
+// A handler's unit test needs the pipeline, not real locks: the no-op
+// provider grants everything at once.
+func ExampleWithNoOpLocking() {
+	m, _ := mediator.New(
+		locking.WithNoOpLocking(),
+		locking.WithDistributedLocking[WithdrawCommand, WithdrawResult](),
+		mediator.WithHandler[WithdrawCommand, WithdrawResult](&withdrawHandler{balances: map[string]int64{"7": 100}}),
+	)
+	res, err := mediator.Send(context.Background(), m, WithdrawCommand{AccountID: "7", Amount: 30})
+	fmt.Println(res.Balance, err)
+	// Output:
+	// holding WithdrawCommand:7
+	// 70 <nil>
+}
+
+// An observer turns lock outcomes into metrics.
+func ExampleWithObserver() {
+	m, _ := mediator.New(
+		locking.WithNoOpLocking(),
+		locking.WithObserver(locking.ObserverFunc(func(e locking.LockEvent) {
+			fmt.Println(e.Outcome, e.Prefix, e.Key)
+		})),
+		locking.WithDistributedLocking[WithdrawCommand, WithdrawResult](),
+		mediator.WithHandler[WithdrawCommand, WithdrawResult](&withdrawHandler{balances: map[string]int64{"7": 100}}),
+	)
+	_, _ = mediator.Send(context.Background(), m, WithdrawCommand{AccountID: "7", Amount: 30})
+	// Output:
+	// acquired WithdrawCommand WithdrawCommand:7
+	// holding WithdrawCommand:7
+	// released WithdrawCommand WithdrawCommand:7
+}
