@@ -86,3 +86,37 @@ func ExampleWithShards() {
 	_ = h.Release(context.Background())
 	// Output: report 1
 }
+
+// contentionCounter is a provider that wraps another to count how often a
+// key was busy. It passes handles and errors through unchanged, so
+// errors.Is and errors.As still see what the inner provider returned.
+type contentionCounter struct {
+	inner locking.Provider
+	busy  map[string]int // one goroutine in this example; guard it in real code
+}
+
+func (c *contentionCounter) TryAcquire(ctx context.Context, key string, timeout time.Duration) (locking.Handle, error) {
+	h, err := c.inner.TryAcquire(ctx, key, timeout)
+	if errors.Is(err, locking.ErrNotAcquired) {
+		c.busy[key]++
+	}
+	return h, err
+}
+
+func ExampleProvider_wrapped() {
+	var p locking.Provider = &contentionCounter{inner: memory.New(), busy: map[string]int{}}
+	ctx := context.Background()
+
+	h, _ := p.TryAcquire(ctx, "report", 0)
+	for range 3 {
+		_, err := p.TryAcquire(ctx, "report", 0)
+		fmt.Println(err)
+	}
+	_ = h.Release(ctx)
+	fmt.Println("busy:", p.(*contentionCounter).busy["report"])
+	// Output:
+	// locking: "report" not acquired within 0s
+	// locking: "report" not acquired within 0s
+	// locking: "report" not acquired within 0s
+	// busy: 3
+}
