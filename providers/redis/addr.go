@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -54,8 +55,12 @@ func universalOptions(addr string, db int) (*goredis.UniversalOptions, error) {
 			uo.Addrs = append(uo.Addrs, o.Addr)
 			continue
 		}
-		if _, _, err := net.SplitHostPort(p); err != nil {
+		_, port, err := net.SplitHostPort(p)
+		if err != nil {
 			return nil, fmt.Errorf("%w %q: want host:port or a redis:// URL: %w", errBadAddr, p, err)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("%w %q: port %q is not a number from 1 to 65535", errBadAddr, p, port)
 		}
 		uo.Addrs = append(uo.Addrs, p)
 	}
