@@ -374,17 +374,10 @@ func TestE2EShutdownFinishesInFlightAndReleasesLocks(t *testing.T) {
 		answered <- resp.StatusCode
 	}()
 
-	// In flight once the lock exists in Redis (polling is the only way to
-	// see into another process).
+	// In flight once the lock exists in Redis.
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer rdb.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for !lockHeldInRedis(t, rdb, acct.ID) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the withdrawal never took its lock\n%s", a.output())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitLockHeld(t, rdb, acct.ID, a)
 	_ = a.cmd.Process.Signal(syscall.SIGTERM)
 	if st := <-answered; st != http.StatusOK {
 		t.Fatalf("in-flight withdrawal answered %d during shutdown, want 200\n%s", st, a.output())
@@ -410,18 +403,87 @@ func TestE2EShutdownFinishesInFlightAndReleasesLocks(t *testing.T) {
 	}
 }
 
-// lockHeldInRedis tells whether some key naming the account's lock exists,
-// other than the provider's fencing counter and the bank's own account data.
+// lockHeldInRedis tells whether the account's lock is held by anyone.
 func lockHeldInRedis(t *testing.T, rdb *redis.Client, id string) bool {
+	t.Helper()
+	return len(lockKeysInRedis(t, rdb, id)) > 0
+}
+
+// lockKeysInRedis returns the Redis keys naming the account's lock, other
+// than the provider's fencing counter and the bank's own account data.
+func lockKeysInRedis(t *testing.T, rdb *redis.Client, id string) []string {
 	t.Helper()
 	keys, err := rdb.Keys(context.Background(), "*"+accountLockKey(id)+"*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
+	var held []string
 	for _, k := range keys {
 		if !strings.HasSuffix(k, ":fence") && !strings.HasPrefix(k, "bank:") {
-			return true
+			held = append(held, k)
 		}
 	}
-	return false
+	return held
+}
+
+// waitLockHeld polls Redis until the account's lock is held (polling is the
+// only way to see into another process).
+func waitLockHeld(t *testing.T, rdb *redis.Client, id string, inst *instance) []string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if keys := lockKeysInRedis(t, rdb, id); len(keys) > 0 {
+			return keys
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no request took account %s's lock within 10s\n%s", id, inst.output())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestE2EStaleHolderWriteIsRefused: instance a holds account 1's lock and
+// is slow; its lock vanishes (as when a lease runs out during a long GC
+// pause); instance b takes the lock, with a larger fencing token, and
+// withdraws. When a finally writes, the store refuses its stale token: a
+// answers 409 and b's withdrawal is the only one in the balance. Without
+// the fence, a's write would overwrite b's and one withdrawal would be lost.
+func TestE2EStaleHolderWriteIsRefused(t *testing.T) {
+	srv := redistest.Start(t)
+	a := startBank(t, "-redis", srv.Addr(), "-work", "1s")
+	b := startBank(t, "-redis", srv.Addr())
+	acct := createAccount(t, b.base, "ann", 1000)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+
+	type answer struct {
+		status int
+		body   string
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		resp, err := http.Post(a.base+"/accounts/"+acct.ID+"/withdraw", "application/json", strings.NewReader(`{"amount":100}`))
+		if err != nil {
+			answered <- answer{body: err.Error()}
+			return
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		answered <- answer{resp.StatusCode, strings.TrimSpace(string(body))}
+	}()
+	keys := waitLockHeld(t, rdb, acct.ID, a)
+	if err := rdb.Del(context.Background(), keys...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var res WithdrawResult
+	if st := httpJSON(t, "POST", b.base+"/accounts/"+acct.ID+"/withdraw", `{"amount":1}`, &res); st != http.StatusOK || res.Balance != 999 {
+		t.Fatalf("b's withdrawal: %d, balance %d; want 200, 999", st, res.Balance)
+	}
+	got := <-answered
+	if want := `{"error":"account changed under a lost lock, retry later"}`; got.status != http.StatusConflict || got.body != want {
+		t.Fatalf("a's stale withdrawal: %d %s; want 409 %s", got.status, got.body, want)
+	}
+	if bal := balanceOf(t, a.base, acct.ID); bal != 999 {
+		t.Fatalf("balance %d, want 999: the stale write of 900 must not land", bal)
+	}
 }

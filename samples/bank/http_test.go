@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+	"github.com/turbomediator/turbomediator-go/internal/redistest"
 )
 
 // testLockTimeout keeps contention tests short; the commands' own 10s would
@@ -85,10 +86,25 @@ func runRows(t *testing.T, srv *httptest.Server, rows []contractRow) {
 	}
 }
 
+// storageKinds runs a test on the in-memory bank and on the Redis-backed one
+// (accounts and locks in a real redis-server): the contract is the same.
+func storageKinds(t *testing.T, cfg Config, test func(t *testing.T, cfg Config)) {
+	t.Run("memory", func(t *testing.T) { test(t, cfg) })
+	t.Run("redis", func(t *testing.T) {
+		cfg := cfg
+		cfg.RedisAddr = redistest.Start(t).Addr()
+		test(t, cfg)
+	})
+}
+
 // TestHTTPContract walks every row of the contract in DESIGN.md, in order,
 // on one app: each row's expected body depends on the rows before it.
 func TestHTTPContract(t *testing.T) {
-	_, srv := newTestServer(t, Config{LockTimeout: testLockTimeout})
+	storageKinds(t, Config{LockTimeout: testLockTimeout}, testContract)
+}
+
+func testContract(t *testing.T, cfg Config) {
+	_, srv := newTestServer(t, cfg)
 	runRows(t, srv, []contractRow{
 		{"create", "POST", "/accounts", `{"owner":"cy","balance":250}`, 201, `{"id":"3","owner":"cy","balance":250}`},
 		{"create with zero balance", "POST", "/accounts", `{"owner":"di"}`, 201, `{"id":"4","owner":"di","balance":0}`},
@@ -219,7 +235,11 @@ func holdLock(t *testing.T, app *App, key string) (release func()) {
 // withdrawal's lock), while account 1 can still be read and account 2 alone
 // can still be used.
 func TestHTTPContentionIs409WithRetryAfter(t *testing.T) {
-	app, srv := newTestServer(t, Config{LockTimeout: testLockTimeout})
+	storageKinds(t, Config{LockTimeout: testLockTimeout}, testContention)
+}
+
+func testContention(t *testing.T, cfg Config) {
+	app, srv := newTestServer(t, cfg)
 	release := holdLock(t, app, "account:1")
 	busy := `{"error":"account is busy: lock account:1 not acquired within 50ms, retry later"}`
 	for _, r := range []struct{ path, body string }{
@@ -296,4 +316,33 @@ func decodeInto(t *testing.T, body string, v any) bool {
 		return false
 	}
 	return true
+}
+
+// TestHTTPRedisDownIs503: with the redis-server killed, calls that need a
+// lock answer 503 from the lock provider and reads answer 503 from the
+// store; once Redis is back (empty, as after a crash without persistence),
+// the same app serves again without a restart.
+func TestHTTPRedisDownIs503(t *testing.T) {
+	redisSrv := redistest.Start(t)
+	_, srv := newTestServer(t, Config{RedisAddr: redisSrv.Addr()})
+	redisSrv.Kill()
+	lockDown := `{"error":"lock provider unavailable"}`
+	storeDown := `{"error":"account store unavailable"}`
+	runRows(t, srv, []contractRow{
+		{"withdraw", "POST", "/accounts/1/withdraw", `{"amount":1}`, 503, lockDown},
+		{"deposit", "POST", "/accounts/1/deposit", `{"amount":1}`, 503, lockDown},
+		{"transfer", "POST", "/transfers", `{"from":"1","to":"2","amount":1}`, 503, lockDown},
+		{"get", "GET", "/accounts/1", ``, 503, storeDown},
+		{"list", "GET", "/accounts", ``, 503, storeDown},
+		{"create", "POST", "/accounts", `{"owner":"cy","balance":1}`, 503, storeDown},
+		{"stress", "POST", "/accounts/1/stress", `{"concurrent":3,"amount":1}`, 503, storeDown},
+		{"bad input is still 400", "POST", "/accounts/1/withdraw", `{"amount":-1}`, 400, `{"error":"amount must be a positive number of cents"}`},
+		{"healthz", "GET", "/healthz", ``, 200, `{"status":"ok"}`},
+	})
+	redisSrv.Restart()
+	runRows(t, srv, []contractRow{
+		{"accounts lost with the server", "GET", "/accounts/1", ``, 404, `{"error":"account not found: 1"}`},
+		{"create again", "POST", "/accounts", `{"owner":"cy","balance":10}`, 201, `{"id":"1","owner":"cy","balance":10}`},
+		{"withdraw again", "POST", "/accounts/1/withdraw", `{"amount":1}`, 200, `{"balance":9}`},
+	})
 }
