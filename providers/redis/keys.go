@@ -1,7 +1,5 @@
 package redis
 
-import "strings"
-
 // keys are the Redis names used for one lock key. The user's key is wrapped
 // in a cluster hash tag so that the three land in one slot, which a Lua
 // script touching the lock and its fence counter requires:
@@ -27,13 +25,4 @@ func escapeTag(key string) string {
 		return "~" + key
 	}
 	return key
-}
-
-// ownerPrefixOf returns the provider part of an owner value
-// ("<provider id>:<sequence>").
-func ownerPrefixOf(owner string) string {
-	if i := strings.LastIndexByte(owner, ':'); i >= 0 {
-		return owner[:i+1]
-	}
-	return ""
 }

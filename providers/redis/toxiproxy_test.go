@@ -1,0 +1,149 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+	redislocks "github.com/turbomediator/turbomediator-go/providers/redis"
+)
+
+// newProxy runs a toxiproxy proxy in this process in front of upstream; the
+// test adds toxics to it or stops it to cut every connection.
+func newProxy(t *testing.T, upstream string) *toxiproxy.Proxy {
+	t.Helper()
+	server := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
+	proxy := toxiproxy.NewProxy(server, "redis", "127.0.0.1:0", upstream)
+	if err := proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Stop)
+	return proxy
+}
+
+func addToxic(t *testing.T, proxy *toxiproxy.Proxy, json string) {
+	t.Helper()
+	if _, err := proxy.Toxics.AddToxicJson(strings.NewReader(json)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLocksHoldAndHandOffThroughAddedLatency(t *testing.T) {
+	noLeaks(t)
+	srv := start(t)
+	proxy := newProxy(t, srv.Addr())
+	// Every reply from Redis arrives 25ms late (and so does every
+	// announcement on the subscription connection).
+	addToxic(t, proxy, `{"name":"slow","type":"latency","stream":"downstream","attributes":{"latency":25}}`)
+	slow := newProvider(t, proxy.Listen, &redislocks.Options{TTL: 300 * time.Millisecond, RefreshInterval: 100 * time.Millisecond})
+	direct := newProvider(t, srv.Addr(), nil)
+	ctx := ctxT(t)
+
+	h, err := slow.TryAcquire(ctx, "k", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // three leases and more, each extension 25ms late
+	select {
+	case <-h.Lost():
+		t.Fatal("latency below the refresh margin lost the lease")
+	default:
+	}
+	if _, err := direct.TryAcquire(ctx, "k", 0); !errors.Is(err, locking.ErrNotAcquired) {
+		t.Fatalf("the lease lapsed under latency: %v", err)
+	}
+	if err := h.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// A slow waiter is still woken by a direct holder's release.
+	hd, _ := direct.TryAcquire(ctx, "k", 0)
+	got := make(chan time.Duration, 1)
+	go func() {
+		hs, err := slow.TryAcquire(ctx, "k", 10*time.Second)
+		if err != nil {
+			t.Error(err)
+			close(got)
+			return
+		}
+		got <- 0
+		hs.Release(ctx)
+	}()
+	time.Sleep(200 * time.Millisecond)
+	released := time.Now()
+	hd.Release(ctx)
+	if _, ok := <-got; ok {
+		// announcement 25ms + acquire reply 25ms, plus scheduling
+		within(t, "handoff through 25ms latency", time.Since(released), 50*time.Millisecond, 200*time.Millisecond)
+	}
+}
+
+func TestCutConnectionsLoseTheLeaseFailFastAndRecover(t *testing.T) {
+	noLeaks(t)
+	srv := start(t)
+	proxy := newProxy(t, srv.Addr())
+	p := newProvider(t, proxy.Listen, lease())
+	ctx := ctxT(t)
+	h, err := p.TryAcquire(ctx, "k", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.Stop() // every connection is cut and no new one is accepted
+	cut := time.Now()
+	select {
+	case <-h.Lost():
+		within(t, "Lost after the cut", time.Since(cut), 0, shortLease.TTL)
+	case <-time.After(3 * time.Second):
+		t.Fatal("Lost did not close within the lease")
+	}
+	begin := time.Now()
+	if _, err := p.TryAcquire(ctx, "other", 5*time.Second); !errors.Is(err, locking.ErrUnavailable) {
+		t.Fatalf("TryAcquire across a cut link = %v, want ErrUnavailable", err)
+	}
+	within(t, "TryAcquire across a cut link", time.Since(begin), 0, 500*time.Millisecond)
+
+	if err := proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The lost lease is still in Redis until it runs out; then it is ours.
+	h2 := acquireAfterRestart(t, p, "k")
+	if h2.Token() <= h.Token() {
+		t.Fatalf("token %d after %d", h2.Token(), h.Token())
+	}
+	_ = h.Release(ctx)
+	if err := h2.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestABlackholedLinkLosesTheLeaseWithinTTL(t *testing.T) {
+	noLeaks(t)
+	srv := start(t)
+	proxy := newProxy(t, srv.Addr())
+	p := newProvider(t, proxy.Listen, lease())
+	ctx := ctxT(t)
+	h, err := p.TryAcquire(ctx, "k", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Data stops flowing but the connections stay open: only deadlines help.
+	addToxic(t, proxy, `{"name":"hole","type":"timeout","stream":"upstream","attributes":{"timeout":0}}`)
+	holed := time.Now()
+	select {
+	case <-h.Lost():
+		within(t, "Lost in a blackhole", time.Since(holed), 0, shortLease.TTL+50*time.Millisecond)
+	case <-time.After(3 * time.Second):
+		t.Fatal("Lost did not close within the lease")
+	}
+	if err := proxy.Toxics.RemoveToxic(context.Background(), "hole"); err != nil {
+		t.Fatal(err)
+	}
+	_ = h.Release(ctx)
+}
