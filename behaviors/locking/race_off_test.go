@@ -1,0 +1,5 @@
+//go:build !race
+
+package locking_test
+
+const raceEnabled = false
