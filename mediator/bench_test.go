@@ -99,3 +99,27 @@ func BenchmarkSend(b *testing.B) { benchSend(b, 0) }
 
 // BenchmarkSend3Behaviors measures Send through three pass-through behaviors.
 func BenchmarkSend3Behaviors(b *testing.B) { benchSend(b, 3) }
+
+// BenchmarkSendGlobalBehavior measures Send through one pass-through global
+// behavior, which sees the request and response as any: boxing them costs
+// allocations that per-type behaviors do not pay.
+func BenchmarkSendGlobalBehavior(b *testing.B) {
+	m, err := mediator.New(
+		mediator.WithHandler[benchQuery, benchResult](benchHandler{}),
+		mediator.WithGlobalBehavior(func(ctx context.Context, req any, next mediator.AnyNext) (any, error) {
+			return next(ctx, req)
+		}),
+	)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		r, err := mediator.Send(ctx, m, benchQuery{A: i, B: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		sink = r
+	}
+}
