@@ -61,7 +61,10 @@ func startBank(t *testing.T, args ...string) *instance {
 		for sc.Scan() {
 			inst.write(append(sc.Bytes(), '\n'))
 			if m := listeningLine.FindSubmatch(sc.Bytes()); m != nil {
-				ready <- string(m[1])
+				select {
+				case ready <- string(m[1]):
+				default: // only the first such line matters
+				}
 			}
 		}
 		io.Copy(io.Discard, stdout)
