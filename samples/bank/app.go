@@ -9,6 +9,7 @@ import (
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/mediator"
 	"github.com/turbomediator/turbomediator-go/providers/memory"
+	lockredis "github.com/turbomediator/turbomediator-go/providers/redis"
 )
 
 // Config is what the command-line flags decide.
@@ -77,7 +78,10 @@ func newApp(cfg Config, store Store) (*App, error) {
 func lockingOptions(cfg Config) []mediator.Option {
 	provider := memory.WithInMemoryDistributedLocking()
 	if cfg.RedisAddr != "" {
-		provider = redisLocking(cfg.RedisAddr)
+		// Shared by every instance pointed at the same Redis, so an
+		// account's lock excludes requests on all of them. Build pings
+		// Redis: an instance started with Redis down fails at once.
+		provider = lockredis.WithRedisDistributedLocking(cfg.RedisAddr)
 	}
 	configure := func(o *locking.Options) {
 		if cfg.LockTimeout > 0 {
