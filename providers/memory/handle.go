@@ -11,9 +11,7 @@ type handle struct {
 	key   string
 	token uint64
 	shard *shard
-	// state is the key's state while this handle holds it; set before the
-	// handle reaches its owner (by the grant, or by the releaser's handoff
-	// ahead of the channel send).
+	// state is the key's state, which lives while this handle holds it.
 	state    *keyState
 	released atomic.Bool
 }
@@ -46,9 +44,7 @@ func (s *shard) release(h *handle) {
 	s.mu.Lock()
 	st := h.state
 	if w := st.lockedPop(); w != nil {
-		next := w.handle
-		next.state = st
-		next.token = s.tokens.Add(1)
+		w.token = s.tokens.Add(1)
 		s.mu.Unlock()
 		// Sent after unlocking, to keep the critical section short. It never
 		// blocks (one grant per wait, room for one), and the waiter cannot

@@ -79,48 +79,49 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 		return nil, contextError(ctx, key)
 	}
 	sh := p.shardFor(key)
-	h := &handle{key: key, shard: sh}
 	sh.mu.Lock()
 	st, held := sh.keys[key]
 	if !held {
-		h.state = sh.lockedNewState(key)
-		h.token = sh.tokens.Add(1)
+		st = sh.lockedNewState(key)
+		token := sh.tokens.Add(1)
 		sh.mu.Unlock()
-		return h, nil
+		// Allocated once the key is ours: if the allocation has to help the
+		// garbage collector, the others queue up meanwhile instead of
+		// overtaking a caller that has not queued yet.
+		return &handle{key: key, token: token, shard: sh, state: st}, nil
 	}
 	if timeout <= 0 {
 		sh.mu.Unlock()
 		return nil, &locking.Error{Key: key, Timeout: timeout}
 	}
 	w := p.getWaiter()
-	w.handle = h
 	st.lockedPush(w)
 	sh.mu.Unlock()
 	if p.queued != nil {
 		p.queued(key)
 	}
-	return p.wait(ctx, sh, st, w, timeout)
+	return p.wait(ctx, key, sh, st, w, timeout)
 }
 
 // wait blocks the caller until w is granted, timeout runs out or ctx ends.
-func (p *Provider) wait(ctx context.Context, sh *shard, st *keyState, w *waiter, timeout time.Duration) (locking.Handle, error) {
+func (p *Provider) wait(ctx context.Context, key string, sh *shard, st *keyState, w *waiter, timeout time.Duration) (locking.Handle, error) {
 	if w.timer == nil {
 		w.timer = time.NewTimer(timeout)
 	} else {
 		w.timer.Reset(timeout)
 	}
-	h := w.handle
 	cancelled := false
 	select {
 	case <-w.grant:
+		token := w.token
 		p.putWaiter(w)
-		return h, nil
+		return &handle{key: key, token: token, shard: sh, state: st}, nil
 	case <-ctx.Done():
 		cancelled = true
 	case <-w.timer.C:
 	}
 	if p.givingUp != nil {
-		p.givingUp(h.key)
+		p.givingUp(key)
 	}
 	sh.mu.Lock()
 	if w.queued {
@@ -130,19 +131,21 @@ func (p *Provider) wait(ctx context.Context, sh *shard, st *keyState, w *waiter,
 		sh.mu.Unlock()
 		p.putWaiter(w)
 		if cancelled {
-			return nil, contextError(ctx, h.key)
+			return nil, contextError(ctx, key)
 		}
-		return nil, &locking.Error{Key: h.key, Timeout: timeout}
+		return nil, &locking.Error{Key: key, Timeout: timeout}
 	}
 	sh.mu.Unlock()
-	// The releaser granted w just before we took the mutex: the signal is
-	// in the channel or about to be. A grant is never dropped: on a timeout at that instant the
-	// caller keeps the lock it got; a cancelled caller passes it on.
+	// The releaser granted w just before we took the mutex: the signal is in
+	// the channel or about to be. A grant is never dropped: on a timeout at
+	// that instant the caller keeps the lock it got; a cancelled caller passes
+	// it on.
 	<-w.grant
+	h := &handle{key: key, token: w.token, shard: sh, state: st}
 	p.putWaiter(w)
 	if cancelled {
 		_ = h.Release(context.Background())
-		return nil, contextError(ctx, h.key)
+		return nil, contextError(ctx, key)
 	}
 	return h, nil
 }
@@ -165,7 +168,6 @@ func (p *Provider) putWaiter(w *waiter) {
 		default:
 		}
 	}
-	w.handle = nil
 	p.waiters.Put(w)
 }
 

@@ -5,9 +5,9 @@ import "time"
 // waiter is one caller blocked in TryAcquire. The caller's goroutine is the
 // only one that waits on it; the releasing goroutine sends the grant.
 type waiter struct {
-	// handle is the caller's handle, made before it queued; the releaser
-	// fills in its token and state, then signals grant.
-	handle *handle
+	// token is the fencing token of the grant, set by the releaser before it
+	// signals grant.
+	token uint64
 	// grant is signalled by the releaser, exactly once per granted wait. It
 	// has room for one value, so the send never blocks.
 	grant chan struct{}
