@@ -3,43 +3,46 @@ package redis
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 )
 
-// handle is one held lease. Its keepAlive goroutine, started by newHandle
-// and stopped by Release (or by the loss of the lease), extends the lease
-// and closes lost when it cannot.
+// handle is one held lease. Its extensions run on a timer (time.AfterFunc):
+// no goroutine exists between two extensions, and an extension runs on the
+// timer's own goroutine. Release stops the timer and waits for an extension
+// in flight; the loss of the lease stops it too and closes lost.
 type handle struct {
 	p     *Provider
 	key   string
 	k     keys
 	owner string
 	token uint64
+	lost  chan struct{} // closed when the lease can no longer be vouched for
 
-	lost     chan struct{} // closed by keepAlive when the lease is gone
-	stop     context.CancelFunc
-	stopped  context.Context
-	done     chan struct{} // closed when keepAlive returns
-	released atomic.Bool
+	mu         sync.Mutex
+	timer      *time.Timer
+	validUntil time.Time // end of the last lease Redis granted
+	released   bool
+	stopped    bool               // no more extensions: released or lost
+	extending  chan struct{}      // non-nil while an extension runs; closed when it ends
+	cancelExt  context.CancelFunc // cuts the extension in flight short
 }
 
 var _ locking.Handle = (*handle)(nil)
 
-// newHandle starts the keepAlive goroutine of a lease granted by a request
-// sent at requested: the lease is vouched for from then, not from the reply.
+// newHandle arms the extensions of a lease granted by a request sent at
+// requested: the lease is vouched for from then, not from the reply.
 func (p *Provider) newHandle(key string, k keys, owner string, token uint64, requested time.Time) *handle {
-	stopped, stop := context.WithCancel(context.Background())
 	h := &handle{
 		p: p, key: key, k: k, owner: owner, token: token,
-		lost:    make(chan struct{}),
-		stop:    stop,
-		stopped: stopped,
-		done:    make(chan struct{}),
+		lost:       make(chan struct{}),
+		validUntil: requested.Add(p.s.ttl),
 	}
-	go h.keepAlive(requested.Add(p.s.ttl))
+	h.mu.Lock() // the timer may fire before h.timer is set
+	h.timer = time.AfterFunc(p.s.refresh, h.extend)
+	h.mu.Unlock()
 	return h
 }
 
@@ -54,47 +57,59 @@ func (h *handle) Token() uint64 { return h.token }
 // to extend the lease before it ran out.
 func (h *handle) Lost() <-chan struct{} { return h.lost }
 
-// keepAlive extends the lease every refresh interval. A failed extension is
-// retried sooner, until validUntil, the end of the last lease Redis granted;
-// then the lease must be presumed expired and lost closes.
-func (h *handle) keepAlive(validUntil time.Time) {
-	defer close(h.done)
+// extend renews the lease once and re-arms the timer. A failed extension is
+// retried sooner, until validUntil; then the lease must be presumed expired
+// and lost closes.
+func (h *handle) extend() {
 	s := h.p.s
-	timer := time.NewTimer(s.refresh)
-	defer timer.Stop()
-	for {
-		select {
-		case <-h.stopped.Done():
-			return
-		case <-timer.C:
-		}
-		if !time.Now().Before(validUntil) {
-			close(h.lost)
-			return
-		}
-		ctx, cancel := context.WithDeadline(h.stopped, validUntil)
-		requested := time.Now()
-		n, err := extendScript.Run(ctx, h.p.client, []string{h.k.lock}, h.owner, h.p.ttlArg).Int64()
-		cancel()
-		switch {
-		case h.stopped.Err() != nil:
-			return
-		case err == nil && n == 1:
-			validUntil = requested.Add(s.ttl)
-			timer.Reset(s.refresh)
-		case err == nil:
-			// Someone else owns the key now: the lease ran out.
-			close(h.lost)
-			return
-		default:
-			left := time.Until(validUntil)
-			if left <= 0 {
-				close(h.lost)
-				return
-			}
-			timer.Reset(min(max(s.refresh/4, 10*time.Millisecond), left))
-		}
+	h.mu.Lock()
+	if h.stopped {
+		h.mu.Unlock()
+		return
 	}
+	// Redis's clock may run a little ahead of ours: the lease is presumed
+	// gone a margin before our reckoning of its end.
+	validUntil := h.validUntil.Add(-s.driftMargin())
+	if !time.Now().Before(validUntil) {
+		h.loseLocked()
+		h.mu.Unlock()
+		return
+	}
+	// The call may not outlive the lease it tries to extend.
+	ctx, cancel := context.WithDeadline(context.Background(), validUntil)
+	done := make(chan struct{})
+	h.extending, h.cancelExt = done, cancel
+	h.mu.Unlock()
+
+	requested := time.Now()
+	n, err := extendScript.Run(ctx, h.p.client, []string{h.k.lock}, h.owner, h.p.ttlArg).Int64()
+	cancel()
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	defer close(done)
+	h.extending, h.cancelExt = nil, nil
+	switch {
+	case h.stopped:
+	case err == nil && n == 1:
+		h.validUntil = requested.Add(s.ttl)
+		h.timer.Reset(s.refresh)
+	case err == nil:
+		// Someone else owns the key now: the lease ran out.
+		h.loseLocked()
+	default:
+		left := time.Until(validUntil)
+		if left <= 0 {
+			h.loseLocked()
+			return
+		}
+		h.timer.Reset(min(max(s.refresh/4, 10*time.Millisecond), left))
+	}
+}
+
+func (h *handle) loseLocked() {
+	h.stopped = true
+	close(h.lost)
 }
 
 // Release stops the extensions and deletes the lock if this handle still
@@ -102,13 +117,21 @@ func (h *handle) keepAlive(validUntil time.Time) {
 // ctx's cancellation does not reach, bounded by Options.ReleaseTimeout.
 // Only the first call does the work; later ones return nil. It reports a
 // *locking.UnavailableError when Redis could not be reached, and an error
-// wrapping locking.ErrLockLost when the lease had already passed to someone
-// else.
+// wrapping locking.ErrLockLost when the key was no longer this handle's.
 func (h *handle) Release(ctx context.Context) error {
-	if !h.released.CompareAndSwap(false, true) {
+	h.mu.Lock()
+	if h.released {
+		h.mu.Unlock()
 		return nil
 	}
-	h.stop()
+	h.released, h.stopped = true, true
+	h.timer.Stop()
+	extending, cancelExt := h.extending, h.cancelExt
+	h.mu.Unlock()
+	if cancelExt != nil {
+		cancelExt()
+	}
+
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.p.s.releaseTimeout)
 	defer cancel()
 	n, err := releaseScript.Run(ctx, h.p.client, []string{h.k.lock}, h.owner, h.k.channel).Int64()
@@ -116,11 +139,13 @@ func (h *handle) Release(ctx context.Context) error {
 		// Local waiters need not wait for the announcement to come back.
 		h.p.waiters.wakeHead(h.k.channel)
 	}
-	// keepAlive ends promptly once stopped, unless an extension is stuck on
-	// an unresponsive server; it then ends by its deadline on its own.
-	select {
-	case <-h.done:
-	case <-ctx.Done():
+	if extending != nil {
+		// An extension stuck on an unresponsive server ends by its own
+		// deadline; Release does not wait past its timeout for it.
+		select {
+		case <-extending:
+		case <-ctx.Done():
+		}
 	}
 	switch {
 	case err != nil:

@@ -63,6 +63,15 @@ type Options struct {
 	// when the holder's lease runs out, at the timeout or when ctx ends. Its
 	// durations are jittered too.
 	RetryStrategy func() redislock.RetryStrategy
+	// Nodes, when set, are independent Redis masters ("host:port" or
+	// "redis://" URLs) on which the registrations take each lock by majority
+	// (the Redlock algorithm, see [Redlock]); Addr is then ignored. An Addr of
+	// the form "redlock://host1:port,host2:port,host3:port" does the same.
+	Nodes []string
+	// NodeTimeout bounds one node's answer in Redlock mode: a node slower
+	// than this counts as down for that call, so a stuck node does not hold
+	// up the majority. Default TTL/10, at most 1s.
+	NodeTimeout time.Duration
 }
 
 // settings are Options with defaults applied and checked.
@@ -133,3 +142,8 @@ func (o *Options) settings() (settings, error) {
 	}
 	return s, nil
 }
+
+// driftMargin is how much earlier than our reckoning a lease is presumed to
+// have ended: 1% of the TTL plus 2ms, for clock drift between us and Redis
+// and for timer latency.
+func (s settings) driftMargin() time.Duration { return s.ttl/100 + 2*time.Millisecond }

@@ -80,8 +80,9 @@ func TestLocksHoldAndHandOffThroughAddedLatency(t *testing.T) {
 	released := time.Now()
 	hd.Release(ctx)
 	if _, ok := <-got; ok {
-		// announcement 25ms + acquire reply 25ms, plus scheduling
-		within(t, "handoff through 25ms latency", time.Since(released), 50*time.Millisecond, 200*time.Millisecond)
+		// Woken: announcement 25ms + acquire reply 25ms. A fallback retry
+		// that reaches Redis just after the release needs only the reply.
+		within(t, "handoff through 25ms latency", time.Since(released), 25*time.Millisecond, 200*time.Millisecond)
 	}
 }
 
