@@ -67,7 +67,7 @@ func newApp(cfg Config, store Store) (*App, error) {
 	}
 	m, err := mediator.New(opts...)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("bank: %w", err), store.Close())
+		return nil, errors.Join(err, store.Close())
 	}
 	self.Mediator = m
 	return &App{Mediator: m, Store: store, cfg: cfg}, nil
