@@ -1,0 +1,356 @@
+package redis
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+)
+
+// Redlock is a [locking.Provider] on several independent Redis masters (the
+// Redlock algorithm): a lock is held when a majority of the nodes, N/2+1,
+// granted it within the validity window, so it survives the loss of a
+// minority of them. Build one with [NewRedlock], or register it with
+// [WithRedisDistributedLocking] and Options.Nodes or a "redlock://" address.
+//
+// An acquisition asks every node at once and returns as soon as a majority
+// granted (a slow or stopped node does not hold it up beyond
+// Options.NodeTimeout). A grant is vouched for until TTL minus a clock drift
+// allowance (1% of TTL + 2ms) after its request was sent; if the majority
+// came too late, or did not come, whatever was granted is given back at
+// once. A goroutine of the handle extends the lease on every node each
+// Options.RefreshInterval; an extension needs a majority that held the key
+// without a gap, and the handle's Lost channel closes when there is none
+// before the lease runs out. Release deletes the lock everywhere.
+//
+// The fencing token is the largest of the per-node counters drawn by the
+// granting majority; nodes of that majority whose counter was lower are
+// raised to it before the lock is handed out, so that a majority stores the
+// token and any later majority, which must meet one of those nodes, draws a
+// larger one. docs/reliability.md says what this does and does not promise.
+//
+// Waiting goroutines are woken at once by a Release of the same provider;
+// across processes they retry with jittered backoff, never later than the
+// moment the current holder's lease runs out.
+type Redlock struct {
+	nodes  []Client
+	quorum int
+	s      redlockSettings
+	ttlArg string // the TTL in ms, formatted once for the scripts
+	self   string // owner prefix unique to this provider: "<random hex>:"
+	seq    atomic.Uint64
+	wakes  wakeups
+
+	// base ends the node calls still in flight when the provider closes.
+	base   context.Context
+	cancel context.CancelFunc
+	// mu orders the start of node calls (calls.Add) before Close's Wait.
+	mu     sync.Mutex
+	closed bool
+	calls  sync.WaitGroup // node calls in flight, started by fanOut
+}
+
+var _ locking.Provider = (*Redlock)(nil)
+
+// NewRedlock returns a provider that takes each lock on a majority of nodes,
+// which must be independent Redis masters (not replicas of each other, not
+// one cluster). opts may be nil; Options.Addr and Options.Nodes are ignored
+// here. The provider does not close the clients; Close the provider to end
+// the calls it still has in flight.
+//
+// Each node call is bounded by a context deadline, which a go-redis client
+// honours only when built with ContextTimeoutEnabled; the clients that
+// [WithRedisDistributedLocking] creates are.
+func NewRedlock(nodes []Client, opts *Options) (*Redlock, error) {
+	if len(nodes) == 0 {
+		return nil, fmt.Errorf("%w: Redlock needs at least one node", errBadOptions)
+	}
+	for i, c := range nodes {
+		if c == nil {
+			return nil, fmt.Errorf("%w: Redlock node %d is a nil client", errBadOptions, i)
+		}
+	}
+	s, err := opts.redlockSettings()
+	if err != nil {
+		return nil, err
+	}
+	var id [8]byte
+	if _, err := crand.Read(id[:]); err != nil {
+		return nil, fmt.Errorf("redis: owner id: %w", err)
+	}
+	base, cancel := context.WithCancel(context.Background())
+	return &Redlock{
+		nodes:  append([]Client(nil), nodes...),
+		quorum: len(nodes)/2 + 1,
+		s:      s,
+		ttlArg: strconv.FormatInt(s.ttl.Milliseconds(), 10),
+		self:   hex.EncodeToString(id[:]) + ":",
+		wakes:  wakeups{m: make(map[string]*wakeup)},
+		base:   base,
+		cancel: cancel,
+	}, nil
+}
+
+// Nodes returns the number of nodes.
+func (r *Redlock) Nodes() int { return len(r.nodes) }
+
+// Quorum returns how many nodes must grant or extend a lock: N/2+1.
+func (r *Redlock) Quorum() int { return r.quorum }
+
+// TTL returns the lease length.
+func (r *Redlock) TTL() time.Duration { return r.s.ttl }
+
+// Validity returns how long after its request a grant or an extension is
+// vouched for: TTL minus the clock drift allowance.
+func (r *Redlock) Validity() time.Duration { return r.s.ttl - r.s.drift }
+
+// KeyPrefix returns the prefix of the provider's storage keys.
+func (r *Redlock) KeyPrefix() string { return r.s.keyPrefix }
+
+// StorageKeys returns the Redis key of key's lock and of its fencing
+// counter, the same on every node.
+func (r *Redlock) StorageKeys(key string) (lock, fence string) {
+	k := newKeys(r.s.keyPrefix, key)
+	return k.lock, k.fence
+}
+
+// Ping checks that a majority of the nodes answer within the dial timeout;
+// a failure matches errors.Is(err, locking.ErrUnavailable) and wraps the
+// causes.
+func (r *Redlock) Ping(ctx context.Context) error {
+	replies, asked := r.fanOut(time.Now().Add(r.s.dialTimeout), nil, nil, func(ctx context.Context, c Client) (int64, error) {
+		return 1, c.Ping(ctx).Err()
+	})
+	ok := 0
+	var errs []error
+	gather(replies, asked, time.Now().Add(r.s.dialTimeout), ctx.Done(), func(rp reply) bool {
+		if rp.err != nil {
+			errs = append(errs, fmt.Errorf("node %d: %w", rp.node, rp.err))
+		} else {
+			ok++
+		}
+		return ok >= r.quorum
+	})
+	if ok >= r.quorum {
+		return nil
+	}
+	if ctx.Err() != nil {
+		errs = append(errs, ctx.Err())
+	}
+	return fmt.Errorf("redis: redlock ping: %d of %d nodes answered, %d needed: %w: %w",
+		ok, len(r.nodes), r.quorum, locking.ErrUnavailable, errors.Join(errs...))
+}
+
+// Close ends the node calls still in flight and waits for them. It neither
+// releases held locks (their leases run out, and their extensions now fail)
+// nor closes the clients. Close is idempotent.
+func (r *Redlock) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.cancel()
+	r.calls.Wait()
+	return nil
+}
+
+// TryAcquire takes the lock on key on a majority of the nodes, waiting up to
+// timeout; timeout <= 0 makes one attempt. See [locking.Provider] for the
+// outcomes: a Handle; a *locking.Error (ErrNotAcquired) when no majority
+// could be had because other owners hold the key; a
+// *locking.UnavailableError (ErrUnavailable, wrapping the causes) when fewer
+// than a majority of the nodes answered; ctx's error when ctx ended first.
+func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Duration) (locking.Handle, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("redis: acquiring %q: %w", key, err)
+	}
+	k := newKeys(r.s.keyPrefix, key)
+	if timeout <= 0 {
+		h, _, err := r.attempt(ctx, key, k)
+		if h == nil && err == nil {
+			return nil, &locking.Error{Key: key, Timeout: max(timeout, 0)}
+		}
+		return h, err
+	}
+	deadline := time.Now().Add(timeout)
+	timeoutTimer := time.NewTimer(timeout)
+	defer timeoutTimer.Stop()
+	var retry interface{ NextBackoff() time.Duration }
+	backoff := time.NewTimer(time.Hour)
+	backoff.Stop()
+	defer backoff.Stop()
+	for {
+		// Watch before trying: a release between a refusal and the wait
+		// must still wake us.
+		w := r.wakes.watch(key)
+		h, hint, err := r.attempt(ctx, key, k)
+		if h != nil || err != nil {
+			r.wakes.unwatch(key, w)
+			return h, err
+		}
+		if retry == nil {
+			retry = r.s.newRetry()
+		}
+		d := retry.NextBackoff()
+		if d > 0 {
+			d = d/2 + rand.N(d/2+1)
+		}
+		// A lease that nobody extends ends at a known moment: be there.
+		if hint > 0 && (d <= 0 || hint+time.Millisecond < d) {
+			d = hint + time.Millisecond
+		}
+		if d > 0 {
+			backoff.Reset(min(d, time.Until(deadline)+time.Millisecond))
+		}
+		var stop error
+		select {
+		case <-ctx.Done():
+			stop = fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
+		case <-timeoutTimer.C:
+			stop = &locking.Error{Key: key, Timeout: timeout}
+		case <-r.base.Done():
+			stop = &locking.UnavailableError{Key: key, Err: errClosed}
+		case <-w.ch:
+		case <-backoff.C:
+		}
+		backoff.Stop()
+		r.wakes.unwatch(key, w)
+		if stop != nil {
+			return nil, stop
+		}
+	}
+}
+
+// attempt asks every node for key once. It returns a handle; or, when other
+// owners keep a majority out of reach, nil and the shortest remaining lease
+// they reported (0 if none); or an error when too few nodes answered or ctx
+// ended. Whatever a failed attempt was granted it gives back before
+// returning.
+func (r *Redlock) attempt(ctx context.Context, key string, k keys) (*redlockHandle, time.Duration, error) {
+	l := r.newLease(key, k)
+	start := time.Now()
+	validUntil := start.Add(r.s.ttl - r.s.drift)
+	replies, asked := r.fanOut(start.Add(r.s.nodeTimeout), l, grantedReply, l.acquireOn)
+
+	n := len(r.nodes)
+	counters := make([]int64, n) // > 0: the node granted, drawing this counter
+	var granted, refused, failed int
+	var errs []error
+	var hint time.Duration
+	complete := gather(replies, asked, start.Add(r.s.nodeTimeout), ctx.Done(), func(rp reply) bool {
+		switch {
+		case rp.err != nil:
+			failed++
+			errs = append(errs, fmt.Errorf("node %d: %w", rp.node, rp.err))
+		case rp.n >= 1:
+			granted++
+			counters[rp.node] = rp.n
+		default:
+			refused++
+			if rp.n <= -2 {
+				rem := time.Duration(-2-rp.n) * time.Millisecond
+				if hint == 0 || rem < hint {
+					hint = rem
+				}
+			}
+		}
+		return granted >= r.quorum || refused+failed > n-r.quorum
+	})
+	if !complete {
+		if ctx.Err() != nil {
+			l.giveBack(replies, counters)
+			return nil, 0, fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
+		}
+		// A node that did not answer by the deadline counts as down.
+		failed = n - granted - refused
+	}
+	if granted < r.quorum {
+		l.giveBack(replies, counters)
+		if failed > n-r.quorum {
+			return nil, 0, &locking.UnavailableError{Key: key, Err: fmt.Errorf(
+				"redis: redlock: %d of %d nodes answered, %d needed: %w", n-failed, n, r.quorum, errors.Join(errs...))}
+		}
+		return nil, hint, nil
+	}
+	token, err := l.agreeOnToken(counters, validUntil)
+	if err != nil || token == 0 || !time.Now().Before(validUntil) {
+		l.giveBack(replies, counters)
+		if err != nil {
+			return nil, 0, &locking.UnavailableError{Key: key, Err: err}
+		}
+		return nil, 0, nil
+	}
+	return r.newRedlockHandle(l, uint64(token), validUntil), 0, nil
+}
+
+// agreeOnToken returns the largest counter the granting nodes drew, after
+// making sure that a majority of nodes store at least that much while the
+// lease holds the key there: nodes that drew less are raised. It returns 0
+// when the raise did not reach a majority because the lease was gone there,
+// and an error when it failed for want of answers.
+func (l *lease) agreeOnToken(counters []int64, validUntil time.Time) (int64, error) {
+	var token int64
+	for _, c := range counters {
+		token = max(token, c)
+	}
+	stored := 0
+	var low []int
+	for i, c := range counters {
+		switch {
+		case c == token:
+			stored++
+		case c > 0:
+			low = append(low, i)
+		}
+	}
+	if stored >= l.r.quorum {
+		return token, nil
+	}
+	tokenArg := strconv.FormatInt(token, 10)
+	deadline := earliest(validUntil, time.Now().Add(l.r.s.nodeTimeout))
+	replies, asked := l.r.fanOutTo(low, deadline, nil, nil, func(ctx context.Context, c Client) (int64, error) {
+		return redlockRaiseScript.Run(ctx, c, l.scriptKeys(), l.owner, tokenArg).Int64()
+	})
+	var errs []error
+	gather(replies, asked, deadline, nil, func(rp reply) bool {
+		switch {
+		case rp.err != nil:
+			errs = append(errs, fmt.Errorf("node %d: raising the fencing counter: %w", rp.node, rp.err))
+		case rp.n == 1:
+			stored++
+		}
+		return stored >= l.r.quorum
+	})
+	switch {
+	case stored >= l.r.quorum:
+		return token, nil
+	case len(errs) > 0:
+		return 0, fmt.Errorf("redis: redlock: the fencing token reached %d of %d nodes, %d needed: %w", stored, len(counters), l.r.quorum, errors.Join(errs...))
+	}
+	return 0, nil
+}
+
+// newLease starts one attempt's lease with an owner value of its own, so a
+// late grant of a failed attempt can never pass for a later one.
+func (r *Redlock) newLease(key string, k keys) *lease {
+	return &lease{
+		r:     r,
+		key:   key,
+		k:     k,
+		owner: r.self + strconv.FormatUint(r.seq.Add(1), 36),
+	}
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,197 @@
+package redis
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// reply is one node's answer to one call.
+type reply struct {
+	node int
+	n    int64
+	err  error
+}
+
+// nodeCall runs one script (or command) on one node.
+type nodeCall func(ctx context.Context, c Client) (int64, error)
+
+// setsOwner tells whether a node's reply to a call means that the node now
+// holds the lease's owner value where it may not have before.
+type setsOwner func(n int64) bool
+
+// grantedReply is setsOwner for the acquire script, retakenReply for the
+// extend script.
+func grantedReply(n int64) bool { return n >= 1 }
+func retakenReply(n int64) bool { return n == 2 }
+
+// fanOut runs call on every node; see fanOutTo.
+func (r *Redlock) fanOut(deadline time.Time, l *lease, sets setsOwner, call nodeCall) (<-chan reply, int) {
+	return r.fanOutTo(nil, deadline, l, sets, call)
+}
+
+// fanOutTo runs call on the listed nodes (every node when which is nil) at
+// once, one goroutine per node, and returns the channel their replies arrive
+// on and how many were asked. The channel has room for every reply, so a
+// goroutine never waits for a caller that stopped listening: the caller
+// reads only as many replies as it needs.
+//
+// The goroutines are counted in r.calls. Each ends by deadline, or when the
+// provider closes; the last one to end cancels their shared context.
+//
+// With a lease l, a goroutine whose call left the lease's owner on a node
+// (sets says so: a late grant, say) after the lease was given back deletes
+// it there itself: whoever gave the lease back did not know about it.
+func (r *Redlock) fanOutTo(which []int, deadline time.Time, l *lease, sets setsOwner, call nodeCall) (<-chan reply, int) {
+	asked := len(which)
+	if which == nil {
+		asked = len(r.nodes)
+	}
+	replies := make(chan reply, asked)
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		for i := range asked {
+			replies <- reply{node: nodeIndex(which, i), err: errClosed}
+		}
+		return replies, asked
+	}
+	r.calls.Add(asked)
+	r.mu.Unlock()
+
+	ctx, cancel := context.WithDeadline(r.base, deadline)
+	if asked == 0 {
+		cancel()
+		return replies, 0
+	}
+	var left atomic.Int32
+	left.Store(int32(asked))
+	finished := func() {
+		if left.Add(-1) == 0 {
+			cancel()
+		}
+	}
+	for i := range asked {
+		node := nodeIndex(which, i)
+		go func() {
+			defer r.calls.Done()
+			n, err := call(ctx, r.nodes[node])
+			rp := reply{node: node, n: n, err: err}
+			if l != nil && sets != nil && err == nil && sets(n) {
+				l.deliverOrGiveBack(rp, replies)
+			} else {
+				replies <- rp
+			}
+			finished()
+		}()
+	}
+	return replies, asked
+}
+
+func nodeIndex(which []int, i int) int {
+	if which == nil {
+		return i
+	}
+	return which[i]
+}
+
+// gather reads up to asked replies, handing each to each, until each says
+// enough. It reports whether it stopped for that reason or because every
+// node answered; false means that the deadline passed or done closed first.
+func gather(replies <-chan reply, asked int, deadline time.Time, done <-chan struct{}, each func(reply) (enough bool)) bool {
+	// A guard a little past the deadline: the calls themselves end by it.
+	guard := time.NewTimer(time.Until(deadline) + 50*time.Millisecond)
+	defer guard.Stop()
+	for range asked {
+		select {
+		case rp := <-replies:
+			if each(rp) {
+				return true
+			}
+		case <-guard.C:
+			return false
+		case <-done:
+			return false
+		}
+	}
+	return true
+}
+
+// lease is one attempt at a lock under one owner value, and, when the
+// attempt succeeds, the lock's lease on the nodes.
+type lease struct {
+	r     *Redlock
+	key   string
+	k     keys
+	owner string
+
+	mu    sync.Mutex
+	given bool // the lease was given back: late grants are deleted where they land
+}
+
+func (l *lease) scriptKeys() []string { return []string{l.k.lock, l.k.fence} }
+
+// acquireOn asks one node for the lock with the single-node acquire script.
+func (l *lease) acquireOn(ctx context.Context, c Client) (int64, error) {
+	return acquireScript.Run(ctx, c, l.scriptKeys(), l.owner, l.r.ttlArg).Int64()
+}
+
+// releaseOn deletes the lock on one node if the lease owns it there.
+func (l *lease) releaseOn(ctx context.Context, c Client) (int64, error) {
+	return releaseScript.Run(ctx, c, []string{l.k.lock}, l.owner, l.k.channel).Int64()
+}
+
+// deliverOrGiveBack delivers a reply that left the owner on its node,
+// unless the lease was given back meanwhile: then it deletes the lock
+// there. l.mu orders the delivery before giveBack drains the replies (or
+// Release starts deleting), or the deletion after it.
+func (l *lease) deliverOrGiveBack(rp reply, replies chan<- reply) {
+	l.mu.Lock()
+	if !l.given {
+		replies <- rp
+		l.mu.Unlock()
+		return
+	}
+	l.mu.Unlock()
+	ctx, cancel := context.WithTimeout(l.r.base, l.r.s.releaseTimeout)
+	defer cancel()
+	_, _ = l.releaseOn(ctx, l.r.nodes[rp.node])
+}
+
+// markGiven makes every later owner-setting reply delete what it set.
+func (l *lease) markGiven() {
+	l.mu.Lock()
+	l.given = true
+	l.mu.Unlock()
+}
+
+// giveBack marks the lease given back and deletes it on every node known to
+// have granted it: those in granted (counter > 0) and those whose replies
+// are still unread in replies. Nodes that grant later delete it themselves.
+func (l *lease) giveBack(replies <-chan reply, counters []int64) {
+	l.markGiven()
+	var which []int
+	for i, c := range counters {
+		if c > 0 {
+			which = append(which, i)
+		}
+	}
+drain:
+	for {
+		select {
+		case rp := <-replies:
+			if rp.err == nil && rp.n >= 1 && counters[rp.node] <= 0 {
+				which = append(which, rp.node)
+			}
+		default:
+			break drain
+		}
+	}
+	if len(which) == 0 {
+		return
+	}
+	deadline := time.Now().Add(min(l.r.s.nodeTimeout, l.r.s.releaseTimeout))
+	done, asked := l.r.fanOutTo(which, deadline, nil, nil, l.releaseOn)
+	gather(done, asked, deadline, nil, func(reply) bool { return false })
+}

@@ -1,0 +1,43 @@
+package redis
+
+import goredis "github.com/redis/go-redis/v9"
+
+// A Redlock grant on one node is the single-node acquireScript: the lock and
+// its fencing counter are set in one atomic step there too. The two scripts
+// below are what a majority of independent nodes needs on top of it.
+
+// redlockExtendScript renews the lease on one node and tells whether the
+// caller held the key without a gap; a node that lost the key (it restarted,
+// or the lease ran out there) is taken again when free, so that a restarted
+// node rejoins the lease, and its fencing counter is raised to the token.
+//
+// KEYS: lock, fence. ARGV: owner, ttl in ms, token.
+// Returns 1 when extended (held throughout), 2 when taken again, 0 when
+// another owner has the key.
+var redlockExtendScript = goredis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	redis.call('PEXPIRE', KEYS[1], ARGV[2])
+	return 1
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+	local f = tonumber(redis.call('GET', KEYS[2])) or 0
+	if f < tonumber(ARGV[3]) then redis.call('SET', KEYS[2], ARGV[3]) end
+	return 2
+end
+return 0
+`)
+
+// redlockRaiseScript makes a node that granted the lock with a counter
+// below the token store the token, while the caller still holds the key
+// there. Once a majority stores the token, any later majority grant meets one
+// of those nodes and draws a larger token.
+//
+// KEYS: lock, fence. ARGV: owner, token.
+// Returns 1 when the node stores at least the token, 0 when the caller no
+// longer holds the key there.
+var redlockRaiseScript = goredis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local f = tonumber(redis.call('GET', KEYS[2])) or 0
+if f < tonumber(ARGV[2]) then redis.call('SET', KEYS[2], ARGV[2]) end
+return 1
+`)
