@@ -14,7 +14,9 @@ import (
 // WithRedisDistributedLocking registers a Redis lock provider that connects
 // to addr: "host:port", a "redis://" (or "rediss://") URL, several
 // comma-separated addresses for a cluster, or "master:NAME,host:port,..." for
-// Sentinel. configure may change the other [Options]. The provider's client
+// Sentinel; "redlock://host1:port,host2:port,host3:port" (or Options.Nodes)
+// takes each lock on a majority of independent masters, see [Redlock].
+// configure may change the other [Options]. The provider's client
 // is closed when the mediator is. Build pings Redis (bounded by
 // Options.DialTimeout) and fails with an error matching
 // locking.ErrUnavailable when it does not answer.
@@ -33,6 +35,12 @@ func WithRedisDistributedLockingOptions(opts Options) mediator.Option {
 }
 
 func withOptions(name string, o Options) mediator.Option {
+	if nodes, ok, err := redlockNodes(o); ok {
+		if err != nil {
+			return mediator.Failed(name, err)
+		}
+		return withRedlock(name, o, nodes)
+	}
 	if o.Addr == "" {
 		return mediator.Failed(name, fmt.Errorf("%w: empty address", errBadAddr))
 	}
