@@ -24,9 +24,25 @@
 // composes each type's pipeline once, and reports every problem in a
 // [*BuildError]: nothing panics and nothing is reflected on per Send.
 //
+// # Dependency injection
+//
+// A handler or behavior may be given as a constructor, func(deps...) H or
+// func(deps...) (H, error); Build calls it once and the container supplies
+// its parameters. A constructor that opens something registers its clean-up
+// on the [*Lifecycle] it asks for, and [Mediator.Close] runs the clean-ups.
+//
 // # Behavior order
 //
 // Global behaviors ([WithGlobalBehavior]) are outermost, then the type's own
 // behaviors ([WithBehavior]); in each group the first registered is the
 // outermost, so it runs first on the way in and last on the way out.
+//
+// # Notifications
+//
+// [Publish] delivers a notification to every handler registered with
+// [WithNotificationHandler], one after another ([Sequential], the default) or
+// concurrently ([Parallel]), and joins their errors. A type without handlers
+// is not an error unless [RequireNotificationHandlers] is given.
+//
+// The user guide is docs/guide.md in the repository.
 package mediator
