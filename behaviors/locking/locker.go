@@ -38,9 +38,9 @@ func (l *locker) enter(ctx context.Context, key string) (*scope, error) {
 		s.live.Store(true)
 		return s, nil
 	}
-	var start time.Time
+	var start time.Duration
 	if l.timed {
-		start = time.Now()
+		start = clock()
 	}
 	h, err := l.provider.TryAcquire(ctx, key, l.timeout)
 	if err != nil || h == nil {
@@ -49,8 +49,8 @@ func (l *locker) enter(ctx context.Context, key string) (*scope, error) {
 	s.one[0], s.ownOne[0] = h, true
 	s.live.Store(true)
 	if l.timed {
-		s.acquired = time.Now()
-		l.acquired(ctx, h, s.acquired.Sub(start))
+		s.acquired = clock()
+		l.acquired(ctx, h, s.acquired-start)
 	}
 	s.watchLost()
 	return s, nil
@@ -64,10 +64,9 @@ func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
 	s := &scope{Context: ctx, parent: parent, l: l}
 	s.rel.values = ctx
 	s.handles, s.owned = make([]Handle, len(keys)), make([]bool, len(keys))
-	var start, deadline time.Time
+	var start time.Duration
 	if l.timed || (l.timeout > 0 && len(keys) > 1) {
-		start = time.Now()
-		deadline = start.Add(l.timeout)
+		start = clock()
 	}
 	for i, key := range keys {
 		if h := l.borrow(parent, key); h != nil {
@@ -76,7 +75,7 @@ func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
 		}
 		wait := l.timeout
 		if i > 0 && wait > 0 {
-			wait = max(time.Until(deadline), 0)
+			wait = max(start+l.timeout-clock(), 0)
 		}
 		h, err := l.provider.TryAcquire(ctx, key, wait)
 		if err != nil || h == nil {
@@ -86,12 +85,12 @@ func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
 		}
 		s.handles[i], s.owned[i] = h, true
 		if l.timed {
-			l.acquired(ctx, h, time.Since(start))
+			l.acquired(ctx, h, clock()-start)
 		}
 	}
 	s.live.Store(true)
 	if l.timed {
-		s.acquired = time.Now()
+		s.acquired = clock()
 	}
 	s.watchLost()
 	return s, nil
@@ -107,7 +106,7 @@ func (l *locker) borrow(parent *scope, key string) Handle {
 }
 
 // failed turns a failed TryAcquire into what Send returns, and reports it.
-func (l *locker) failed(ctx context.Context, key string, start time.Time, h Handle, err error) error {
+func (l *locker) failed(ctx context.Context, key string, start time.Duration, h Handle, err error) error {
 	if h != nil {
 		// A provider that returns both a handle and an error is not to be
 		// trusted with the handle either.
@@ -117,7 +116,7 @@ func (l *locker) failed(ctx context.Context, key string, start time.Time, h Hand
 	}
 	var wait time.Duration
 	if l.timed {
-		wait = time.Since(start)
+		wait = clock() - start
 	}
 	switch {
 	case err != nil && errors.Is(err, ErrNotAcquired):

@@ -182,13 +182,10 @@ func (l *locker) released(ctx context.Context, h Handle, hold time.Duration, err
 	l.emit(ctx, level, msg, LockEvent{Key: h.Key(), Outcome: Released, Hold: hold, Token: h.Token(), Err: err})
 }
 
-func (l *locker) lost(ctx context.Context, h Handle, acquired time.Time) {
+func (l *locker) lost(ctx context.Context, h Handle, acquired time.Duration) {
 	if !l.timed {
 		return
 	}
-	var hold time.Duration
-	if !acquired.IsZero() {
-		hold = time.Since(acquired)
-	}
+	hold := clock() - acquired
 	l.emit(ctx, slog.LevelWarn, "lock lost", LockEvent{Key: h.Key(), Outcome: Lost, Hold: hold, Token: h.Token(), Err: ErrLockLost})
 }

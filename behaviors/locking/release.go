@@ -11,6 +11,14 @@ import (
 // its own.
 const ReleaseTimeout = 10 * time.Second
 
+// clockBase is the origin of clock: durations since it are monotonic and
+// take 8 bytes where a time.Time takes 24, which keeps a lock scope in a
+// smaller allocation class.
+var clockBase = time.Now()
+
+// clock returns the monotonic time since clockBase.
+func clock() time.Duration { return time.Since(clockBase) }
+
 // releaseContext is the context locks are released with: never cancelled by
 // the caller (so a cancelled request still frees its lock), but bounded by
 // ReleaseTimeout. It keeps the caller's values (trace ids, say). The deadline
@@ -21,15 +29,15 @@ type releaseContext struct {
 	values context.Context
 
 	mu       sync.Mutex
-	deadline time.Time
+	deadline time.Duration // clock() + ReleaseTimeout; 0 until asked
 	done     chan struct{}
 	timer    *time.Timer
 	expired  bool
 }
 
 func (c *releaseContext) startLocked() {
-	if c.deadline.IsZero() {
-		c.deadline = time.Now().Add(ReleaseTimeout)
+	if c.deadline == 0 {
+		c.deadline = clock() + ReleaseTimeout
 	}
 }
 
@@ -38,7 +46,7 @@ func (c *releaseContext) Deadline() (time.Time, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.startLocked()
-	return c.deadline, true
+	return clockBase.Add(c.deadline), true
 }
 
 // Done returns a channel closed at the deadline.
@@ -51,7 +59,7 @@ func (c *releaseContext) Done() <-chan struct{} {
 		if c.expired {
 			close(c.done)
 		} else {
-			c.timer = time.AfterFunc(time.Until(c.deadline), c.expire)
+			c.timer = time.AfterFunc(c.deadline-clock(), c.expire)
 		}
 	}
 	return c.done
@@ -72,7 +80,7 @@ func (c *releaseContext) expire() {
 func (c *releaseContext) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.expired && !c.deadline.IsZero() && !time.Now().Before(c.deadline) {
+	if !c.expired && c.deadline != 0 && clock() >= c.deadline {
 		c.expired = true
 		if c.done != nil {
 			close(c.done)

@@ -20,12 +20,13 @@ type scope struct {
 	owned   []bool   // false for a handle borrowed from an enclosing scope
 	one     [1]Handle
 	ownOne  [1]bool
-	live    atomic.Bool
+	// finished is set by finish, on the request's goroutine only.
+	finished bool
+	live     atomic.Bool
 
-	acquired time.Time // only when someone observes
+	acquired time.Duration // clock() when granted; only when someone observes
 	watch    *lostWatch
 	rel      releaseContext
-	finished bool
 }
 
 // Value answers scopeKey with the scope and passes other keys on.
@@ -92,8 +93,8 @@ func (s *scope) finish(handlerErr error) error {
 // cancellation cannot reach.
 func (s *scope) releaseOwned() {
 	var hold time.Duration
-	if s.l.timed && !s.acquired.IsZero() {
-		hold = time.Since(s.acquired)
+	if s.l.timed && s.acquired != 0 {
+		hold = clock() - s.acquired
 	}
 	for i := len(s.handles) - 1; i >= 0; i-- {
 		if !s.owned[i] || s.handles[i] == nil {
