@@ -71,3 +71,28 @@ func within(t testing.TB, what string, d, lo, hi time.Duration) {
 		t.Fatalf("%s took %s, want between %s and %s", what, d, lo, hi)
 	}
 }
+
+// waitFor polls cond every millisecond for up to 10s: for states that
+// only Redis or the provider can show (a subscription counted, a waiter
+// queued), where no channel exists to wait on.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// subscribed reports whether Redis counts a subscriber on key's release
+// channel (the lock's storage key + ":released").
+func subscribed(t testing.TB, rdb *goredis.Client, p *redislocks.Provider, key string) func() bool {
+	lock, _ := p.StorageKeys(key)
+	channel := lock + ":released"
+	return func() bool {
+		n, err := rdb.PubSubNumSub(context.Background(), channel).Result()
+		return err == nil && n[channel] > 0
+	}
+}

@@ -149,7 +149,7 @@ func TestAWaiterDuringAnOutageReportsUnavailableNotContention(t *testing.T) {
 		_, err := p.TryAcquire(ctx, "k", 30*time.Second)
 		errc <- err
 	}()
-	time.Sleep(100 * time.Millisecond) // the waiter is subscribed and asleep
+	waitFor(t, "the waiter's subscription", subscribed(t, newClient(t, srv.Addr()), p, "k"))
 	srv.Kill()
 	killed := time.Now()
 	select {

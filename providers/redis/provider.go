@@ -93,6 +93,11 @@ func (p *Provider) StorageKeys(key string) (lock, fence string) {
 	return k.lock, k.fence
 }
 
+// Waiters returns how many goroutines of this provider wait for key.
+func (p *Provider) Waiters(key string) int {
+	return p.waiters.count(newKeys(p.s.keyPrefix, key).channel)
+}
+
 // Ping checks that Redis answers within the dial timeout; a failure matches
 // errors.Is(err, locking.ErrUnavailable) and wraps the cause.
 func (p *Provider) Ping(ctx context.Context) error {

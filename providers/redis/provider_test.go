@@ -311,7 +311,7 @@ func TestAWaiterIsWokenByTheReleaseNotByPolling(t *testing.T) {
 		got <- time.Now()
 		h2.Release(ctx)
 	}()
-	time.Sleep(200 * time.Millisecond) // let the waiter subscribe and sleep
+	waitFor(t, "the waiter's subscription", subscribed(t, newClient(t, srv.Addr()), waiterP, "k"))
 	released := time.Now()
 	if err := h.Release(ctx); err != nil {
 		t.Fatal(err)
@@ -397,7 +397,7 @@ func TestWaitersOfOneProviderAreServedInArrivalOrder(t *testing.T) {
 			order <- i
 			hi.Release(ctx)
 		})
-		time.Sleep(30 * time.Millisecond) // arrival order
+		waitFor(t, "the waiter to queue", func() bool { return p.Waiters("k") == i+1 })
 	}
 	h.Release(ctx)
 	wg.Wait()
@@ -426,7 +426,7 @@ func TestCloseEndsWaitsAndTheSubscription(t *testing.T) {
 		_, err := p.TryAcquire(ctx, "k", time.Minute)
 		errc <- err
 	}()
-	time.Sleep(100 * time.Millisecond)
+	waitFor(t, "the waiter to queue", func() bool { return p.Waiters("k") == 1 })
 	p.Close()
 	select {
 	case err := <-errc:

@@ -76,7 +76,7 @@ func TestLocksHoldAndHandOffThroughAddedLatency(t *testing.T) {
 		got <- 0
 		hs.Release(ctx)
 	}()
-	time.Sleep(200 * time.Millisecond)
+	waitFor(t, "the waiter's subscription", subscribed(t, newClient(t, srv.Addr()), slow, "k"))
 	released := time.Now()
 	hd.Release(ctx)
 	if _, ok := <-got; ok {

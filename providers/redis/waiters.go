@@ -83,6 +83,16 @@ func (ws *waiters) queued(channel string) bool {
 	return q != nil && len(q.ws) > 0
 }
 
+// count returns the number of local waiters for channel's key.
+func (ws *waiters) count(channel string) int {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if q := ws.queues[channel]; q != nil {
+		return len(q.ws)
+	}
+	return 0
+}
+
 // join puts a new waiter at the tail of channel's queue, subscribing to the
 // channel when the queue is new. The caller must leave.
 func (ws *waiters) join(ctx context.Context, channel string) (*waiter, error) {
