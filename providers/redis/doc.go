@@ -1,0 +1,50 @@
+// Package redis is the Redis lock provider of the locking behavior: its locks
+// exclude every process and machine that shares one Redis (standalone,
+// Sentinel or cluster) and one key prefix. Import it under another name next
+// to go-redis:
+//
+//	import redislocks "github.com/turbomediator/turbomediator-go/providers/redis"
+//
+// # Registering
+//
+// [WithRedisDistributedLocking] connects to an address ("host:port", a
+// "redis://" URL, comma-separated cluster nodes, or "master:NAME,..." for
+// Sentinel) and closes its client when the mediator closes;
+// [WithRedisDistributedLockingOptions] takes every setting in [Options];
+// [WithRedisDistributedLockingFromDI] uses the [UniversalClient] the
+// application put in the container and leaves it open. [New] builds a
+// [Provider] on any go-redis client for direct use. Build pings Redis: a wrong
+// address fails Build with locking.ErrUnavailable within Options.DialTimeout.
+//
+// # How a lock works
+//
+// A lock is a lease (Options.TTL, default 30s) on the key
+// "<KeyPrefix>{<key>}", whose value is a random owner string. One Lua script
+// grants it with SET NX PX and, in the same atomic step, draws the fencing
+// token from the counter "<KeyPrefix>{<key>}:fence" with INCR, so no grant
+// can come between a grant and its token. While the lock is held, a timer
+// extends the lease every Options.RefreshInterval (default TTL/3) with an
+// owner-checking script; when Redis says the key is someone else's, or cannot
+// be reached before the lease runs out, the handle's Lost channel closes and
+// the locking behavior cancels the handler with locking.ErrLockLost. Release
+// deletes the key only if it is still the handle's and announces the release
+// on "<KeyPrefix>{<key>}:released".
+//
+// # Waiting
+//
+// A caller that finds the key taken joins its provider's queue for the key.
+// One subscription connection per provider carries the release announcements
+// of every key its callers wait for; a release wakes the first waiter of the
+// key, and a release by the same provider wakes it directly. Jittered
+// exponential backoff (a fresh [github.com/bsm/redislock.RetryStrategy] per
+// acquisition) is the fallback, never scheduled past the end of the holder's
+// lease. The wait ends at the timeout or when the context ends; a timeout of
+// 0 is one attempt.
+//
+// # Errors
+//
+// Contention is a *locking.Error (locking.ErrNotAcquired); a Redis or network
+// failure is a *locking.UnavailableError (locking.ErrUnavailable) wrapping its
+// cause; the two are never confused. docs/providers.md and docs/fencing.md in
+// the repository go further.
+package redis
