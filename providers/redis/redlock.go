@@ -174,10 +174,13 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 	k := newKeys(r.s.keyPrefix, key)
 	if timeout <= 0 {
 		h, _, err := r.attempt(ctx, key, k)
-		if h == nil && err == nil {
+		switch {
+		case err != nil:
+			return nil, err
+		case h == nil:
 			return nil, &locking.Error{Key: key, Timeout: max(timeout, 0)}
 		}
-		return h, err
+		return h, nil
 	}
 	deadline := time.Now().Add(timeout)
 	timeoutTimer := time.NewTimer(timeout)
@@ -193,7 +196,10 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 		h, hint, err := r.attempt(ctx, key, k)
 		if h != nil || err != nil {
 			r.wakes.unwatch(key, w)
-			return h, err
+			if err != nil {
+				return nil, err // not a nil *redlockHandle in a non-nil Handle
+			}
+			return h, nil
 		}
 		if retry == nil {
 			retry = r.s.newRetry()

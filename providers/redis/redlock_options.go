@@ -28,7 +28,7 @@ func (o *Options) redlockSettings() (redlockSettings, error) {
 	if err != nil {
 		return redlockSettings{}, err
 	}
-	rs := redlockSettings{settings: s, drift: clockDrift(s.ttl)}
+	rs := redlockSettings{settings: s, drift: s.driftMargin()}
 	if o != nil {
 		rs.nodeTimeout = o.NodeTimeout
 	}
@@ -39,12 +39,6 @@ func (o *Options) redlockSettings() (redlockSettings, error) {
 		return rs, fmt.Errorf("%w: NodeTimeout %s must be positive and shorter than TTL %s minus the clock drift allowance %s", errBadOptions, rs.nodeTimeout, s.ttl, rs.drift)
 	}
 	return rs, nil
-}
-
-// clockDrift is the allowance subtracted from every lease: 1% of the TTL
-// plus 2ms for the granularity of Redis's expiry clock.
-func clockDrift(ttl time.Duration) time.Duration {
-	return ttl/100 + 2*time.Millisecond
 }
 
 // redlockNodes returns the node addresses of Options in Redlock mode (Nodes,

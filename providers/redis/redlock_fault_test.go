@@ -1,0 +1,338 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+	redislocks "github.com/turbomediator/turbomediator-go/providers/redis"
+)
+
+// rlHeld reports whether h is still vouched for.
+func rlHeld(h locking.Handle) bool {
+	select {
+	case <-h.Lost():
+		return false
+	default:
+		return true
+	}
+}
+
+func TestRedlockExtendsOnAMajorityAndLosesTheLockWithTheMajority(t *testing.T) {
+	rlNoLeaks(t)
+	ns := startRedlockNodes(t, 3)
+	r := ns.redlock(t, rlShortLease())
+	other := ns.redlock(t, rlShortLease())
+	ctx := rlCtx(t)
+	h, err := r.TryAcquire(ctx, "k", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * r.TTL()) // three leases: only extensions keep it
+	if !rlHeld(h) {
+		t.Fatal("lost with every node up")
+	}
+	if _, err := other.TryAcquire(ctx, "k", 0); !errors.Is(err, locking.ErrNotAcquired) {
+		t.Fatalf("another provider got the extended lock: %v", err)
+	}
+
+	ns.srvs[0].Kill()
+	time.Sleep(2 * r.TTL())
+	if !rlHeld(h) {
+		t.Fatal("lost with one node of three down")
+	}
+	if _, err := other.TryAcquire(ctx, "k", 0); !errors.Is(err, locking.ErrNotAcquired) {
+		t.Fatalf("another provider got the lock with one node down: %v", err)
+	}
+
+	ns.srvs[1].Kill()
+	killed := time.Now()
+	select {
+	case <-h.Lost():
+	case <-time.After(r.TTL()):
+		t.Fatalf("Lost() still open %s after the majority went down", r.TTL())
+	}
+	if d := time.Since(killed); d > r.Validity() {
+		t.Fatalf("Lost() closed %s after the majority went down, later than the validity %s", d, r.Validity())
+	}
+	if err := h.Release(ctx); !errors.Is(err, locking.ErrUnavailable) {
+		t.Fatalf("Release with two nodes down = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestRedlockRestartedNodeRejoinsTheLeaseAtTheNextExtension(t *testing.T) {
+	rlNoLeaks(t)
+	ns := startRedlockNodes(t, 3)
+	r := ns.redlock(t, rlShortLease())
+	ctx := rlCtx(t)
+	h, err := r.TryAcquire(ctx, "k", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Release(ctx)
+	lock, fence := r.StorageKeys("k")
+	ns.srvs[0].Restart() // empty: no persistence
+	if !rlEventually(t, func() bool { return ns.owners(t, lock)[0] != "" }) {
+		t.Fatal("the restarted node never got the lease back")
+	}
+	if got := ns.owners(t, lock); got[0] != got[1] {
+		t.Fatalf("owners = %q, want the holder's on the restarted node", got)
+	}
+	if got := ns.fences(t, fence)[0]; got != h.Token() {
+		t.Fatalf("restarted node's fence counter = %d, want the token %d stored back", got, h.Token())
+	}
+	if !rlHeld(h) {
+		t.Fatal("a restarted node cost the lock")
+	}
+}
+
+func TestRedlockPausedNodeHoldsUpNothingAndAllowsNoSecondHolder(t *testing.T) {
+	rlNoLeaks(t)
+	ns := startRedlockNodes(t, 3)
+	r := ns.redlock(t, rlShortLease())
+	other := ns.redlock(t, rlShortLease())
+	ctx := rlCtx(t)
+
+	h, err := r.TryAcquire(ctx, "k", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.srvs[2].Pause() // mid-lease: it keeps the key but answers nothing
+	defer ns.srvs[2].Resume()
+	// Contenders try for more than two leases while the holder extends on
+	// the two live nodes; the paused node's copy runs out meanwhile.
+	until := time.Now().Add(2*r.TTL() + 200*time.Millisecond)
+	tries := 0
+	for time.Now().Before(until) {
+		begin := time.Now()
+		_, err := other.TryAcquire(ctx, "k", 0)
+		if !errors.Is(err, locking.ErrNotAcquired) {
+			t.Fatalf("a second holder, or a failure, with a paused node: %v", err)
+		}
+		if d := time.Since(begin); d > 2*rlShortLease().NodeTimeout+50*time.Millisecond {
+			t.Fatalf("an attempt with a paused node took %s; the majority must not wait for it", d)
+		}
+		tries++
+	}
+	ns.srvs[2].Resume()
+	// The resumed node has dropped its expired copy; it still makes no
+	// majority for anyone else.
+	for range 10 {
+		if _, err := other.TryAcquire(ctx, "k", 0); !errors.Is(err, locking.ErrNotAcquired) {
+			t.Fatalf("a second holder after the node resumed: %v", err)
+		}
+	}
+	if !rlHeld(h) {
+		t.Fatal("the holder lost the lock to a paused minority")
+	}
+	if err := h.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h2, err := other.TryAcquire(ctx, "k", time.Second)
+	if err != nil {
+		t.Fatalf("after Release: %v", err)
+	}
+	_ = h2.Release(ctx)
+	t.Logf("%d refused attempts while a node was paused", tries)
+}
+
+func TestRedlockSplitVoteGivesEverythingBackAndRetrying(t *testing.T) {
+	rlNoLeaks(t)
+	ns := startRedlockNodes(t, 3)
+	r := ns.redlock(t, nil)
+	ctx := rlCtx(t)
+	lock, _ := r.StorageKeys("k")
+	// Strangers hold the key on two nodes: no majority for us.
+	for _, i := range []int{0, 1} {
+		if err := ns.peek[i].Set(ctx, lock, "stranger", 30*time.Second).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := r.TryAcquire(ctx, "k", 0)
+	var le *locking.Error
+	if !errors.As(err, &le) || le.Key != "k" {
+		t.Fatalf("err = %v, want *locking.Error for \"k\"", err)
+	}
+	// The free node's grant may land after the two refusals decided the
+	// attempt: the goroutine that receives it gives it back.
+	if !rlEventually(t, func() bool { return ns.owners(t, lock)[2] == "" }) {
+		t.Fatalf("the free node kept %q after a failed attempt; it must be given back", ns.owners(t, lock)[2])
+	}
+	// One stranger is a minority: outvoted.
+	ns.peek[1].Del(ctx, lock)
+	h, err := r.TryAcquire(ctx, "k", 0)
+	if err != nil {
+		t.Fatalf("a stranger on one node of three blocked the lock: %v", err)
+	}
+	if err := h.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := ns.owners(t, lock)[0]; got != "stranger" {
+		t.Fatalf("Release deleted another owner's key: node 0 holds %q", got)
+	}
+}
+
+func TestRedlockTokenIsTheLargestCounterAndLowerNodesAreRaisedToIt(t *testing.T) {
+	rlNoLeaks(t)
+	ns := startRedlockNodes(t, 3)
+	r := ns.redlock(t, nil)
+	ctx := rlCtx(t)
+	lock, fence := r.StorageKeys("k")
+	for i, v := range []int{5, 9, 2} {
+		ns.peek[i].Set(ctx, fence, v, 0)
+	}
+	ns.peek[2].Set(ctx, lock, "stranger", 30*time.Second) // node 2 refuses
+	h, err := r.TryAcquire(ctx, "k", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Release(ctx)
+	if h.Token() != 10 {
+		t.Fatalf("Token() = %d, want 10 (the largest of 6 and 10)", h.Token())
+	}
+	if got := ns.fences(t, fence); got[0] != 10 || got[1] != 10 || got[2] != 2 {
+		t.Fatalf("fence counters = %v, want [10 10 2]: the lower granting node raised", got)
+	}
+}
+
+func TestRedlockTokensGrowWhenEveryGrantMissesADifferentNode(t *testing.T) {
+	rlNoLeaks(t)
+	ns := startRedlockNodes(t, 3)
+	r := ns.redlock(t, nil)
+	ctx := rlCtx(t)
+	lock, _ := r.StorageKeys("k")
+	// Without raising the lower counters, this rotation hands out 1, 2, 2:
+	// a stale holder's writes would then be as good as the new holder's.
+	var last uint64
+	for round := range 9 {
+		blocked := ns.peek[round%3]
+		blocked.Set(ctx, lock, "stranger", 30*time.Second)
+		h, err := r.TryAcquire(ctx, "k", 0)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if h.Token() <= last {
+			t.Fatalf("round %d: token %d after %d; tokens must grow", round, h.Token(), last)
+		}
+		last = h.Token()
+		if err := h.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		blocked.Del(ctx, lock)
+	}
+}
+
+func TestRedlockReleaseWakesAWaiterOfTheSameProviderAtOnce(t *testing.T) {
+	rlNoLeaks(t)
+	ns := startRedlockNodes(t, 3)
+	slow := &redislocks.Options{MinRetryBackoff: 5 * time.Second, MaxRetryBackoff: 5 * time.Second}
+	r := ns.redlock(t, slow)
+	ctx := rlCtx(t)
+	h, err := r.TryAcquire(ctx, "k", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan time.Time, 1)
+	errs := make(chan error, 1)
+	go func() {
+		w, err := r.TryAcquire(ctx, "k", 10*time.Second)
+		if err != nil {
+			errs <- err
+			return
+		}
+		got <- time.Now()
+		errs <- w.Release(ctx)
+	}()
+	time.Sleep(150 * time.Millisecond) // the waiter's first try is refused by then
+	released := time.Now()
+	if err := h.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case at := <-got:
+		if d := at.Sub(released); d > 100*time.Millisecond {
+			t.Fatalf("the waiter got the lock %s after the release; the backoff is 5s, the wake-up must be prompt", d)
+		}
+	case err := <-errs:
+		t.Fatal(err)
+	case <-time.After(3 * time.Second):
+		t.Fatal("the waiter was not woken by the release")
+	}
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRedlockTimeoutsAndCancellationAreHonoured(t *testing.T) {
+	rlNoLeaks(t)
+	ns := startRedlockNodes(t, 3)
+	r := ns.redlock(t, nil)
+	ctx := rlCtx(t)
+	h, err := r.TryAcquire(ctx, "k", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Release(ctx)
+
+	begin := time.Now()
+	if _, err := r.TryAcquire(ctx, "k", 0); !errors.Is(err, locking.ErrNotAcquired) {
+		t.Fatalf("timeout 0: %v", err)
+	}
+	if d := time.Since(begin); d > 50*time.Millisecond {
+		t.Fatalf("timeout 0 took %s, want one prompt attempt", d)
+	}
+
+	begin = time.Now()
+	_, err = r.TryAcquire(ctx, "k", 300*time.Millisecond)
+	var le *locking.Error
+	if !errors.As(err, &le) || le.Timeout != 300*time.Millisecond {
+		t.Fatalf("err = %v, want *locking.Error with Timeout 300ms", err)
+	}
+	if d := time.Since(begin); d < 300*time.Millisecond || d > 450*time.Millisecond {
+		t.Fatalf("a 300ms timeout took %s", d)
+	}
+
+	cctx, cancel := context.WithCancel(ctx)
+	time.AfterFunc(100*time.Millisecond, cancel)
+	begin = time.Now()
+	_, err = r.TryAcquire(cctx, "k", 10*time.Second)
+	if !errors.Is(err, context.Canceled) || errors.Is(err, locking.ErrNotAcquired) || errors.Is(err, locking.ErrUnavailable) {
+		t.Fatalf("err = %v, want context.Canceled only", err)
+	}
+	if d := time.Since(begin); d < 100*time.Millisecond || d > 250*time.Millisecond {
+		t.Fatalf("cancelled after 100ms, returned after %s", d)
+	}
+}
+
+func TestRedlockReleaseIsIdempotentAndSafeFromManyGoroutines(t *testing.T) {
+	rlNoLeaks(t)
+	ns := startRedlockNodes(t, 3)
+	r := ns.redlock(t, nil)
+	ctx := rlCtx(t)
+	h, err := r.TryAcquire(ctx, "k", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 16)
+	for range 16 {
+		go func() { errs <- h.Release(ctx) }()
+	}
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+	}
+	h2, err := r.TryAcquire(ctx, "k", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Release(ctx); err != nil {
+		t.Fatalf("a later Release of the old handle = %v, want nil", err)
+	}
+	if _, err := r.TryAcquire(ctx, "k", 0); !errors.Is(err, locking.ErrNotAcquired) {
+		t.Fatalf("the old handle freed the new holder's lock: %v", err)
+	}
+	_ = h2.Release(ctx)
+}

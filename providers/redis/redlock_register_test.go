@@ -1,0 +1,150 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+	"github.com/turbomediator/turbomediator-go/mediator"
+	redislocks "github.com/turbomediator/turbomediator-go/providers/redis"
+)
+
+// rlDebit is a locked command for the Redlock registration tests.
+type rlDebit struct {
+	mediator.Command[uint64]
+	locking.DistributedLock `lock:"timeout=0"`
+	Account                 string
+}
+
+func (d rlDebit) LockKey() string { return d.Account }
+
+func TestRedlockAddressAndNodesRegisterTheMajorityProvider(t *testing.T) {
+	rlNoLeaks(t)
+	ns := startRedlockNodes(t, 3)
+	ctx := rlCtx(t)
+	for name, opt := range map[string]mediator.Option{
+		"redlock:// address": redislocks.WithRedisDistributedLocking("redlock://" + strings.Join(ns.addrs, ",")),
+		"Options.Nodes":      redislocks.WithRedisDistributedLockingOptions(redislocks.Options{Nodes: ns.addrs, KeyPrefix: "nodes:"}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			var runs atomic.Int32
+			m, err := mediator.New(
+				opt,
+				locking.WithDistributedLocking[rlDebit, uint64](),
+				mediator.WithHandler[rlDebit, uint64](func(ctx context.Context, _ rlDebit) (uint64, error) {
+					runs.Add(1)
+					h, _ := locking.FromContext(ctx)
+					return h.Token(), nil
+				}),
+			)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close(ctx)
+			var lp locking.Provider
+			if err := m.Invoke(func(p locking.Provider) { lp = p }); err != nil {
+				t.Fatal(err)
+			}
+			r, ok := lp.(*redislocks.Redlock)
+			if !ok || r.Nodes() != 3 {
+				t.Fatalf("provider = %T, want *redis.Redlock on 3 nodes", lp)
+			}
+			first, err := mediator.Send(ctx, m, rlDebit{Account: "a"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			second, err := mediator.Send(ctx, m, rlDebit{Account: "a"})
+			if err != nil || second != first+1 {
+				t.Fatalf("tokens %d then %d (%v), want consecutive", first, second, err)
+			}
+			if runs.Load() != 2 {
+				t.Fatalf("handler ran %d times, want 2", runs.Load())
+			}
+		})
+	}
+}
+
+func TestRedlockSendWithoutAMajorityIsUnavailableAndNeverRunsTheHandler(t *testing.T) {
+	rlNoLeaks(t)
+	ns := startRedlockNodes(t, 3)
+	ctx := rlCtx(t)
+	var runs atomic.Int32
+	m, err := mediator.New(
+		redislocks.WithRedisDistributedLocking("redlock://"+strings.Join(ns.addrs, ","), func(o *redislocks.Options) {
+			o.TTL = time.Second
+		}),
+		locking.WithDistributedLocking[rlDebit, uint64](),
+		mediator.WithHandler[rlDebit, uint64](func(context.Context, rlDebit) (uint64, error) {
+			runs.Add(1)
+			return 0, nil
+		}),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx)
+	ns.srvs[0].Kill()
+	if _, err := mediator.Send(ctx, m, rlDebit{Account: "a"}); err != nil {
+		t.Fatalf("one node down: %v", err)
+	}
+	ns.srvs[1].Kill()
+	for range 5 {
+		_, err := mediator.Send(ctx, m, rlDebit{Account: "a"})
+		if !errors.Is(err, locking.ErrUnavailable) || errors.Is(err, locking.ErrNotAcquired) {
+			t.Fatalf("two nodes down: Send = %v, want ErrUnavailable", err)
+		}
+	}
+	if runs.Load() != 1 {
+		t.Fatalf("handler ran %d times, want once: never without a majority", runs.Load())
+	}
+}
+
+func TestRedlockBuildFailsWithoutAMajorityOfNodes(t *testing.T) {
+	rlNoLeaks(t)
+	ns := startRedlockNodes(t, 3)
+	ns.srvs[0].Kill()
+	ns.srvs[2].Kill()
+	begin := time.Now()
+	_, err := mediator.New(
+		redislocks.WithRedisDistributedLocking("redlock://"+strings.Join(ns.addrs, ","), func(o *redislocks.Options) {
+			o.DialTimeout = 500 * time.Millisecond
+		}),
+		locking.WithDistributedLocking[rlDebit, uint64](),
+		mediator.WithHandler[rlDebit, uint64](func(context.Context, rlDebit) (uint64, error) { return 0, nil }),
+	)
+	if !errors.Is(err, locking.ErrUnavailable) {
+		t.Fatalf("Build = %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(begin); d > 2*time.Second {
+		t.Fatalf("Build took %s to report the missing majority", d)
+	}
+}
+
+func TestRedlockBadNodesAndOptionsFailBuildWithTheReason(t *testing.T) {
+	for name, tc := range map[string]struct {
+		opt  mediator.Option
+		want string
+	}{
+		"empty redlock address": {redislocks.WithRedisDistributedLocking("redlock://"), "no node"},
+		"empty node in the list": {redislocks.WithRedisDistributedLocking("redlock://127.0.0.1:1,,127.0.0.1:2"), "empty Redlock node"},
+		"sentinel as a node":     {redislocks.WithRedisDistributedLockingOptions(redislocks.Options{Nodes: []string{"master:m,127.0.0.1:1"}}), "one standalone master"},
+		"node without a port":    {redislocks.WithRedisDistributedLockingOptions(redislocks.Options{Nodes: []string{"localhost"}}), "host:port"},
+		"node timeout past the lease": {redislocks.WithRedisDistributedLocking("redlock://127.0.0.1:1", func(o *redislocks.Options) {
+			o.TTL, o.NodeTimeout = time.Second, time.Second
+		}), "NodeTimeout"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := mediator.New(tc.opt)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Build = %v, want an error mentioning %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := redislocks.NewRedlock(nil, nil); err == nil {
+		t.Fatal("NewRedlock with no node succeeded")
+	}
+}
