@@ -129,7 +129,7 @@ func TestRedlockBadNodesAndOptionsFailBuildWithTheReason(t *testing.T) {
 		opt  mediator.Option
 		want string
 	}{
-		"empty redlock address": {redislocks.WithRedisDistributedLocking("redlock://"), "no node"},
+		"empty redlock address":  {redislocks.WithRedisDistributedLocking("redlock://"), "no node"},
 		"empty node in the list": {redislocks.WithRedisDistributedLocking("redlock://127.0.0.1:1,,127.0.0.1:2"), "empty Redlock node"},
 		"sentinel as a node":     {redislocks.WithRedisDistributedLockingOptions(redislocks.Options{Nodes: []string{"master:m,127.0.0.1:1"}}), "one standalone master"},
 		"node without a port":    {redislocks.WithRedisDistributedLockingOptions(redislocks.Options{Nodes: []string{"localhost"}}), "host:port"},
