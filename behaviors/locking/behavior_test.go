@@ -291,7 +291,7 @@ func TestReleaseAfterCallerCancelsWithALiveContext(t *testing.T) {
 			<-ctx.Done()
 			return 0, ctx.Err()
 		}))
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), traceKey{}, "trace-7"))
 	done := make(chan error, 1)
 	go func() {
 		_, err := mediator.Send(ctx, m, AccountCommand{ID: "1"})
@@ -306,8 +306,9 @@ func TestReleaseAfterCallerCancelsWithALiveContext(t *testing.T) {
 	if h.releases.Load() != 1 || fake.heldCount() != 0 {
 		t.Fatalf("released %d times, %d keys held; want 1, 0", h.releases.Load(), fake.heldCount())
 	}
-	if h.releaseCtxErr != nil || !h.hasDeadline {
-		t.Fatalf("release context: Err %v, deadline %v; want a live context with a deadline", h.releaseCtxErr, h.hasDeadline)
+	if h.releaseCtxErr != nil || !h.hasDeadline || h.traceID != "trace-7" {
+		t.Fatalf("release context: Err %v, deadline %v, trace %v; want a live context with a deadline and the caller's values",
+			h.releaseCtxErr, h.hasDeadline, h.traceID)
 	}
 }
 

@@ -119,7 +119,12 @@ type fakeHandle struct {
 	// it must be nil even when the caller's context was cancelled.
 	releaseCtxErr error
 	hasDeadline   bool
+	traceID       any // the release context's value for traceKey{}
 }
+
+// traceKey stands for a request-scoped value (a trace id) that release must
+// still see.
+type traceKey struct{}
 
 func (h *fakeHandle) Key() string           { return h.key }
 func (h *fakeHandle) Token() uint64         { return h.token }
@@ -134,6 +139,7 @@ func (h *fakeHandle) Release(ctx context.Context) error {
 	defer h.p.mu.Unlock()
 	h.releaseCtxErr = ctx.Err()
 	_, h.hasDeadline = ctx.Deadline()
+	h.traceID = ctx.Value(traceKey{})
 	delete(h.p.held, h.key)
 	return nil
 }
