@@ -408,3 +408,24 @@ func TestLockThatCannotBeLostStartsNoGoroutine(t *testing.T) {
 		t.Fatalf("%d goroutines inside the handler, %d before", during, before)
 	}
 }
+
+func TestWaiterGivesUpAtItsTimeout(t *testing.T) {
+	p, h := memory.New(), newHolder()
+	m := build(t, withMemory(p),
+		locking.WithDistributedLocking[AccountCommand, int](),
+		locking.WithDistributedLocking[FailFastCommand, int](func(o *locking.Options) { o.DefaultTimeout = 50 * time.Millisecond }),
+		mediator.WithHandler[AccountCommand, int](h.handle),
+		mediator.WithHandler[FailFastCommand, int](func(context.Context, FailFastCommand) (int, error) { return 1, nil }))
+	h.start(m, "5")
+	defer h.finish(t)
+	start := time.Now()
+	_, err := mediator.Send(context.Background(), m, FailFastCommand{ID: "5"})
+	elapsed := time.Since(start)
+	var le *locking.Error
+	if !errors.As(err, &le) || le.Timeout != 50*time.Millisecond || le.Key != "account:5" {
+		t.Fatalf("err = %v, want *Error{account:5, 50ms}", err)
+	}
+	if elapsed < 50*time.Millisecond || elapsed > 2*time.Second {
+		t.Fatalf("gave up after %v, want about 50ms", elapsed)
+	}
+}

@@ -145,3 +145,17 @@ func TestLoggerFromTheContainerIsUsed(t *testing.T) {
 		t.Fatalf("log = %q, want an acquired record", buf.String())
 	}
 }
+
+func TestEveryObserverSeesEveryEvent(t *testing.T) {
+	a, b := &recorder{}, &recorder{}
+	m := build(t, locking.WithNoOpLocking(), locking.WithObserver(a), locking.WithObserver(b),
+		locking.WithDistributedLocking[AccountCommand, int](),
+		mediator.WithHandler[AccountCommand, int](func(context.Context, AccountCommand) (int, error) { return 0, nil }))
+	if _, err := mediator.Send(context.Background(), m, AccountCommand{ID: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	want := "acquired account:1, released account:1"
+	if a.outcomes() != want || b.outcomes() != want {
+		t.Fatalf("observers saw %q and %q, want %q each", a.outcomes(), b.outcomes(), want)
+	}
+}

@@ -180,3 +180,18 @@ func TestNegativeTimeoutFromARegistrationFailsBuild(t *testing.T) {
 		t.Fatalf("err = %v, want a negative timeout error", err)
 	}
 }
+
+func TestSecondDefaultsOrGlobalRegistrationFailsBuild(t *testing.T) {
+	for name, opt := range map[string]mediator.Option{
+		"WithDefaults":                 locking.WithDefaults(),
+		"WithGlobalDistributedLocking": locking.WithGlobalDistributedLocking(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := mediator.New(locking.WithNoOpLocking(), opt, opt,
+				mediator.WithHandler[AccountCommand, int](func(context.Context, AccountCommand) (int, error) { return 0, nil }))
+			if err == nil || !strings.Contains(err.Error(), "already provided") {
+				t.Fatalf("err = %v, want a Build error for the second %s", err, name)
+			}
+		})
+	}
+}

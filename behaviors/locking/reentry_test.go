@@ -172,3 +172,33 @@ func TestReentryIsPerProvider(t *testing.T) {
 		t.Fatalf("the other mediator's provider saw %q; it must take its own lock", got)
 	}
 }
+
+func TestNestedMultiKeySendTakesOnlyTheKeysNotHeld(t *testing.T) {
+	rec := &recorder{}
+	var m *mediator.Mediator
+	m = build(t, memory.WithInMemoryDistributedLocking(),
+		locking.WithObserver(rec),
+		locking.WithDistributedLocking[bankWithdraw, int64](),
+		locking.WithDistributedLocking[bankTransfer, mediator.Unit](),
+		mediator.WithHandler[bankWithdraw, int64](func(ctx context.Context, c bankWithdraw) (int64, error) {
+			_, err := mediator.Send(ctx, m, bankTransfer{From: c.Account, To: "Z"})
+			return 0, err
+		}),
+		mediator.WithHandler[bankTransfer, mediator.Unit](func(ctx context.Context, _ bankTransfer) (mediator.Unit, error) {
+			var keys []string
+			for _, h := range locking.AllFromContext(ctx) {
+				keys = append(keys, h.Key())
+			}
+			if joined(keys) != "account:A account:Z" {
+				t.Errorf("nested transfer holds %v", keys)
+			}
+			return mediator.Unit{}, nil
+		}))
+	if _, err := mediator.Send(context.Background(), m, bankWithdraw{Account: "A"}); err != nil {
+		t.Fatal(err)
+	}
+	want := "acquired account:A, acquired account:Z, released account:Z, released account:A"
+	if got := rec.outcomes(); got != want {
+		t.Fatalf("outcomes %q, want %q", got, want)
+	}
+}
