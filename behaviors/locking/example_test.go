@@ -164,3 +164,42 @@ func ExampleWithObserver() {
 	// holding WithdrawCommand:7
 	// released WithdrawCommand WithdrawCommand:7
 }
+
+// fencedStore refuses a write whose fencing token is older than one it has
+// already accepted for the same account: a holder that lost its lock without
+// noticing cannot overwrite newer data.
+type fencedStore struct {
+	balances map[string]int64
+	tokens   map[string]uint64
+}
+
+func (s *fencedStore) write(account string, balance int64, token uint64) error {
+	if token < s.tokens[account] {
+		return fmt.Errorf("stale write to %s refused", account)
+	}
+	s.tokens[account], s.balances[account] = token, balance
+	return nil
+}
+
+func ExampleFromContext() {
+	store := &fencedStore{balances: map[string]int64{"42": 1000}, tokens: map[string]uint64{}}
+	m, _ := mediator.New(
+		memory.WithInMemoryDistributedLocking(),
+		locking.WithDistributedLocking[WithdrawCommand, WithdrawResult](),
+		mediator.WithHandler[WithdrawCommand, WithdrawResult](func(ctx context.Context, c WithdrawCommand) (WithdrawResult, error) {
+			lock, _ := locking.FromContext(ctx)
+			balance := store.balances[c.AccountID] - c.Amount
+			if err := store.write(c.AccountID, balance, lock.Token()); err != nil {
+				return WithdrawResult{}, err
+			}
+			return WithdrawResult{Balance: balance}, nil
+		}),
+	)
+	res, err := mediator.Send(context.Background(), m, WithdrawCommand{AccountID: "42", Amount: 100})
+	fmt.Println(res.Balance, err)
+	// A late write from an earlier holder, with a smaller token:
+	fmt.Println(store.write("42", 1000, 0))
+	// Output:
+	// 900 <nil>
+	// stale write to 42 refused
+}
