@@ -66,6 +66,7 @@ type TagError struct {
 	Reason string
 }
 
+// Error names the type, the field and the word, and says what is wrong.
 func (e *TagError) Error() string {
 	return fmt.Sprintf("locking: %s.%s: lock tag %q: %s", e.Type, e.Field, e.Word, e.Reason)
 }
