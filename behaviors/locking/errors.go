@@ -27,6 +27,7 @@ type Error struct {
 	Timeout time.Duration
 }
 
+// Error says which key was not had within which timeout.
 func (e *Error) Error() string {
 	return fmt.Sprintf("locking: %q not acquired within %s", e.Key, e.Timeout)
 }
@@ -41,6 +42,7 @@ type UnavailableError struct {
 	Err error
 }
 
+// Error names the key and the provider's failure.
 func (e *UnavailableError) Error() string {
 	return fmt.Sprintf("locking: provider unavailable for %q: %v", e.Key, e.Err)
 }
