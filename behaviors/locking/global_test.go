@@ -3,6 +3,9 @@ package locking_test
 import (
 	"context"
 	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
@@ -115,5 +118,33 @@ func TestGlobalLockingWithoutProviderFailsBuild(t *testing.T) {
 		mediator.WithHandler[SkipCommand, int](func(context.Context, SkipCommand) (int, error) { return 0, nil }))
 	if !errors.Is(err, locking.ErrNoProvider) {
 		t.Fatalf("err = %v, want ErrNoProvider", err)
+	}
+}
+
+func TestGlobalLockingExcludesOnOneKey(t *testing.T) {
+	var inside, worst atomic.Int64
+	m := build(t, memory.WithInMemoryDistributedLocking(),
+		locking.WithGlobalDistributedLocking(),
+		mediator.WithHandler[AccountCommand, int](func(context.Context, AccountCommand) (int, error) {
+			if n := inside.Add(1); n > worst.Load() {
+				worst.Store(n)
+			}
+			runtime.Gosched()
+			inside.Add(-1)
+			return 0, nil
+		}))
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			for range 20 {
+				if _, err := mediator.Send(context.Background(), m, AccountCommand{ID: "one"}); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if worst.Load() >= 2 {
+		t.Fatalf("%d handlers inside one global lock at once", worst.Load())
 	}
 }
