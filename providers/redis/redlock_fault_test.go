@@ -115,6 +115,7 @@ func TestRedlockPausedNodeHoldsUpNothingAndAllowsNoSecondHolder(t *testing.T) {
 			t.Fatalf("an attempt with a paused node took %s; the majority must not wait for it", d)
 		}
 		tries++
+		time.Sleep(20 * time.Millisecond)
 	}
 	ns.srvs[2].Resume()
 	// The resumed node has dropped its expired copy; it still makes no

@@ -129,7 +129,10 @@ func (h *redlockHandle) Release(ctx context.Context) error {
 	l, r := h.l, h.l.r
 	l.markGiven()
 	deadline := time.Now().Add(r.s.releaseTimeout)
-	replies, asked := r.fanOut(deadline, nil, nil, l.releaseOn)
+	tokenArg := strconv.FormatUint(h.token, 10)
+	replies, asked := r.fanOut(deadline, nil, nil, func(ctx context.Context, c Client) (int64, error) {
+		return redlockReleaseScript.Run(ctx, c, l.scriptKeys(), l.owner, l.k.channel, tokenArg).Int64()
+	})
 	released := 0
 	var errs []error
 	gather(replies, asked, deadline, nil, func(rp reply) bool {

@@ -115,7 +115,7 @@ func rlCtx(t testing.TB) context.Context {
 
 // rlShortLease is a lease short enough for loss and extension tests.
 func rlShortLease() *redislocks.Options {
-	return &redislocks.Options{TTL: 600 * time.Millisecond, NodeTimeout: 60 * time.Millisecond, ReleaseTimeout: 300 * time.Millisecond}
+	return &redislocks.Options{TTL: 600 * time.Millisecond, NodeTimeout: 100 * time.Millisecond, ReleaseTimeout: 300 * time.Millisecond}
 }
 
 // rlEventually polls cond every 5ms for up to a second: the node a majority
