@@ -50,6 +50,10 @@ type Provider struct {
 	waiters *waiters
 
 	closeOnce sync.Once
+
+	// hookBeforeWait, set only by tests, runs between a failed first attempt
+	// and the subscription: the window a release must not slip through.
+	hookBeforeWait func()
 }
 
 var _ locking.Provider = (*Provider)(nil)
@@ -144,6 +148,9 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 			return nil, &locking.Error{Key: key, Timeout: max(timeout, 0)}
 		}
 		remaining, tried = rem, true
+		if p.hookBeforeWait != nil {
+			p.hookBeforeWait()
+		}
 	}
 	return p.wait(ctx, key, k, owner, timeout, start.Add(timeout), remaining, tried)
 }
