@@ -126,8 +126,8 @@ func TestGlobalLockingExcludesOnOneKey(t *testing.T) {
 	m := build(t, memory.WithInMemoryDistributedLocking(),
 		locking.WithGlobalDistributedLocking(),
 		mediator.WithHandler[AccountCommand, int](func(context.Context, AccountCommand) (int, error) {
-			if n := inside.Add(1); n > worst.Load() {
-				worst.Store(n)
+			n := inside.Add(1)
+			for w := worst.Load(); n > w && !worst.CompareAndSwap(w, n); w = worst.Load() {
 			}
 			runtime.Gosched()
 			inside.Add(-1)
