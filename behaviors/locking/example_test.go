@@ -203,3 +203,39 @@ func ExampleFromContext() {
 	// 900 <nil>
 	// stale write to 42 refused
 }
+
+// ReportCommand has no key: one report runs at a time across the whole
+// deployment, and a second one does not wait for the first.
+type ReportCommand struct {
+	mediator.Command[mediator.Unit]
+	locking.DistributedLock `lock:"timeout=0,throw=false"`
+}
+
+// StatusQuery carries no marker: the global registration leaves it alone.
+type StatusQuery struct {
+	mediator.Query[bool]
+}
+
+func ExampleWithGlobalDistributedLocking() {
+	m, _ := mediator.New(
+		memory.WithInMemoryDistributedLocking(),
+		locking.WithGlobalDistributedLocking(func(o *locking.Options) { o.GlobalKeyPrefix = "myapp" }),
+		mediator.WithHandler[ReportCommand, mediator.Unit](func(ctx context.Context, _ ReportCommand) (mediator.Unit, error) {
+			lock, _ := locking.FromContext(ctx)
+			fmt.Println("report under", lock.Key())
+			return mediator.Unit{}, nil
+		}),
+		mediator.WithHandler[StatusQuery, bool](func(ctx context.Context, _ StatusQuery) (bool, error) {
+			_, locked := locking.FromContext(ctx)
+			return locked, nil
+		}),
+	)
+	_, err := mediator.Send(context.Background(), m, ReportCommand{})
+	fmt.Println(err)
+	locked, _ := mediator.Send(context.Background(), m, StatusQuery{})
+	fmt.Println("status locked:", locked)
+	// Output:
+	// report under myapp:ReportCommand
+	// <nil>
+	// status locked: false
+}
