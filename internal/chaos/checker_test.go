@@ -18,7 +18,9 @@ func newHistory() *history {
 	return &history{c: chaos.NewChecker(), base: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 }
 
-func (h *history) at(ms int) int64 { return h.base.Add(time.Duration(ms) * time.Millisecond).UnixNano() }
+func (h *history) at(ms int) int64 {
+	return h.base.Add(time.Duration(ms) * time.Millisecond).UnixNano()
+}
 
 // section records proc/g holding token from ms to ms+dur with one write.
 func (h *history) section(proc, g int, token uint64, from, dur int, seq int64, accepted bool) {
