@@ -437,3 +437,36 @@ func TestCloseEndsWaitsAndTheSubscription(t *testing.T) {
 		t.Fatal("a waiter outlived Close")
 	}
 }
+
+func TestEachWaitingAcquisitionGetsAFreshRetryStrategy(t *testing.T) {
+	noLeaks(t)
+	srv := start(t)
+	var made atomic.Int32
+	// A strategy with one retry: shared between acquisitions, the second
+	// would start with none left.
+	p := newProvider(t, srv.Addr(), &redislocks.Options{RetryStrategy: func() redislock.RetryStrategy {
+		made.Add(1)
+		return redislock.LimitRetry(redislock.LinearBackoff(20*time.Millisecond), 1)
+	}})
+	holder := newProvider(t, srv.Addr(), nil)
+	ctx := ctxT(t)
+	for i := range 2 {
+		h, _ := holder.TryAcquire(ctx, "k", 0)
+		if _, err := p.TryAcquire(ctx, "k", 100*time.Millisecond); !errors.Is(err, locking.ErrNotAcquired) {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		h.Release(ctx)
+	}
+	if got := made.Load(); got != 2 {
+		t.Fatalf("RetryStrategy called %d times for 2 waiting acquisitions, want 2", got)
+	}
+	// An acquisition that does not wait makes none.
+	h, err := p.TryAcquire(ctx, "k", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Release(ctx)
+	if got := made.Load(); got != 2 {
+		t.Fatalf("an uncontended acquisition made a strategy (%d)", got)
+	}
+}
