@@ -41,6 +41,14 @@ type Child struct {
 // kills a child that is still running.
 func Spawn(tb testing.TB, role string, env ...string) *Child {
 	tb.Helper()
+	return SpawnTest(tb, tb.Name(), role, env...)
+}
+
+// SpawnTest is Spawn for a child that runs the test named test rather than
+// the caller's: a benchmark, which a child cannot run as a test, keeps the
+// child's part in a Test function that does nothing outside a child.
+func SpawnTest(tb testing.TB, test, role string, env ...string) *Child {
+	tb.Helper()
 	if role == "" {
 		tb.Fatal("redistest: Spawn needs a non-empty role")
 	}
@@ -54,7 +62,7 @@ func Spawn(tb testing.TB, role string, env ...string) *Child {
 	}
 	defer out.Close()
 	cmd := exec.Command(exe,
-		"-test.run="+RunPattern(tb.Name()),
+		"-test.run="+RunPattern(test),
 		"-test.count=1",
 		"-test.v",
 		"-test.timeout=5m",
