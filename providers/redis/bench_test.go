@@ -2,7 +2,9 @@ package redis_test
 
 import (
 	"context"
+	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -191,25 +193,18 @@ func medianRTT(b *testing.B, addr string) time.Duration {
 }
 
 // BenchmarkHandoffLatency measures, per op, the time from a holder's release
-// to the moment a waiter in another provider (its own connections, as
-// another process) has the lock. It reports p50 and p99 in µs.
+// to the moment a waiter in another process (this test binary run again as
+// a child, see TestHandoffWaiterProcess) has the lock. It reports p50 and
+// p99 in µs, for the provider and for redislock polling every 10ms.
 func BenchmarkHandoffLatency(b *testing.B) {
 	srv := redistest.Start(b)
 	rdb := newClient(b, srv.Addr())
 	b.Run("redislock-linear10ms", func(b *testing.B) {
 		holder := redislock.New(newClient(b, srv.Addr()))
-		waiter := redislock.New(newClient(b, srv.Addr()))
-		measureHandoff(b,
+		measureHandoff(b, srv.Addr(), "redislock",
 			func(ctx context.Context) (func(), error) {
-				l, err := holder.Obtain(ctx, "bench:handoff:rl", 30*time.Second, nil)
-				if err != nil {
-					return nil, err
-				}
-				return func() { _ = l.Release(context.Background()) }, nil
-			},
-			func(ctx context.Context) (func(), error) {
-				l, err := waiter.Obtain(ctx, "bench:handoff:rl", 30*time.Second,
-					&redislock.Options{RetryStrategy: redislock.LinearBackoff(10 * time.Millisecond)})
+				l, err := holder.Obtain(ctx, "bench:handoff", 30*time.Second,
+					&redislock.Options{RetryStrategy: redislock.LinearBackoff(time.Millisecond)})
 				if err != nil {
 					return nil, err
 				}
@@ -221,39 +216,37 @@ func BenchmarkHandoffLatency(b *testing.B) {
 	})
 	b.Run("provider", func(b *testing.B) {
 		holder := newProvider(b, srv.Addr(), nil)
-		waiter := newProvider(b, srv.Addr(), nil)
-		_, fence := holder.StorageKeys("bench:handoff")
-		channel := fence[:len(fence)-len(":fence")] + ":released"
-		measureHandoff(b,
+		waiting := subscribed(b, rdb, holder, "bench:handoff")
+		measureHandoff(b, srv.Addr(), "provider",
 			func(ctx context.Context) (func(), error) {
-				h, err := holder.TryAcquire(ctx, "bench:handoff", 0)
+				// The child's subscription of the last round is gone first,
+				// so that the next one is a fresh waiter's.
+				waitFor(b, "the child to unsubscribe", func() bool { return !waiting() })
+				h, err := holder.TryAcquire(ctx, "bench:handoff", 30*time.Second)
 				if err != nil {
 					return nil, err
 				}
 				return func() { _ = h.Release(context.Background()) }, nil
 			},
-			func(ctx context.Context) (func(), error) {
-				h, err := waiter.TryAcquire(ctx, "bench:handoff", 30*time.Second)
-				if err != nil {
-					return nil, err
-				}
-				return func() { _ = h.Release(context.Background()) }, nil
-			},
-			// The waiter is asleep once Redis counts its subscription.
-			func() {
-				for {
-					n, _ := rdb.PubSubNumSub(context.Background(), channel).Result()
-					if n[channel] > 0 {
-						return
-					}
-					time.Sleep(100 * time.Microsecond)
-				}
-			})
+			// The child waits once Redis counts its subscription.
+			func() { waitFor(b, "the child's subscription", waiting) })
 	})
 }
 
-func measureHandoff(b *testing.B, hold, wait func(context.Context) (func(), error), waiting func()) {
+// measureHandoff runs the child waiter of kind and, per op: takes the lock
+// with hold, tells the child to wait for it, waits until it does, releases,
+// and reads the instant the child got the lock.
+func measureHandoff(b *testing.B, addr, kind string, hold func(context.Context) (func(), error), waiting func()) {
 	ctx := context.Background()
+	rdb := newClient(b, addr)
+	rdb.Del(ctx, "handoff:go", "handoff:acquired")
+	child := redistest.SpawnTest(b, "TestHandoffWaiterProcess", "handoff-"+kind, "REDIS_ADDR="+addr)
+	defer func() {
+		rdb.RPush(ctx, "handoff:go", "stop")
+		if err := child.Wait(time.Minute); err != nil {
+			b.Errorf("child: %v\n%s", err, child.Output())
+		}
+	}()
 	samples := make([]time.Duration, 0, b.N)
 	for b.Loop() {
 		b.StopTimer()
@@ -261,32 +254,69 @@ func measureHandoff(b *testing.B, hold, wait func(context.Context) (func(), erro
 		if err != nil {
 			b.Fatal(err)
 		}
-		got := make(chan time.Time, 1)
-		var releaseWaiter func()
-		go func() {
-			r, err := wait(ctx)
-			if err != nil {
-				b.Error(err)
-				close(got)
-				return
-			}
-			got <- time.Now()
-			releaseWaiter = r
-		}()
+		rdb.RPush(ctx, "handoff:go", "wait")
 		waiting()
 		b.StartTimer()
 		t0 := time.Now()
 		release()
-		t1, ok := <-got
+		got, err := rdb.BLPop(ctx, time.Minute, "handoff:acquired").Result()
 		b.StopTimer()
-		if !ok {
-			return
+		if err != nil {
+			b.Fatalf("the child never got the lock: %v\n%s", err, child.Output())
 		}
-		samples = append(samples, t1.Sub(t0))
-		releaseWaiter()
+		t1, _ := strconv.ParseInt(got[1], 10, 64)
+		samples = append(samples, time.Unix(0, t1).Sub(t0))
 		b.StartTimer()
 	}
 	slices.Sort(samples)
 	b.ReportMetric(float64(samples[len(samples)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(samples[len(samples)*99/100].Microseconds()), "p99-µs")
+}
+
+// TestHandoffWaiterProcess is the waiting process of BenchmarkHandoffLatency;
+// outside such a child it does nothing.
+func TestHandoffWaiterProcess(t *testing.T) {
+	role := redistest.ChildRole()
+	if role != "handoff-provider" && role != "handoff-redislock" {
+		t.Skip("the waiting process of BenchmarkHandoffLatency; it runs only as that benchmark's child")
+	}
+	addr := os.Getenv("REDIS_ADDR")
+	rdb := newClient(t, addr)
+	ctx := context.Background()
+	var wait func() (func(), error)
+	if role == "handoff-provider" {
+		p := newProvider(t, addr, nil)
+		wait = func() (func(), error) {
+			h, err := p.TryAcquire(ctx, "bench:handoff", 30*time.Second)
+			if err != nil {
+				return nil, err
+			}
+			return func() { _ = h.Release(ctx) }, nil
+		}
+	} else {
+		rl := redislock.New(newClient(t, addr))
+		wait = func() (func(), error) {
+			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			l, err := rl.Obtain(wctx, "bench:handoff", 30*time.Second,
+				&redislock.Options{RetryStrategy: redislock.LinearBackoff(10 * time.Millisecond)})
+			if err != nil {
+				return nil, err
+			}
+			return func() { _ = l.Release(ctx) }, nil
+		}
+	}
+	for {
+		cmd, err := rdb.BLPop(ctx, 5*time.Minute, "handoff:go").Result()
+		if err != nil || cmd[1] == "stop" {
+			return
+		}
+		release, err := wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		acquired := time.Now().UnixNano()
+		release()
+		rdb.RPush(ctx, "handoff:acquired", acquired)
+	}
 }
