@@ -2,6 +2,8 @@ package memory_test
 
 import (
 	"context"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -87,4 +89,43 @@ func TestNewcomerDoesNotOvertakeQueuedWaiter(t *testing.T) {
 	}
 	<-granted
 	close(proceed)
+}
+
+func TestWaitingStartsNoGoroutineBeyondTheCallers(t *testing.T) {
+	const waiters = 10
+	p := memory.New()
+	holder := mustAcquire(t, p, "k")
+	queued := make(chan struct{})
+	memory.OnQueued(p, func(string) { queued <- struct{}{} })
+
+	var wg sync.WaitGroup
+	for range waiters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if h, err := p.TryAcquire(context.Background(), "k", time.Minute); err == nil {
+				_ = h.Release(context.Background())
+			}
+		}()
+		<-queued
+	}
+	// Every goroutine's stack: the waiters must be the callers' own
+	// goroutines, parked in wait, and none may have been started by the
+	// provider.
+	buf := make([]byte, 1<<20)
+	stacks := strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n")
+	inWait := 0
+	for _, s := range stacks {
+		if strings.Contains(s, "providers/memory.(*Provider).wait(") {
+			inWait++
+		}
+		if strings.Contains(s, "created by github.com/turbomediator/turbomediator-go/providers/memory.") {
+			t.Errorf("the provider started a goroutine:\n%s", s)
+		}
+	}
+	if inWait != waiters {
+		t.Errorf("%d goroutines wait in the provider, want the %d callers", inWait, waiters)
+	}
+	release(t, holder)
+	wg.Wait()
 }
