@@ -75,6 +75,71 @@ func BenchmarkUncontended(b *testing.B) {
 	})
 }
 
+// BenchmarkUncontendedInterleaved runs the three operations of
+// BenchmarkUncontended in turn within each op (rotating which goes first),
+// so that all three meet the same moment's load on a shared machine, and
+// reports the median latency of each and the ratios of those medians to
+// redislock's. An op is one of each.
+func BenchmarkUncontendedInterleaved(b *testing.B) {
+	srv := redistest.Start(b)
+	ctx := context.Background()
+	rl := redislock.New(newClient(b, srv.Addr()))
+	p := newProvider(b, srv.Addr(), nil)
+	client := newClient(b, srv.Addr())
+	m, err := mediator.New(
+		mediator.Provide(func() redislocks.UniversalClient { return client }),
+		redislocks.WithRedisDistributedLockingFromDI(),
+		locking.WithDistributedLocking[withdraw, uint64](),
+		mediator.WithHandler[withdraw, uint64](func(context.Context, withdraw) (uint64, error) { return 0, nil }),
+	)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close(ctx)
+	ops := [3]func(){
+		func() {
+			l, err := rl.Obtain(ctx, "bench:i:redislock", 30*time.Second, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = l.Release(ctx)
+		},
+		func() {
+			h, err := p.TryAcquire(ctx, "bench:i:provider", 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = h.Release(ctx)
+		},
+		func() {
+			if _, err := mediator.Send(ctx, m, withdraw{Account: "bench"}); err != nil {
+				b.Fatal(err)
+			}
+		},
+	}
+	var samples [3][]time.Duration
+	i := 0
+	for b.Loop() {
+		for j := range 3 {
+			k := (i + j) % 3
+			t0 := time.Now()
+			ops[k]()
+			samples[k] = append(samples[k], time.Since(t0))
+		}
+		i++
+	}
+	var med [3]float64
+	for k := range samples {
+		slices.Sort(samples[k])
+		med[k] = float64(samples[k][len(samples[k])/2].Nanoseconds()) / 1e3
+	}
+	b.ReportMetric(med[0], "redislock-µs")
+	b.ReportMetric(med[1], "provider-µs")
+	b.ReportMetric(med[2], "send-µs")
+	b.ReportMetric(med[1]/med[0], "provider/redislock")
+	b.ReportMetric(med[2]/med[0], "send/redislock")
+}
+
 const (
 	contendedWorkers = 8
 	contendedHold    = time.Millisecond
