@@ -41,32 +41,37 @@ func BenchmarkMutexUncontended(b *testing.B) {
 
 // BenchmarkMemoryParallelDistinctKeys has every goroutine lock its own keys,
 // so they contend only on the provider's key map: it shows what sharding
-// that map buys.
+// that map buys, with one goroutine per CPU and with eight (where a
+// goroutine descheduled while it holds a map mutex stalls the others).
 func BenchmarkMemoryParallelDistinctKeys(b *testing.B) {
-	for _, shards := range []int{1, memory.DefaultShards} {
-		b.Run("shards="+strconv.Itoa(shards), func(b *testing.B) {
-			p := memory.New(memory.WithShards(shards))
-			ctx := context.Background()
-			var next atomic.Int64
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				g := strconv.FormatInt(next.Add(1), 10)
-				keys := make([]string, 256)
-				for i := range keys {
-					keys[i] = "g" + g + ":account:" + strconv.Itoa(i)
-				}
-				i := 0
-				for pb.Next() {
-					h, err := p.TryAcquire(ctx, keys[i%len(keys)], time.Second)
-					if err != nil {
-						b.Error(err)
-						return
+	for _, perCPU := range []int{1, 8} {
+		for _, shards := range []int{1, memory.DefaultShards} {
+			name := "goroutines=" + strconv.Itoa(perCPU) + "xGOMAXPROCS/shards=" + strconv.Itoa(shards)
+			b.Run(name, func(b *testing.B) {
+				p := memory.New(memory.WithShards(shards))
+				ctx := context.Background()
+				var next atomic.Int64
+				b.ReportAllocs()
+				b.SetParallelism(perCPU)
+				b.RunParallel(func(pb *testing.PB) {
+					g := strconv.FormatInt(next.Add(1), 10)
+					keys := make([]string, 256)
+					for i := range keys {
+						keys[i] = "g" + g + ":account:" + strconv.Itoa(i)
 					}
-					_ = h.Release(ctx)
-					i++
-				}
+					i := 0
+					for pb.Next() {
+						h, err := p.TryAcquire(ctx, keys[i%len(keys)], time.Second)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						_ = h.Release(ctx)
+						i++
+					}
+				})
 			})
-		})
+		}
 	}
 }
 
