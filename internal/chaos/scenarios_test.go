@@ -1,0 +1,231 @@
+package chaos_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+	"github.com/turbomediator/turbomediator-go/internal/chaos"
+	"github.com/turbomediator/turbomediator-go/internal/redistest"
+	redislocks "github.com/turbomediator/turbomediator-go/providers/redis"
+)
+
+// redlockOn returns a Redlock provider on clients of its own to addrs,
+// closed at cleanup.
+func redlockOn(t testing.TB, addrs []string, ttl time.Duration) *redislocks.Redlock {
+	t.Helper()
+	clients := make([]redislocks.Client, len(addrs))
+	for i, a := range addrs {
+		c := goredis.NewClient(&goredis.Options{Addr: a, ContextTimeoutEnabled: true, MaxRetries: 1, DialTimeout: 200 * time.Millisecond})
+		t.Cleanup(func() { _ = c.Close() })
+		clients[i] = c
+	}
+	r, err := redislocks.NewRedlock(clients, &redislocks.Options{TTL: ttl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	return r
+}
+
+// section records a critical section of the test process itself (proc 0):
+// enter, read, fenced write, exit.
+func section(t *testing.T, chk *chaos.Checker, store *chaos.FencedStore, g int, token uint64) {
+	t.Helper()
+	ctx := context.Background()
+	chk.Record(chaos.Event{Kind: chaos.Enter, G: g, Token: token, At: time.Now().UnixNano()})
+	v, err := store.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq, accepted, err := store.Write(ctx, token, v+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chk.Record(chaos.Event{Kind: chaos.Write, G: g, Token: token, Seq: seq, Accepted: accepted, At: time.Now().UnixNano()})
+	chk.Record(chaos.Event{Kind: chaos.Exit, G: g, Token: token, At: time.Now().UnixNano()})
+}
+
+// The stale holder's environment.
+const (
+	staleNodes     = "CHAOS_STALE_NODES"
+	staleStore     = "CHAOS_STALE_STORE"
+	staleCollector = "CHAOS_STALE_COLLECTOR"
+	staleTTL       = 500 * time.Millisecond
+	staleHold      = 3 * time.Second
+)
+
+// runStaleHolder takes the lock, reads the store, and writes to it only
+// after staleHold, however long it was frozen meanwhile: a write already
+// decided when a long GC pause began.
+func runStaleHolder(t *testing.T) {
+	rep, err := chaos.DialReporter(os.Getenv(staleCollector), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rep.Close()
+	r := redlockOn(t, strings.Split(os.Getenv(staleNodes), ","), staleTTL)
+	client := storeClient(t, os.Getenv(staleStore))
+	store := chaos.NewFencedStore(client, "stale")
+	ctx := context.Background()
+	h, err := r.TryAcquire(ctx, "stale", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Release(ctx)
+	v, err := store.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.Send(chaos.Event{Kind: chaos.Enter, Token: h.Token()}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(staleHold)
+	seq, accepted, err := store.Write(ctx, h.Token(), v+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = rep.Send(chaos.Event{Kind: chaos.Write, Token: h.Token(), Seq: seq, Accepted: accepted})
+	_ = rep.Send(chaos.Event{Kind: chaos.Exit, Token: h.Token()})
+}
+
+func TestChaosAHolderFrozenPastItsLeaseOverlapsTheNextButItsWriteIsFencedOff(t *testing.T) {
+	if redistest.ChildRole() == "stale" {
+		runStaleHolder(t)
+		return
+	}
+	noLeaks(t)
+	cl := chaos.StartCluster(t, 3, false)
+	chk := chaos.NewChecker()
+	col, err := chaos.NewCollector(chk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer col.Close()
+	store := chaos.NewFencedStore(storeClient(t, cl.Store.Addr()), "stale")
+	child := redistest.Spawn(t, "stale",
+		staleNodes+"="+strings.Join(cl.NodeAddrs(), ","),
+		staleStore+"="+cl.Store.Addr(),
+		staleCollector+"="+col.Addr())
+	for len(chk.Holders()) == 0 {
+		select {
+		case <-child.Exited():
+			t.Fatalf("the stale holder exited early:\n%s", child.Output())
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	if err := child.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	chk.Fault("holder-pause")
+	// The frozen holder's lease runs out; another holder gets the lock.
+	r := redlockOn(t, cl.NodeAddrs(), staleTTL)
+	ctx := context.Background()
+	h, err := r.TryAcquire(ctx, "stale", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	section(t, chk, store, 0, h.Token())
+	if err := h.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Wait(30 * time.Second); err != nil {
+		t.Fatalf("stale holder: %v\n%s", err, child.Output())
+	}
+	<-col.Gone(1)
+	final, err := store.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := chk.Report(final)
+	t.Logf("\n%s", rep)
+	// Leases cannot stop a frozen process: the checker must see the
+	// overlap. The fencing token is what keeps it harmless.
+	if len(rep.Violations) != 1 || !strings.Contains(rep.Violations[0], "overlap: proc 0 goroutine 0") {
+		t.Fatalf("want exactly the overlap of the frozen holder and the next, got:\n%s", rep)
+	}
+	if rep.Refused != 1 || rep.Accepted != 1 || final != 1 {
+		t.Fatalf("want the stale write refused and the new holder's accepted (store 1), got:\n%s", rep)
+	}
+}
+
+func TestChaosNodesRestartedEmptyCanGrantASecondHolder(t *testing.T) {
+	noLeaks(t)
+	cl := chaos.StartCluster(t, 3, false)
+	chk := chaos.NewChecker()
+	a := redlockOn(t, cl.NodeAddrs(), 10*time.Second)
+	b := redlockOn(t, cl.NodeAddrs(), 10*time.Second)
+	ctx := context.Background()
+	ha, err := a.TryAcquire(ctx, "k", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ha.Release(ctx)
+	chk.Record(chaos.Event{Kind: chaos.Enter, Proc: 1, Token: ha.Token(), At: time.Now().UnixNano()})
+	// Two nodes crash and come back at once, without their data: the
+	// majority that granted the lock forgets it.
+	for _, s := range cl.Nodes[:2] {
+		s.Kill()
+		s.Restart()
+		chk.Fault("kill-restart")
+	}
+	hb, err := b.TryAcquire(ctx, "k", 0)
+	if err != nil {
+		t.Fatalf("want the forgetful majority to grant a second holder (this test shows why nodes need persistence or a delayed restart), got %v", err)
+	}
+	defer hb.Release(ctx)
+	chk.Record(chaos.Event{Kind: chaos.Enter, Proc: 2, Token: hb.Token(), At: time.Now().UnixNano()})
+	now := time.Now().UnixNano()
+	chk.Record(chaos.Event{Kind: chaos.Exit, Proc: 2, Token: hb.Token(), At: now})
+	chk.Record(chaos.Event{Kind: chaos.Exit, Proc: 1, Token: ha.Token(), At: now + 1})
+	rep := chk.Report(0)
+	t.Logf("\n%s", rep)
+	var overlap, regress bool
+	for _, v := range rep.Violations {
+		overlap = overlap || strings.Contains(v, "overlap")
+		regress = regress || strings.Contains(v, "token did not grow")
+	}
+	if !overlap || !regress {
+		t.Fatalf("want the checker to flag both the second holder and its token %d (first %d), got:\n%s", hb.Token(), ha.Token(), rep)
+	}
+}
+
+func TestChaosNodesRestartedFromTheirAppendOnlyFileKeepLocksAndTokens(t *testing.T) {
+	noLeaks(t)
+	cl := chaos.StartCluster(t, 3, true)
+	a := redlockOn(t, cl.NodeAddrs(), 10*time.Second)
+	b := redlockOn(t, cl.NodeAddrs(), 10*time.Second)
+	ctx := context.Background()
+	ha, err := a.TryAcquire(ctx, "k", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range cl.Nodes[:2] {
+		s.Kill()
+		s.Restart()
+	}
+	if _, err := b.TryAcquire(ctx, "k", 0); !errors.Is(err, locking.ErrNotAcquired) {
+		t.Fatalf("after two persistent nodes crashed and came back: %v, want contention", err)
+	}
+	if err := ha.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hb, err := b.TryAcquire(ctx, "k", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hb.Release(ctx)
+	if hb.Token() <= ha.Token() {
+		t.Fatalf("token %d after %d: the counters must survive the restart", hb.Token(), ha.Token())
+	}
+}
