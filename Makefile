@@ -17,6 +17,11 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet $(PKGS)
 
+# chaos runs the fault-injection suite for longer than the short run `make test`
+# includes (CHAOS_DURATION; CHAOS_SEED replays a schedule).
+chaos:
+	CHAOS_DURATION=$${CHAOS_DURATION:-2m} $(GO) test -race -count=1 -run Chaos -timeout 10m -v ./internal/chaos/...
+
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) $(PKGS)
 
