@@ -18,10 +18,12 @@ import (
 )
 
 const (
-	chaosTTL         = time.Second
+	// The lease leaves room for a machine loaded by other test packages:
+	// a holder is lost only if its process gets no CPU for a lease.
+	chaosTTL         = 2 * time.Second
 	chaosNodeTimeout = chaosTTL / 10 // the provider's default for this TTL
 	workerProcs      = 3
-	workerGoroutines = 3
+	workerGoroutines = 2
 )
 
 // chaosDuration is the fault loop's length: CHAOS_DURATION, or a short run
@@ -180,8 +182,10 @@ func TestChaosRedlockKeepsOneHolderAndGrowingTokensUnderFaults(t *testing.T) {
 	if len(r.Violations) != 0 {
 		t.Fatalf("%d violations", len(r.Violations))
 	}
-	if r.Succeeded < 100 || r.Accepted != r.Succeeded {
-		t.Fatalf("%d operations succeeded and %d writes were accepted; want at least 100, one write each", r.Succeeded, r.Accepted)
+	// A holder killed after its write was accepted never reports its
+	// operation: the only writes without one.
+	if r.Succeeded < 100 || r.Accepted < r.Succeeded || r.Accepted > r.Succeeded+r.KilledInside {
+		t.Fatalf("%d operations succeeded, %d writes accepted, %d holders killed; want at least 100, one write each", r.Succeeded, r.Accepted, r.KilledInside)
 	}
 	if r.FaultCount() < len(chaos.FaultKinds)-1 {
 		t.Fatalf("only %d faults injected", r.FaultCount())

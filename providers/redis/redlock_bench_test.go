@@ -1,0 +1,76 @@
+package redis_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+	"github.com/turbomediator/turbomediator-go/mediator"
+	redislocks "github.com/turbomediator/turbomediator-go/providers/redis"
+)
+
+// rlBenchDebit is the locked command of the Redlock benchmarks.
+type rlBenchDebit struct {
+	mediator.Command[uint64]
+	locking.DistributedLock `lock:"timeout=0"`
+}
+
+// BenchmarkRedlockUncontended is one acquisition and release of a free lock
+// on three local nodes beside the same on one node, in the same run: the
+// single-node provider, Redlock on one node, Redlock on three (parallel
+// fan-out: the target is at most 1.5x the single node), and a Send through
+// the mediator and the locking behavior on the single-node provider and on
+// three-node Redlock.
+func BenchmarkRedlockUncontended(b *testing.B) {
+	ns := startRedlockNodes(b, 3)
+	ctx := context.Background()
+	acquireRelease := func(b *testing.B, p locking.Provider) {
+		b.ReportAllocs()
+		for b.Loop() {
+			h, err := p.TryAcquire(ctx, "bench", 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := h.Release(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	send := func(b *testing.B, opt mediator.Option) {
+		m, err := mediator.New(opt,
+			locking.WithDistributedLocking[rlBenchDebit, uint64](),
+			mediator.WithHandler[rlBenchDebit, uint64](func(context.Context, rlBenchDebit) (uint64, error) { return 0, nil }),
+		)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer m.Close(ctx)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := mediator.Send(ctx, m, rlBenchDebit{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("provider-1-node", func(b *testing.B) {
+		p, err := redislocks.New(rlClient(b, ns.addrs[0]), &redislocks.Options{KeyPrefix: "bench:single:"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Close()
+		acquireRelease(b, p)
+	})
+	b.Run("redlock-1-node", func(b *testing.B) {
+		one := &rlNodes{addrs: ns.addrs[:1]}
+		acquireRelease(b, one.redlock(b, &redislocks.Options{KeyPrefix: "bench:one:"}))
+	})
+	b.Run("redlock-3-nodes", func(b *testing.B) {
+		acquireRelease(b, ns.redlock(b, &redislocks.Options{KeyPrefix: "bench:three:"}))
+	})
+	b.Run("send-provider-1-node", func(b *testing.B) {
+		send(b, redislocks.WithRedisDistributedLocking(ns.addrs[0], func(o *redislocks.Options) { o.KeyPrefix = "bench:send1:" }))
+	})
+	b.Run("send-redlock-3-nodes", func(b *testing.B) {
+		send(b, redislocks.WithRedisDistributedLockingOptions(redislocks.Options{Nodes: ns.addrs, KeyPrefix: "bench:send3:"}))
+	})
+}
