@@ -322,7 +322,7 @@ func (l *lease) agreeOnToken(counters []int64, validUntil time.Time) (int64, err
 	tokenArg := strconv.FormatInt(token, 10)
 	deadline := earliest(validUntil, time.Now().Add(l.r.s.nodeTimeout))
 	replies, asked := l.r.fanOutTo(low, deadline, nil, nil, func(ctx context.Context, c Client) (int64, error) {
-		return redlockRaiseScript.Run(ctx, c, l.scriptKeys(), l.owner, tokenArg).Int64()
+		return redlockRaiseScript.Run(ctx, c, l.scriptKeys, l.owner, tokenArg).Int64()
 	})
 	var errs []error
 	gather(replies, asked, deadline, nil, func(rp reply) bool {
@@ -346,11 +346,14 @@ func (l *lease) agreeOnToken(counters []int64, validUntil time.Time) (int64, err
 // newLease starts one attempt's lease with an owner value of its own, so a
 // late grant of a failed attempt can never pass for a later one.
 func (r *Redlock) newLease(key string, k keys) *lease {
+	keys := []string{k.lock, k.fence}
 	return &lease{
-		r:     r,
-		key:   key,
-		k:     k,
-		owner: r.self + strconv.FormatUint(r.seq.Add(1), 36),
+		r:          r,
+		key:        key,
+		k:          k,
+		owner:      r.self + strconv.FormatUint(r.seq.Add(1), 36),
+		scriptKeys: keys,
+		lockKey:    keys[:1],
 	}
 }
 

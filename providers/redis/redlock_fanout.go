@@ -126,20 +126,22 @@ type lease struct {
 	k     keys
 	owner string
 
+	// scriptKeys are the KEYS of the scripts that touch the lock and its
+	// fencing counter; lockKey of those that touch only the lock.
+	scriptKeys, lockKey []string
+
 	mu    sync.Mutex
 	given bool // the lease was given back: late grants are deleted where they land
 }
 
-func (l *lease) scriptKeys() []string { return []string{l.k.lock, l.k.fence} }
-
 // acquireOn asks one node for the lock with the single-node acquire script.
 func (l *lease) acquireOn(ctx context.Context, c Client) (int64, error) {
-	return acquireScript.Run(ctx, c, l.scriptKeys(), l.owner, l.r.ttlArg).Int64()
+	return acquireScript.Run(ctx, c, l.scriptKeys, l.owner, l.r.ttlArg).Int64()
 }
 
 // releaseOn deletes the lock on one node if the lease owns it there.
 func (l *lease) releaseOn(ctx context.Context, c Client) (int64, error) {
-	return releaseScript.Run(ctx, c, []string{l.k.lock}, l.owner, l.k.channel).Int64()
+	return releaseScript.Run(ctx, c, l.lockKey, l.owner, l.k.channel).Int64()
 }
 
 // deliverOrGiveBack delivers a reply that left the owner on its node,

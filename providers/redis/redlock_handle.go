@@ -5,39 +5,44 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 )
 
-// redlockHandle is one lock held on a majority of nodes. Its keepAlive
-// goroutine, started by newRedlockHandle and stopped by Release (or by the
-// loss of the majority), extends the lease on every node and closes lost
-// when a majority can no longer be vouched for.
+// redlockHandle is one lock held on a majority of nodes. Its extensions run
+// on a timer (time.AfterFunc), each on the timer's own goroutine, so no
+// goroutine exists between two of them. Release stops the timer and waits
+// for an extension in flight; the loss of the majority stops it too and
+// closes lost.
 type redlockHandle struct {
-	l     *lease
-	token uint64
+	l        *lease
+	token    uint64
+	tokenArg string
+	lost     chan struct{} // closed when a majority can no longer be vouched for
+	stop     chan struct{} // closed by Release: cuts an extension in flight short
 
-	lost     chan struct{} // closed by keepAlive when the lease is gone
-	stop     context.CancelFunc
-	stopped  context.Context
-	done     chan struct{} // closed when keepAlive returns
-	released atomic.Bool
+	mu         sync.Mutex
+	timer      *time.Timer
+	validUntil time.Time // until when the last majority grant or extension holds
+	released   bool
+	stopped    bool          // no more extensions: released or lost
+	extending  chan struct{} // non-nil while an extension runs; closed when it ends
 }
 
 var _ locking.Handle = (*redlockHandle)(nil)
 
 func (r *Redlock) newRedlockHandle(l *lease, token uint64, validUntil time.Time) *redlockHandle {
-	stopped, stop := context.WithCancel(context.Background())
 	h := &redlockHandle{
-		l: l, token: token,
-		lost:    make(chan struct{}),
-		stop:    stop,
-		stopped: stopped,
-		done:    make(chan struct{}),
+		l: l, token: token, tokenArg: strconv.FormatUint(token, 10),
+		lost:       make(chan struct{}),
+		stop:       make(chan struct{}),
+		validUntil: validUntil,
 	}
-	go h.keepAlive(validUntil)
+	h.mu.Lock() // the timer may fire before h.timer is set
+	h.timer = time.AfterFunc(r.s.refresh, h.extend)
+	h.mu.Unlock()
 	return h
 }
 
@@ -52,65 +57,75 @@ func (h *redlockHandle) Token() uint64 { return h.token }
 // answered to extend the lease before it ran out.
 func (h *redlockHandle) Lost() <-chan struct{} { return h.lost }
 
-// keepAlive extends the lease every refresh interval. An extension counts
-// the nodes that held the key without a gap; when they are a majority the
-// lease is vouched for until TTL - drift after the extension's request. A
+// extend renews the lease on every node once and re-arms the timer. It
+// counts the nodes that held the key without a gap; when they are a
+// majority the lease is vouched for until TTL - drift after the request. A
 // failed extension is retried sooner, until validUntil; then, or as soon as
 // too many nodes say the key is gone, lost closes.
-func (h *redlockHandle) keepAlive(validUntil time.Time) {
-	defer close(h.done)
+func (h *redlockHandle) extend() {
+	h.mu.Lock()
+	if h.stopped {
+		h.mu.Unlock()
+		return
+	}
+	validUntil := h.validUntil
+	if !time.Now().Before(validUntil) {
+		h.loseLocked()
+		h.mu.Unlock()
+		return
+	}
+	done := make(chan struct{})
+	h.extending = done
+	h.mu.Unlock()
+	defer close(done)
+
 	r := h.l.r
 	n, q := len(r.nodes), r.quorum
-	tokenArg := strconv.FormatUint(h.token, 10)
-	extend := func(ctx context.Context, c Client) (int64, error) {
-		return redlockExtendScript.Run(ctx, c, h.l.scriptKeys(), h.l.owner, r.ttlArg, tokenArg).Int64()
-	}
-	timer := time.NewTimer(r.s.refresh)
-	defer timer.Stop()
-	for {
-		select {
-		case <-h.stopped.Done():
-			return
-		case <-timer.C:
-		}
-		if !time.Now().Before(validUntil) {
-			close(h.lost)
-			return
-		}
-		requested := time.Now()
-		deadline := earliest(validUntil, requested.Add(r.s.nodeTimeout))
-		replies, asked := r.fanOut(deadline, h.l, retakenReply, extend)
-		held, gone := 0, 0
-		gather(replies, asked, deadline, h.stopped.Done(), func(rp reply) bool {
-			switch {
-			case rp.err != nil:
-			case rp.n == 1:
-				held++
-			default:
-				// Another owner has the key there (0), or it had vanished
-				// and was taken again (2): no gap-free hold on that node.
-				gone++
-			}
-			return held >= q || n-gone < q
-		})
+	requested := time.Now()
+	deadline := earliest(validUntil, requested.Add(r.s.nodeTimeout))
+	replies, asked := r.fanOut(deadline, h.l, retakenReply, h.extendOn)
+	held, gone := 0, 0
+	gather(replies, asked, deadline, h.stop, func(rp reply) bool {
 		switch {
-		case h.stopped.Err() != nil:
-			return
-		case held >= q:
-			validUntil = requested.Add(r.s.ttl - r.s.drift)
-			timer.Reset(r.s.refresh)
-		case n-gone < q:
-			close(h.lost)
-			return
+		case rp.err != nil:
+		case rp.n == 1:
+			held++
 		default:
-			left := time.Until(validUntil)
-			if left <= 0 {
-				close(h.lost)
-				return
-			}
-			timer.Reset(min(max(r.s.refresh/4, 10*time.Millisecond), left))
+			// Another owner has the key there (0), or it had vanished and
+			// was taken again (2): no gap-free hold on that node.
+			gone++
 		}
+		return held >= q || n-gone < q
+	})
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.extending = nil
+	switch {
+	case h.stopped:
+	case held >= q:
+		h.validUntil = requested.Add(r.s.ttl - r.s.drift)
+		h.timer.Reset(r.s.refresh)
+	case n-gone < q:
+		h.loseLocked()
+	default:
+		left := time.Until(validUntil)
+		if left <= 0 {
+			h.loseLocked()
+			return
+		}
+		h.timer.Reset(min(max(r.s.refresh/4, 10*time.Millisecond), left))
 	}
+}
+
+func (h *redlockHandle) extendOn(ctx context.Context, c Client) (int64, error) {
+	return redlockExtendScript.Run(ctx, c, h.l.scriptKeys, h.l.owner, h.l.r.ttlArg, h.tokenArg).Int64()
+}
+
+// loseLocked stops the extensions and closes lost; h.mu is held.
+func (h *redlockHandle) loseLocked() {
+	h.stopped = true
+	close(h.lost)
 }
 
 // Release stops the extensions and deletes the lock on every node where
@@ -122,17 +137,21 @@ func (h *redlockHandle) keepAlive(validUntil time.Time) {
 // wrapping locking.ErrLockLost when the majority had already passed to
 // someone else.
 func (h *redlockHandle) Release(ctx context.Context) error {
-	if !h.released.CompareAndSwap(false, true) {
+	h.mu.Lock()
+	if h.released {
+		h.mu.Unlock()
 		return nil
 	}
-	h.stop()
+	h.released, h.stopped = true, true
+	h.timer.Stop()
+	extending := h.extending
+	close(h.stop)
+	h.mu.Unlock()
+
 	l, r := h.l, h.l.r
 	l.markGiven()
 	deadline := time.Now().Add(r.s.releaseTimeout)
-	tokenArg := strconv.FormatUint(h.token, 10)
-	replies, asked := r.fanOut(deadline, nil, nil, func(ctx context.Context, c Client) (int64, error) {
-		return redlockReleaseScript.Run(ctx, c, l.scriptKeys(), l.owner, l.k.channel, tokenArg).Int64()
-	})
+	replies, asked := r.fanOut(deadline, nil, nil, h.releaseOn)
 	released := 0
 	var errs []error
 	gather(replies, asked, deadline, nil, func(rp reply) bool {
@@ -145,8 +164,9 @@ func (h *redlockHandle) Release(ctx context.Context) error {
 		return released >= r.quorum
 	})
 	r.wakes.wake(l.key)
-	// keepAlive ends promptly once stopped: its wait for replies ends too.
-	<-h.done
+	if extending != nil {
+		<-extending // cut short by stop: its wait for replies ends at once
+	}
 	switch {
 	case released >= r.quorum:
 		return nil
@@ -155,4 +175,8 @@ func (h *redlockHandle) Release(ctx context.Context) error {
 			"redis: redlock release: deleted on %d of %d nodes, %d needed: %w", released, len(r.nodes), r.quorum, errors.Join(errs...))}
 	}
 	return fmt.Errorf("redis: release %q: %w (a majority of the nodes no longer held it for this handle)", l.key, locking.ErrLockLost)
+}
+
+func (h *redlockHandle) releaseOn(ctx context.Context, c Client) (int64, error) {
+	return redlockReleaseScript.Run(ctx, c, h.l.scriptKeys, h.l.owner, h.l.k.channel, h.tokenArg).Int64()
 }
