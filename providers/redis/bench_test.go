@@ -2,15 +2,18 @@ package redis_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/bsm/redislock"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/internal/redistest"
@@ -171,11 +174,7 @@ func BenchmarkContended(b *testing.B) {
 		runContended(b, rtt, providerLocker(p, "bench:contended:provider"))
 	})
 	b.Run("provider-2-processes", func(b *testing.B) {
-		// Two providers with their own connections and subscriptions, as
-		// two processes would have: workers alternate between them.
-		ps := []*redislocks.Provider{newProvider(b, srv.Addr(), nil), newProvider(b, srv.Addr(), nil)}
-		lockers := []locker{providerLocker(ps[0], "bench:contended:two"), providerLocker(ps[1], "bench:contended:two")}
-		runContended(b, rtt, func(ctx context.Context, w int) (func(), error) { return lockers[w%2](ctx, w) })
+		runContendedAcrossProcesses(b, srv.Addr(), rtt)
 	})
 }
 
@@ -236,6 +235,8 @@ func runContended(b *testing.B, rtt time.Duration, lock locker) {
 	b.ReportMetric(n/elapsed.Seconds(), "grants/s")
 	b.ReportMetric(float64(handoffs.Load())/elapsed.Seconds(), "handoffs/s")
 	b.ReportMetric(100*float64(handoffs.Load())/elapsed.Seconds()/ideal, "%ideal")
+	b.ReportMetric(float64(meanHold.Nanoseconds())/1e3, "hold-µs")
+	b.ReportMetric(float64(rtt.Nanoseconds())/1e3, "rtt-µs")
 	if hi > 0 {
 		b.ReportMetric(float64(lo)/float64(hi), "fairness")
 	}
@@ -383,5 +384,136 @@ func TestHandoffWaiterProcess(t *testing.T) {
 		acquired := time.Now().UnixNano()
 		release()
 		rdb.RPush(ctx, "handoff:acquired", acquired)
+	}
+}
+
+// runContendedAcrossProcesses splits the 8 workers between this process and
+// a child (TestContendedWorkerProcess), each with its own provider. Grants
+// are counted with a shared DECR in Redis, and every worker notes the
+// fencing token of each of its grants: the tokens, one per grant in grant
+// order, give back the sequence of holders, hence the handoffs.
+func runContendedAcrossProcesses(b *testing.B, addr string, rtt time.Duration) {
+	ctx := context.Background()
+	rdb := newClient(b, addr)
+	rdb.Del(ctx, "bench:c2:remaining", "bench:c2:go", "bench:c2:records", "bench:c2:done", "bench:c2:ready")
+	rdb.Set(ctx, "bench:c2:remaining", b.N, 0)
+	child := redistest.SpawnTest(b, "TestContendedWorkerProcess", "contended-worker", "REDIS_ADDR="+addr)
+	if _, err := rdb.BLPop(ctx, time.Minute, "bench:c2:ready").Result(); err != nil {
+		b.Fatalf("child not ready: %v\n%s", err, child.Output())
+	}
+	p := newProvider(b, addr, nil)
+	b.ResetTimer()
+	begin := time.Now()
+	rdb.RPush(ctx, "bench:c2:go", "go")
+	records, held := contendedWorkers2(ctx, rdb, p, "parent", contendedWorkers/2)
+	if err := child.Wait(time.Minute); err != nil {
+		b.Fatalf("child: %v\n%s", err, child.Output())
+	}
+	childEnd, _ := rdb.LPop(ctx, "bench:c2:done").Int64()
+	elapsed := max(time.Since(begin), time.Unix(0, childEnd).Sub(begin))
+	b.StopTimer()
+	childRecords, _ := rdb.LRange(ctx, "bench:c2:records", 0, -1).Result()
+	childHeld, _ := rdb.Get(ctx, "bench:c2:held").Int64()
+	records = append(records, childRecords...)
+	held += childHeld
+
+	holderOf := make(map[uint64]string, len(records))
+	grants := map[string]int{}
+	for _, r := range records {
+		tok, who, _ := strings.Cut(r, " ")
+		t, _ := strconv.ParseUint(tok, 10, 64)
+		holderOf[t] = who
+		grants[who]++
+	}
+	if len(records) != b.N {
+		b.Fatalf("%d grants recorded, want %d", len(records), b.N)
+	}
+	tokens := make([]uint64, 0, len(holderOf))
+	for t := range holderOf {
+		tokens = append(tokens, t)
+	}
+	slices.Sort(tokens)
+	handoffs := 0
+	for i := 1; i < len(tokens); i++ {
+		if holderOf[tokens[i]] != holderOf[tokens[i-1]] {
+			handoffs++
+		}
+	}
+	lo, hi := b.N, 0
+	for w := range contendedWorkers {
+		proc := "parent"
+		if w >= contendedWorkers/2 {
+			proc = "child"
+		}
+		n := grants[fmt.Sprintf("%s/%d", proc, w%(contendedWorkers/2))]
+		lo, hi = min(lo, n), max(hi, n)
+	}
+	meanHold := time.Duration(held / int64(b.N))
+	ideal := 1 / (meanHold + rtt).Seconds()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "grants/s")
+	b.ReportMetric(float64(handoffs)/elapsed.Seconds(), "handoffs/s")
+	b.ReportMetric(100*float64(handoffs)/elapsed.Seconds()/ideal, "%ideal")
+	b.ReportMetric(float64(meanHold.Nanoseconds())/1e3, "hold-µs")
+	b.ReportMetric(float64(rtt.Nanoseconds())/1e3, "rtt-µs")
+	b.ReportMetric(float64(lo)/float64(hi), "fairness")
+}
+
+// contendedWorkers2 runs n workers named "<proc>/<i>" until the shared
+// remaining count runs out; it returns "<token> <worker>" per grant and the
+// total time held.
+func contendedWorkers2(ctx context.Context, rdb *goredis.Client, p *redislocks.Provider, proc string, n int) ([]string, int64) {
+	var mu sync.Mutex
+	var records []string
+	var held atomic.Int64
+	var wg sync.WaitGroup
+	for w := range n {
+		who := fmt.Sprintf("%s/%d", proc, w)
+		wg.Go(func() {
+			for {
+				left, err := rdb.Decr(ctx, "bench:c2:remaining").Result()
+				if err != nil || left < 0 {
+					return
+				}
+				h, err := p.TryAcquire(ctx, "bench:contended:processes", 30*time.Second)
+				if err != nil {
+					panic(err)
+				}
+				t0 := time.Now()
+				time.Sleep(contendedHold)
+				held.Add(int64(time.Since(t0)))
+				_ = h.Release(ctx)
+				mu.Lock()
+				records = append(records, fmt.Sprintf("%d %s", h.Token(), who))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return records, held.Load()
+}
+
+// TestContendedWorkerProcess is the child of BenchmarkContended's
+// provider-2-processes; outside such a child it does nothing.
+func TestContendedWorkerProcess(t *testing.T) {
+	if redistest.ChildRole() != "contended-worker" {
+		t.Skip("the second process of BenchmarkContended/provider-2-processes; it runs only as that benchmark's child")
+	}
+	addr := os.Getenv("REDIS_ADDR")
+	ctx := context.Background()
+	rdb := newClient(t, addr)
+	p := newProvider(t, addr, nil)
+	rdb.RPush(ctx, "bench:c2:ready", "ready")
+	if _, err := rdb.BLPop(ctx, time.Minute, "bench:c2:go").Result(); err != nil {
+		t.Fatal(err)
+	}
+	records, held := contendedWorkers2(ctx, rdb, p, "child", contendedWorkers/2)
+	rdb.RPush(ctx, "bench:c2:done", time.Now().UnixNano())
+	rdb.Set(ctx, "bench:c2:held", held, 0)
+	if len(records) > 0 {
+		args := make([]any, len(records))
+		for i, r := range records {
+			args[i] = r
+		}
+		rdb.RPush(ctx, "bench:c2:records", args...)
 	}
 }
