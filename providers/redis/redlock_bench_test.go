@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/mediator"
 	redislocks "github.com/turbomediator/turbomediator-go/providers/redis"
@@ -13,6 +15,51 @@ import (
 type rlBenchDebit struct {
 	mediator.Command[uint64]
 	locking.DistributedLock `lock:"timeout=0"`
+}
+
+// BenchmarkRedlockRoundTrips is the floor under BenchmarkRedlockUncontended
+// on this machine: two round trips of a trivial script to one node, beside
+// two rounds of it to three nodes at once, each round done when two of the
+// three answered (what a majority protocol waits for), with no lock logic at
+// all. On a machine with fewer cores than nodes plus client, the fan-out
+// costs CPU rather than overlapping waits, and this ratio shows how much.
+func BenchmarkRedlockRoundTrips(b *testing.B) {
+	ns := startRedlockNodes(b, 3)
+	ctx := context.Background()
+	script := goredis.NewScript(`return 1`)
+	clients := make([]*goredis.Client, 3)
+	for i, a := range ns.addrs {
+		clients[i] = rlClient(b, a)
+		if err := script.Run(ctx, clients[i], nil).Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("1-node", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for range 2 {
+				if err := script.Run(ctx, clients[0], nil).Err(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("3-nodes-2-of-3", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for range 2 {
+				done := make(chan error, 3)
+				for _, c := range clients {
+					go func() { done <- script.Run(ctx, c, nil).Err() }()
+				}
+				for range 2 {
+					if err := <-done; err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		}
+	})
 }
 
 // BenchmarkRedlockUncontended is one acquisition and release of a free lock
