@@ -49,6 +49,16 @@ type Handle interface {
 	Release(ctx context.Context) error
 }
 
+// LostNotifier is an optional interface of a [Handle] that can call a
+// function when its lock is lost, as context.AfterFunc does for a context.
+// The behavior then registers a callback instead of starting a goroutine per
+// held lock to watch Lost. AfterLost arranges for f to run once, on a
+// goroutine of its own, after Lost is closed (at once if it already is);
+// stop unregisters f and reports whether it did so before f started.
+type LostNotifier interface {
+	AfterLost(f func()) (stop func() bool)
+}
+
 // WithDistributedLockProvider registers P as the lock provider of the
 // mediator. With no argument P's zero value is used (for a pointer type, a
 // pointer to a new zero value). With a constructor — func(deps...) P or

@@ -77,6 +77,11 @@ func (s *scope) finish(handlerErr error) error {
 	s.finished = true
 	var lostErr error
 	if w := s.watch; w != nil {
+		for _, stop := range w.stops {
+			if stop() {
+				w.wg.Done() // unregistered: the callback will never run
+			}
+		}
 		close(w.stop)
 		w.wg.Wait()
 		if i := w.lost.Load(); i > 0 {
@@ -115,13 +120,17 @@ type lostWatch struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	stop   chan struct{}
-	wg     sync.WaitGroup
-	lost   atomic.Int32 // 1 + index of the first handle lost; 0 none
+	// stops unregister the callbacks of handles that are LostNotifiers;
+	// wg counts those callbacks and the watching goroutines of the others.
+	stops []func() bool
+	wg    sync.WaitGroup
+	lost  atomic.Int32 // 1 + index of the first handle lost; 0 none
 }
 
 // watchLost starts one goroutine per owned handle whose Lost channel is not
-// nil; they end when the handle is lost or finish closes stop. Handles that
-// cannot be lost cost nothing.
+// nil; they end when the handle is lost or finish closes stop. A handle that
+// is a LostNotifier gets a callback instead, which finish unregisters.
+// Handles that cannot be lost cost nothing.
 func (s *scope) watchLost() {
 	for i, h := range s.handles {
 		if !s.owned[i] {
@@ -137,14 +146,24 @@ func (s *scope) watchLost() {
 			w.ctx, w.cancel = context.WithCancelCause(s)
 			s.watch = w
 		}
+		onLost := func() {
+			w.lost.CompareAndSwap(0, int32(i+1))
+			w.cancel(ErrLockLost)
+			s.l.lost(s.Context, h, s.acquired)
+		}
 		w.wg.Add(1)
+		if n, ok := h.(LostNotifier); ok {
+			w.stops = append(w.stops, n.AfterLost(func() {
+				defer w.wg.Done()
+				onLost()
+			}))
+			continue
+		}
 		go func() {
 			defer w.wg.Done()
 			select {
 			case <-lost:
-				w.lost.CompareAndSwap(0, int32(i+1))
-				w.cancel(ErrLockLost)
-				s.l.lost(s.Context, h, s.acquired)
+				onLost()
 			case <-w.stop:
 			}
 		}()
