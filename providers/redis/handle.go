@@ -28,7 +28,12 @@ type handle struct {
 	stopped    bool               // no more extensions: released or lost
 	extending  chan struct{}      // non-nil while an extension runs; closed when it ends
 	cancelExt  context.CancelFunc // cuts the extension in flight short
+	isLost     bool               // lost is closed
+	onLost     []*lostCallback    // run when the lease is lost; see AfterLost
 }
+
+// lostCallback is one AfterLost registration; its address identifies it.
+type lostCallback struct{ f func() }
 
 var _ locking.Handle = (*handle)(nil)
 
@@ -108,8 +113,39 @@ func (h *handle) extend() {
 }
 
 func (h *handle) loseLocked() {
-	h.stopped = true
+	h.stopped, h.isLost = true, true
 	close(h.lost)
+	for _, cb := range h.onLost {
+		go cb.f()
+	}
+	h.onLost = nil
+}
+
+// AfterLost arranges for f to run, on a goroutine of its own, once the lease
+// is lost (at once if it already is); stop unregisters f and reports whether
+// it did so before f was started, as with context.AfterFunc. The locking
+// behavior uses it (locking.LostNotifier) to watch a lease without a
+// goroutine per held lock; Lost remains for everyone else.
+func (h *handle) AfterLost(f func()) (stop func() bool) {
+	cb := &lostCallback{f: f}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.isLost {
+		go f()
+		return func() bool { return false }
+	}
+	h.onLost = append(h.onLost, cb)
+	return func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for i, c := range h.onLost {
+			if c == cb {
+				h.onLost = append(h.onLost[:i], h.onLost[i+1:]...)
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // Release stops the extensions and deletes the lock if this handle still

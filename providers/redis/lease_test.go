@@ -181,3 +181,51 @@ func acquireAfterRestart(t *testing.T, p *redislocks.Provider, key string) locki
 		<-tick.C
 	}
 }
+
+// afterLoster is the optional interface the locking behavior looks for
+// (locking.LostNotifier).
+type afterLoster interface {
+	AfterLost(f func()) (stop func() bool)
+}
+
+func TestAfterLostRunsOnLossAndStopUnregisters(t *testing.T) {
+	noLeaks(t)
+	srv := start(t)
+	rdb := newClient(t, srv.Addr())
+	p := newProvider(t, srv.Addr(), lease())
+	ctx := ctxT(t)
+	h, err := p.TryAcquire(ctx, "k", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, ok := h.(afterLoster)
+	if !ok {
+		t.Fatal("the Redis handle does not offer AfterLost")
+	}
+	ran := make(chan string, 3)
+	stopKept := n.AfterLost(func() { ran <- "kept" })
+	stopDropped := n.AfterLost(func() { ran <- "dropped" })
+	if !stopDropped() {
+		t.Fatal("stop before the loss = false, want true")
+	}
+	lock, _ := p.StorageKeys("k")
+	rdb.Set(ctx, lock, "someone-else", time.Minute)
+	<-h.Lost()
+	if got := <-ran; got != "kept" {
+		t.Fatalf("ran %q", got)
+	}
+	if stopKept() {
+		t.Fatal("stop after the callback started = true, want false")
+	}
+	// Registered after the loss: runs at once.
+	n.AfterLost(func() { ran <- "late" })
+	if got := <-ran; got != "late" {
+		t.Fatalf("ran %q", got)
+	}
+	select {
+	case got := <-ran:
+		t.Fatalf("%q ran too", got)
+	default:
+	}
+	_ = h.Release(ctx)
+}
