@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -146,5 +147,52 @@ func TestRedlockBadNodesAndOptionsFailBuildWithTheReason(t *testing.T) {
 	}
 	if _, err := redislocks.NewRedlock(nil, nil); err == nil {
 		t.Fatal("NewRedlock with no node succeeded")
+	}
+}
+
+func TestRedlockLosingTheMajorityCancelsTheHandlerAndSendReportsLockLost(t *testing.T) {
+	rlNoLeaks(t)
+	ns := startRedlockNodes(t, 3)
+	ctx := rlCtx(t)
+	entered := make(chan struct{})
+	m, err := mediator.New(
+		redislocks.WithRedisDistributedLockingOptions(redislocks.Options{
+			Nodes: ns.addrs, TTL: time.Second, NodeTimeout: 250 * time.Millisecond,
+		}),
+		locking.WithDistributedLocking[rlDebit, uint64](),
+		mediator.WithHandler[rlDebit, uint64](func(ctx context.Context, _ rlDebit) (uint64, error) {
+			close(entered)
+			<-ctx.Done() // runs until the lock is lost
+			if !errors.Is(context.Cause(ctx), locking.ErrLockLost) {
+				return 0, fmt.Errorf("handler ctx ended with %v, want ErrLockLost", context.Cause(ctx))
+			}
+			return 0, nil
+		}),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx)
+	errs := make(chan error, 1)
+	go func() {
+		_, err := mediator.Send(ctx, m, rlDebit{Account: "a"})
+		errs <- err
+	}()
+	<-entered
+	ns.srvs[0].Kill()
+	ns.srvs[1].Kill()
+	killed := time.Now()
+	select {
+	case err := <-errs:
+		if !errors.Is(err, locking.ErrLockLost) {
+			t.Fatalf("Send = %v, want ErrLockLost", err)
+		}
+		// Lost closes when the last extension's validity (TTL - drift) ends;
+		// the handler's return and Send's report take a little more.
+		if d := time.Since(killed); d > time.Second+200*time.Millisecond {
+			t.Fatalf("the loss was reported %s after the majority went down, want within the 1s lease", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handler still runs 5s after the majority went down")
 	}
 }
