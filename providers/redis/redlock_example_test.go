@@ -1,0 +1,62 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+	"github.com/turbomediator/turbomediator-go/mediator"
+	redislocks "github.com/turbomediator/turbomediator-go/providers/redis"
+)
+
+// Redlock on three independent Redis masters: each lock is taken on a
+// majority, so one node may be down. Run the nodes with appendonly yes and
+// appendfsync always (or restart a crashed node only after a TTL): see
+// docs/reliability.md.
+func ExampleWithRedisDistributedLocking_redlock() {
+	m, err := mediator.New(
+		redislocks.WithRedisDistributedLocking("redlock://redis-a:6379,redis-b:6379,redis-c:6379",
+			func(o *redislocks.Options) { o.TTL = 10 * time.Second }),
+		locking.WithDistributedLocking[WithdrawCommand, int64](),
+		mediator.WithHandler[WithdrawCommand, int64](withdrawHandler),
+	)
+	if errors.Is(err, locking.ErrUnavailable) {
+		fmt.Println("fewer than two of the three nodes answer:", err)
+		return
+	}
+	if err != nil {
+		panic(err)
+	}
+	defer m.Close(context.Background())
+	_, err = mediator.Send(context.Background(), m, WithdrawCommand{AccountID: "42", Amount: 100})
+	if errors.Is(err, locking.ErrUnavailable) {
+		fmt.Println("no majority of nodes:", err)
+	}
+}
+
+// NewRedlock on clients the application built; it closes none of them.
+func ExampleNewRedlock() {
+	var nodes []redislocks.Client
+	for _, addr := range []string{"redis-a:6379", "redis-b:6379", "redis-c:6379"} {
+		c := goredis.NewClient(&goredis.Options{Addr: addr, ContextTimeoutEnabled: true})
+		defer c.Close()
+		nodes = append(nodes, c)
+	}
+	r, err := redislocks.NewRedlock(nodes, &redislocks.Options{TTL: 10 * time.Second})
+	if err != nil {
+		panic(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	h, err := r.TryAcquire(ctx, "report:daily", 0)
+	if err != nil {
+		fmt.Println("not now:", err)
+		return
+	}
+	defer h.Release(ctx)
+	fmt.Println("fencing token for the store's writes:", h.Token())
+}
