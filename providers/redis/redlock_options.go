@@ -38,6 +38,11 @@ func (o *Options) redlockSettings() (redlockSettings, error) {
 	if rs.nodeTimeout <= 0 || rs.nodeTimeout >= s.ttl-rs.drift {
 		return rs, fmt.Errorf("%w: NodeTimeout %s must be positive and shorter than TTL %s minus the clock drift allowance %s", errBadOptions, rs.nodeTimeout, s.ttl, rs.drift)
 	}
+	// An extension must be able to start, and answer, before the lease it
+	// extends is no longer vouched for.
+	if s.refresh+rs.nodeTimeout >= s.ttl-rs.drift {
+		return rs, fmt.Errorf("%w: RefreshInterval %s plus NodeTimeout %s must be shorter than TTL %s minus the clock drift allowance %s", errBadOptions, s.refresh, rs.nodeTimeout, s.ttl, rs.drift)
+	}
 	return rs, nil
 }
 

@@ -137,6 +137,9 @@ func TestRedlockBadNodesAndOptionsFailBuildWithTheReason(t *testing.T) {
 		"node timeout past the lease": {redislocks.WithRedisDistributedLocking("redlock://127.0.0.1:1", func(o *redislocks.Options) {
 			o.TTL, o.NodeTimeout = time.Second, time.Second
 		}), "NodeTimeout"},
+		"refresh too late to extend": {redislocks.WithRedisDistributedLocking("redlock://127.0.0.1:1", func(o *redislocks.Options) {
+			o.TTL, o.RefreshInterval, o.NodeTimeout = time.Second, 900*time.Millisecond, 100*time.Millisecond
+		}), "RefreshInterval"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := mediator.New(tc.opt)
