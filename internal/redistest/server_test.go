@@ -199,3 +199,29 @@ func TestMissingBinarySkipsLocallyAndFailsOnCI(t *testing.T) {
 		t.Fatalf("no CI failure message in:\n%s", out)
 	}
 }
+
+func TestStartClusterServesEverySlot(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	c := redistest.StartCluster(t, 3)
+	if len(c.Addrs()) != 3 {
+		t.Fatalf("Addrs() = %q", c.Addrs())
+	}
+	for _, addr := range c.Addrs() {
+		info, err := redistest.Command(addr, "CLUSTER", "INFO")
+		if err != nil || !strings.Contains(info, "cluster_slots_assigned:16384") {
+			t.Fatalf("%s: %v\n%s", addr, err, info)
+		}
+	}
+	// A key lands on exactly one node: the others redirect.
+	owners := 0
+	for _, addr := range c.Addrs() {
+		if _, err := redistest.Command(addr, "SET", "k", "v"); err == nil {
+			owners++
+		} else if !strings.Contains(err.Error(), "MOVED") {
+			t.Fatalf("%s: %v", addr, err)
+		}
+	}
+	if owners != 1 {
+		t.Fatalf("%d nodes accepted the key, want 1", owners)
+	}
+}
