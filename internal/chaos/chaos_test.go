@@ -189,8 +189,8 @@ func TestChaosRedlockKeepsOneHolderAndGrowingTokensUnderFaults(t *testing.T) {
 	}
 	// A holder killed after its write was accepted never reports its
 	// operation: the only writes without one.
-	if r.Succeeded < 100 || r.Accepted < r.Succeeded || r.Accepted > r.Succeeded+r.KilledInside {
-		t.Fatalf("%d operations succeeded, %d writes accepted, %d holders killed; want at least 100, one write each", r.Succeeded, r.Accepted, r.KilledInside)
+	if r.Succeeded < 50 || r.Accepted < r.Succeeded || r.Accepted > r.Succeeded+r.KilledInside {
+		t.Fatalf("%d operations succeeded, %d writes accepted, %d holders killed; want at least 50, one write each", r.Succeeded, r.Accepted, r.KilledInside)
 	}
 	if r.FaultCount() < len(chaos.FaultKinds)-1 {
 		t.Fatalf("only %d faults injected", r.FaultCount())

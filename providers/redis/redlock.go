@@ -40,6 +40,12 @@ import (
 // Waiting goroutines are woken at once by a Release of the same provider;
 // across processes they retry with jittered backoff, never later than the
 // moment the current holder's lease runs out.
+//
+// Goroutines: every call to the nodes (acquire, extend, release, ping) runs
+// one goroutine per node, started by the call and ended by that node's
+// answer, the call's deadline or Close, whichever comes first; Close waits
+// for them. A handle's extensions run on a timer, so a held lock costs no
+// goroutine between them.
 type Redlock struct {
 	nodes  []Client
 	quorum int
