@@ -78,10 +78,11 @@ func mustOK(tb testing.TB, addr string, args ...string) {
 	}
 }
 
-// Command sends one command to addr on a fresh connection and returns a
-// simple or bulk string reply (an integer reply as its digits). An error
-// reply is returned as an error. It serves harness set-up; tests use a
-// real client.
+// Command sends one command to addr on a fresh connection and returns its
+// reply: a simple or bulk string as is, an integer as its digits, a flat
+// array as its elements joined by newlines (a nil element as ""). An error
+// reply is returned as an error. It serves harness set-up; tests use a real
+// client.
 func Command(addr string, args ...string) (string, error) {
 	conn, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
@@ -100,14 +101,46 @@ func Command(addr string, args ...string) (string, error) {
 		return "", err
 	}
 	r := bufio.NewReader(conn)
+	line, err := readLine(r)
+	if err != nil {
+		return "", err
+	}
+	if line[0] != '*' {
+		return readValue(r, line)
+	}
+	n, err := strconv.Atoi(line[1:])
+	if err != nil {
+		return "", err
+	}
+	elems := make([]string, 0, max(n, 0))
+	for range n {
+		l, err := readLine(r)
+		if err != nil {
+			return "", err
+		}
+		v, err := readValue(r, l)
+		if err != nil {
+			return "", err
+		}
+		elems = append(elems, v)
+	}
+	return strings.Join(elems, "\n"), nil
+}
+
+func readLine(r *bufio.Reader) (string, error) {
 	line, err := r.ReadString('\n')
 	if err != nil {
 		return "", err
 	}
 	line = strings.TrimSuffix(line, "\r\n")
 	if line == "" {
-		return "", fmt.Errorf("empty reply")
+		return "", fmt.Errorf("empty reply line")
 	}
+	return line, nil
+}
+
+// readValue reads the non-array reply that starts with line.
+func readValue(r *bufio.Reader, line string) (string, error) {
 	switch line[0] {
 	case '+', ':':
 		return line[1:], nil
@@ -115,8 +148,11 @@ func Command(addr string, args ...string) (string, error) {
 		return "", fmt.Errorf("redis: %s", line[1:])
 	case '$':
 		n, err := strconv.Atoi(line[1:])
-		if err != nil || n < 0 {
+		if err != nil {
 			return "", err
+		}
+		if n < 0 {
+			return "", nil
 		}
 		buf := make([]byte, n+2)
 		if _, err := io.ReadFull(r, buf); err != nil {
@@ -124,5 +160,5 @@ func Command(addr string, args ...string) (string, error) {
 		}
 		return string(buf[:n]), nil
 	}
-	return "", fmt.Errorf("unexpected reply %q", line)
+	return "", fmt.Errorf("unsupported reply %q", line)
 }

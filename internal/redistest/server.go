@@ -30,6 +30,9 @@ type Server struct {
 	bin  string
 	dir  string
 	args []string
+	// sentinel, when set, makes the process a Sentinel with this
+	// configuration (written afresh before each start: Sentinel rewrites it).
+	sentinel string
 
 	mu     sync.Mutex
 	port   int
@@ -50,7 +53,8 @@ type process struct {
 type Option func(*config)
 
 type config struct {
-	args []string
+	args     []string
+	sentinel string
 }
 
 // WithArgs adds command-line arguments for redis-server, such as
@@ -69,7 +73,7 @@ func Start(tb testing.TB, opts ...Option) *Server {
 		o(&c)
 	}
 	bin := lookBinary(tb)
-	s := &Server{tb: tb, bin: bin, dir: tb.TempDir(), args: c.args}
+	s := &Server{tb: tb, bin: bin, dir: tb.TempDir(), args: c.args, sentinel: c.sentinel}
 	tb.Cleanup(s.shutdown)
 
 	// The port is chosen by closing a listener on :0; another process may
@@ -146,6 +150,19 @@ func (s *Server) startLocked() error {
 		"--dir", s.dir,
 		"--logfile", logPath,
 		"--daemonize", "no",
+	}
+	if s.sentinel != "" {
+		conf := filepath.Join(s.dir, "sentinel.conf")
+		if err := os.WriteFile(conf, []byte(s.sentinel), 0o600); err != nil {
+			return err
+		}
+		args = []string{conf, "--sentinel",
+			"--port", strconv.Itoa(s.port),
+			"--bind", "127.0.0.1",
+			"--dir", s.dir,
+			"--logfile", logPath,
+			"--daemonize", "no",
+		}
 	}
 	args = append(args, s.args...)
 	cmd := exec.Command(s.bin, args...)

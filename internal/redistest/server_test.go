@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -223,5 +224,37 @@ func TestStartClusterServesEverySlot(t *testing.T) {
 	}
 	if owners != 1 {
 		t.Fatalf("%d nodes accepted the key, want 1", owners)
+	}
+}
+
+func TestStartSentinelMonitorsTheMaster(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	master := redistest.Start(t)
+	s := redistest.StartSentinel(t, "mymaster", master)
+	got, err := redistest.Command(s.Addr(), "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster")
+	if want := "127.0.0.1\n" + strconv.Itoa(master.Port()); err != nil || got != want {
+		t.Fatalf("master address = %q, %v; want %q", got, err, want)
+	}
+}
+
+func TestCommandReadsEveryReplyKind(t *testing.T) {
+	s := redistest.Start(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"SET", "k", "v"}, "OK"},
+		{[]string{"GET", "k"}, "v"},
+		{[]string{"GET", "missing"}, ""},
+		{[]string{"INCR", "n"}, "1"},
+		{[]string{"RPUSH", "l", "a", "b"}, "2"},
+		{[]string{"LRANGE", "l", "0", "-1"}, "a\nb"},
+	} {
+		if got, err := redistest.Command(s.Addr(), tc.args...); err != nil || got != tc.want {
+			t.Errorf("%q = %q, %v; want %q", tc.args, got, err, tc.want)
+		}
+	}
+	if _, err := redistest.Command(s.Addr(), "NOSUCHCOMMAND"); err == nil {
+		t.Error("an error reply came back as a value")
 	}
 }
