@@ -11,11 +11,17 @@ import (
 
 // Default values of [Options]; a zero field takes its default.
 const (
-	DefaultKeyPrefix       = "turbo:locks:"
-	DefaultTTL             = 30 * time.Second
-	DefaultDialTimeout     = 5 * time.Second
-	DefaultReleaseTimeout  = 5 * time.Second
+	// DefaultKeyPrefix is put before every storage key and channel name.
+	DefaultKeyPrefix = "turbo:locks:"
+	// DefaultTTL is the lease of a lock.
+	DefaultTTL = 30 * time.Second
+	// DefaultDialTimeout bounds connecting and the Build-time ping.
+	DefaultDialTimeout = 5 * time.Second
+	// DefaultReleaseTimeout bounds a Release.
+	DefaultReleaseTimeout = 5 * time.Second
+	// DefaultMinRetryBackoff is the shortest fallback retry of a waiter.
 	DefaultMinRetryBackoff = 10 * time.Millisecond
+	// DefaultMaxRetryBackoff is the longest fallback retry of a waiter.
 	DefaultMaxRetryBackoff = 250 * time.Millisecond
 )
 
