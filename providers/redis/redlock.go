@@ -42,9 +42,10 @@ import (
 // moment the current holder's lease runs out.
 //
 // Goroutines: every call to the nodes (acquire, extend, release, ping) runs
-// one goroutine per node, started by the call and ended by that node's
-// answer, the call's deadline or Close, whichever comes first; Close waits
-// for them. A handle's extensions run on a timer, so a held lock costs no
+// on one worker goroutine per node, each call ended by that node's answer,
+// the call's deadline or Close, whichever comes first. Workers are reused
+// from call to call, end after 5s without work, and Close ends them and
+// waits. A handle's extensions run on a timer, so a held lock costs no
 // goroutine between them.
 type Redlock struct {
 	nodes  []Client
@@ -62,6 +63,9 @@ type Redlock struct {
 	mu     sync.Mutex
 	closed bool
 	calls  sync.WaitGroup // node calls in flight, started by fanOut
+
+	tasks   chan func()    // node calls handed to idle workers (see spawn)
+	workers sync.WaitGroup // worker goroutines, started by spawn
 }
 
 var _ locking.Provider = (*Redlock)(nil)
@@ -102,6 +106,7 @@ func NewRedlock(nodes []Client, opts *Options) (*Redlock, error) {
 		wakes:  wakeups{m: make(map[string]*wakeup)},
 		base:   base,
 		cancel: cancel,
+		tasks:  make(chan func()),
 	}, nil
 }
 
@@ -164,6 +169,7 @@ func (r *Redlock) Close() error {
 	r.mu.Unlock()
 	r.cancel()
 	r.calls.Wait()
+	r.workers.Wait()
 	return nil
 }
 

@@ -74,7 +74,7 @@ func (r *Redlock) fanOutTo(which []int, deadline time.Time, l *lease, sets setsO
 	}
 	for i := range asked {
 		node := nodeIndex(which, i)
-		go func() {
+		r.spawn(func() {
 			defer r.calls.Done()
 			n, err := call(ctx, r.nodes[node])
 			rp := reply{node: node, n: n, err: err}
@@ -84,9 +84,45 @@ func (r *Redlock) fanOutTo(which []int, deadline time.Time, l *lease, sets setsO
 				replies <- rp
 			}
 			finished()
-		}()
+		})
 	}
 	return replies, asked
+}
+
+// workerIdle is how long an idle worker goroutine waits for the next node
+// call before it ends.
+const workerIdle = 5 * time.Second
+
+// spawn runs task on an idle worker goroutine, or on a new one when none is
+// idle. Workers are kept because a node call needs a deep stack: a fresh
+// goroutine per call spends a good part of the call growing its stack.
+// A worker ends after workerIdle without work, or when the provider closes;
+// Close waits for all of them (r.workers).
+func (r *Redlock) spawn(task func()) {
+	select {
+	case r.tasks <- task:
+		return
+	default:
+	}
+	r.workers.Add(1)
+	go r.work(task)
+}
+
+func (r *Redlock) work(task func()) {
+	defer r.workers.Done()
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		task()
+		idle.Reset(workerIdle)
+		select {
+		case task = <-r.tasks:
+		case <-idle.C:
+			return
+		case <-r.base.Done():
+			return
+		}
+	}
 }
 
 func nodeIndex(which []int, i int) int {
