@@ -28,6 +28,10 @@ type waiters struct {
 	// were already delivered locally.
 	self        string
 	unsubscribe time.Duration // bound on an UNSUBSCRIBE write
+	// health is how long the subscription connection may stay silent before
+	// it is pinged, and how long a ping or a subscription may go
+	// unanswered before the connection is presumed dead and replaced.
+	health time.Duration
 
 	// cmdMu orders SUBSCRIBE and UNSUBSCRIBE writes together with the
 	// decisions that call for them, so a channel's last leave and next
@@ -36,7 +40,8 @@ type waiters struct {
 
 	mu       sync.Mutex
 	queues   map[string]*queue // by channel
-	ps       *goredis.PubSub   // nil until the first join
+	ps       *goredis.PubSub   // nil until the first join; replaced by reconnect
+	replaced int               // how many times reconnect replaced ps
 	closed   bool
 	closing  chan struct{} // closed by close
 	loopDone chan struct{} // closed when the receive loop returns; nil if never started
@@ -49,6 +54,9 @@ type queue struct {
 	// a release after that moment is sure to be announced to us.
 	ready     chan struct{}
 	confirmed bool
+	// subscribed is when the last SUBSCRIBE for the channel was sent; a
+	// confirmation overdue by more than health marks the connection dead.
+	subscribed time.Time
 }
 
 // waiter is one goroutine waiting in TryAcquire.
@@ -69,6 +77,7 @@ func newWaiters(client Client, self string, unsubscribe time.Duration) *waiters 
 		client:      client,
 		self:        self,
 		unsubscribe: unsubscribe,
+		health:      defaultHealthCheck,
 		queues:      make(map[string]*queue),
 		closing:     make(chan struct{}),
 	}
@@ -121,14 +130,14 @@ func (ws *waiters) join(ctx context.Context, channel string) (*waiter, error) {
 		ws.mu.Unlock()
 		return w, nil
 	}
-	q := &queue{ready: make(chan struct{})}
+	q := &queue{ready: make(chan struct{}), subscribed: time.Now()}
 	ws.queues[channel] = q
 	ws.enqueueLocked(q, w)
 	if ws.ps == nil {
 		// No channels yet: go-redis connects on the loop's first Receive.
 		ws.ps = ws.client.Subscribe(context.Background())
 		ws.loopDone = make(chan struct{})
-		go ws.loop(ws.ps, ws.loopDone)
+		go ws.loop(ws.loopDone)
 	}
 	ps := ws.ps
 	ws.mu.Unlock()
@@ -250,22 +259,45 @@ func (ws *waiters) confirm(channel string) {
 	defer ws.mu.Unlock()
 	if q := ws.queues[channel]; q != nil && !q.confirmed {
 		q.confirmed = true
-		close(q.ready)
+		select {
+		case <-q.ready: // confirmed before, on a connection since replaced
+		default:
+			close(q.ready)
+		}
 	}
 }
 
 // loop receives from the subscription connection until close. It is the
-// only reader of ps.
-func (ws *waiters) loop(ps *goredis.PubSub, done chan<- struct{}) {
+// only reader of the connection, and the only caller of reconnect.
+func (ws *waiters) loop(done chan<- struct{}) {
 	defer close(done)
 	failures := 0
+	pinged := false // a PING is waiting for its PONG
 	for {
-		msg, err := ps.Receive(context.Background())
+		ps := ws.current()
+		if ps == nil {
+			return
+		}
+		msg, err := ps.ReceiveTimeout(context.Background(), ws.health)
 		if err != nil {
 			select {
 			case <-ws.closing:
 				return
 			default:
+			}
+			if isTimeout(err) {
+				// Silence: ask, and if the last question went unanswered
+				// (or a subscription was never confirmed), the link is
+				// dead without an error, as behind a dropping firewall.
+				if pinged || ws.overdue() {
+					ws.reconnect()
+					pinged = false
+					continue
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), ws.health)
+				pinged = ps.Ping(ctx) == nil
+				cancel()
+				continue
 			}
 			ws.wakeAll()
 			// go-redis reconnects on the next Receive; pause between
@@ -290,6 +322,11 @@ func (ws *waiters) loop(ps *goredis.PubSub, done chan<- struct{}) {
 		case *goredis.Subscription:
 			if m.Kind == "subscribe" {
 				ws.confirm(m.Channel)
+			}
+		case *goredis.Pong:
+			pinged = false
+			if ws.overdue() {
+				ws.reconnect()
 			}
 		}
 	}
