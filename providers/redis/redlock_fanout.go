@@ -32,17 +32,17 @@ func (r *Redlock) fanOut(deadline time.Time, l *lease, sets setsOwner, call node
 }
 
 // fanOutTo runs call on the listed nodes (every node when which is nil) at
-// once, one goroutine per node, and returns the channel their replies arrive
-// on and how many were asked. The channel has room for every reply, so a
-// goroutine never waits for a caller that stopped listening: the caller
-// reads only as many replies as it needs.
+// once, each on a worker goroutine of its own (see spawn), and returns the
+// channel their replies arrive on and how many were asked. The channel has
+// room for every reply, so a call never waits for a caller that stopped
+// listening: the caller reads only as many replies as it needs.
 //
-// The goroutines are counted in r.calls. Each ends by deadline, or when the
+// The calls are counted in r.calls. Each ends by deadline, or when the
 // provider closes; the last one to end cancels their shared context.
 //
-// With a lease l, a goroutine whose call left the lease's owner on a node
-// (sets says so: a late grant, say) after the lease was given back deletes
-// it there itself: whoever gave the lease back did not know about it.
+// With a lease l, a call that left the lease's owner on a node (sets says
+// so: a late grant, say) after the lease was given back deletes it there
+// itself: whoever gave the lease back did not know about it.
 func (r *Redlock) fanOutTo(which []int, deadline time.Time, l *lease, sets setsOwner, call nodeCall) (<-chan reply, int) {
 	asked := len(which)
 	if which == nil {
