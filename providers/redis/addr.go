@@ -10,8 +10,12 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// errBadAddr is wrapped by every connection-string error.
-var errBadAddr = errors.New("redis: invalid address")
+// ErrInvalidAddress is wrapped by the error of a malformed connection string
+// (Options.Addr): the registrations fail Build with it.
+var ErrInvalidAddress = errors.New("redis: invalid address")
+
+// errBadAddr is the short name the package's own code uses.
+var errBadAddr = ErrInvalidAddress
 
 // universalOptions turns a connection string into go-redis options:
 //

@@ -90,8 +90,13 @@ type settings struct {
 	newRetry       func() redislock.RetryStrategy
 }
 
-// errBadOptions is wrapped by every Options validation error.
-var errBadOptions = errors.New("redis: invalid options")
+// ErrInvalidOptions is wrapped by the error of an invalid [Options] (a brace
+// in KeyPrefix, a RefreshInterval not below TTL, ...): New returns it, and
+// the registrations fail Build with it.
+var ErrInvalidOptions = errors.New("redis: invalid options")
+
+// errBadOptions is the short name the package's own code uses.
+var errBadOptions = ErrInvalidOptions
 
 func (o *Options) settings() (settings, error) {
 	var in Options

@@ -439,8 +439,8 @@ func TestCloseEndsWaitsAndTheSubscription(t *testing.T) {
 	p.Close()
 	select {
 	case err := <-errc:
-		if !errors.Is(err, locking.ErrUnavailable) {
-			t.Fatalf("err = %v, want ErrUnavailable", err)
+		if !errors.Is(err, locking.ErrUnavailable) || !errors.Is(err, redislocks.ErrClosed) {
+			t.Fatalf("err = %v, want ErrUnavailable with ErrClosed", err)
 		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("a waiter outlived Close")

@@ -201,13 +201,16 @@ func TestAWrongAddressFailsBuildWithUnavailableWithinTheDialTimeout(t *testing.T
 func TestAMalformedAddressFailsBuildNamingIt(t *testing.T) {
 	for _, addr := range []string{"", "localhost", "master:"} {
 		_, err := mediator.New(redislocks.WithRedisDistributedLocking(addr))
-		if err == nil || !strings.Contains(err.Error(), "redis: invalid address") {
+		if !errors.Is(err, redislocks.ErrInvalidAddress) || !strings.Contains(err.Error(), "redis: invalid address") {
 			t.Errorf("%q: Build = %v", addr, err)
 		}
 	}
 	_, err := mediator.New(redislocks.WithRedisDistributedLocking("127.0.0.1:1", func(o *redislocks.Options) { o.KeyPrefix = "a{b" }))
-	if err == nil || !strings.Contains(err.Error(), "KeyPrefix") {
+	if !errors.Is(err, redislocks.ErrInvalidOptions) || !strings.Contains(err.Error(), "KeyPrefix") {
 		t.Errorf("bad KeyPrefix: Build = %v", err)
+	}
+	if _, err := redislocks.New(newClient(t, "127.0.0.1:1"), &redislocks.Options{TTL: time.Second, RefreshInterval: time.Second}); !errors.Is(err, redislocks.ErrInvalidOptions) {
+		t.Errorf("New with RefreshInterval = TTL: %v", err)
 	}
 }
 

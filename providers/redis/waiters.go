@@ -10,8 +10,13 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// errClosed is returned by TryAcquire on a closed provider.
-var errClosed = errors.New("redis: provider closed")
+// ErrClosed is the cause, wrapped in a *locking.UnavailableError, with
+// which TryAcquire fails on a closed provider when it would have to wait, and
+// with which Close ends the waits in progress.
+var ErrClosed = errors.New("redis: provider closed")
+
+// errClosed is the short name the package's own code uses.
+var errClosed = ErrClosed
 
 // waiters is what wakes the goroutines of one provider that wait for locks:
 // one subscription connection shared by all of them, and per lock key a FIFO
