@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"errors"
+	"syscall"
 	"testing"
 	"time"
 
@@ -98,6 +99,9 @@ func TestRedisStoppingMidHoldLosesTheLeaseWithinTTLAndRestartRecovers(t *testing
 	var ue *locking.UnavailableError
 	if !errors.As(err, &ue) || ue.Key != "other" || ue.Err == nil {
 		t.Fatalf("want a *locking.UnavailableError for \"other\" with its cause, got %#v", err)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("the cause is lost: %v does not match ECONNREFUSED", err)
 	}
 	within(t, "TryAcquire during the outage", time.Since(begin), 0, 500*time.Millisecond)
 	if err := h.Release(ctx); !errors.Is(err, locking.ErrUnavailable) {
