@@ -49,8 +49,9 @@ type Options struct {
 	// shorter than TTL. Default TTL/3.
 	RefreshInterval time.Duration
 	// DialTimeout bounds connecting to Redis, for a client the provider
-	// creates, and the ping with which Build checks that Redis answers.
-	// Default 5s.
+	// creates, the ping with which Build checks that Redis answers, and a
+	// single try (TryAcquire with timeout 0): a Redis that does not answer
+	// within it is reported unavailable. Default 5s.
 	DialTimeout time.Duration
 	// ReleaseTimeout bounds a Release, which runs on a context that the
 	// caller's cancellation does not reach. Default 5s.

@@ -49,6 +49,12 @@ type Provider struct {
 	seq     atomic.Uint64
 	waiters *waiters
 
+	// forgets counts the goroutines giving back grants that a cut-short
+	// acquisition may have left (see forgetLater); Close waits for them.
+	forgetMu  sync.Mutex
+	forgetsOK bool // false once Close started: forget on the caller's goroutine
+	forgets   sync.WaitGroup
+
 	closeOnce sync.Once
 
 	// hookBeforeWait, set only by tests, runs between a failed first attempt
@@ -75,11 +81,12 @@ func New(client Client, opts *Options) (*Provider, error) {
 	}
 	self := hex.EncodeToString(id[:]) + ":"
 	return &Provider{
-		client:  client,
-		s:       s,
-		ttlArg:  strconv.FormatInt(s.ttl.Milliseconds(), 10),
-		self:    self,
-		waiters: newWaiters(client, self, s.releaseTimeout),
+		client:    client,
+		s:         s,
+		ttlArg:    strconv.FormatInt(s.ttl.Milliseconds(), 10),
+		self:      self,
+		waiters:   newWaiters(client, self, s.releaseTimeout),
+		forgetsOK: true,
 	}, nil
 }
 
@@ -113,11 +120,19 @@ func (p *Provider) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the provider's subscription. It neither releases held locks
-// (their leases run out, or their Release still works while the client is
-// open) nor closes the client. Close is idempotent.
+// Close stops the provider's subscription and waits (each at most
+// Options.ReleaseTimeout) for the clean-up of acquisitions that were cut
+// short. It neither releases held locks (their leases run out, or their
+// Release still works while the client is open) nor closes the client.
+// Close is idempotent.
 func (p *Provider) Close() error {
-	p.closeOnce.Do(p.waiters.close)
+	p.closeOnce.Do(func() {
+		p.waiters.close()
+		p.forgetMu.Lock()
+		p.forgetsOK = false
+		p.forgetMu.Unlock()
+		p.forgets.Wait()
+	})
 	return nil
 }
 
@@ -125,7 +140,13 @@ func (p *Provider) Close() error {
 // one attempt. See [locking.Provider] for the outcomes: a Handle; a
 // *locking.Error (ErrNotAcquired) when the key stayed taken; a
 // *locking.UnavailableError (ErrUnavailable, wrapping the cause) when Redis
-// failed; ctx's error when ctx ended first.
+// failed or did not answer in time; ctx's error when ctx ended first.
+//
+// Every Redis call of the acquisition is bounded by its deadline (start +
+// timeout, or ctx's deadline when that comes first), so a server that stops
+// answering costs no more than the timeout; a single try (timeout <= 0) is
+// bounded by Options.DialTimeout. A call cut short may still reach Redis
+// later: what it may have been granted is given back in the background.
 //
 // A goroutine that finds other goroutines of this provider waiting for key
 // queues behind them (first come, first served within a process) instead of
@@ -140,7 +161,11 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 	var remaining time.Duration
 	tried := false
 	if timeout <= 0 || !p.waiters.queued(k.channel) {
-		h, rem, err := p.attempt(ctx, key, k, owner)
+		bound := start.Add(timeout)
+		if timeout <= 0 {
+			bound = start.Add(p.s.dialTimeout)
+		}
+		h, rem, err := p.attempt(ctx, key, k, owner, bound)
 		if h != nil || err != nil {
 			return h, err
 		}
@@ -155,17 +180,27 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 	return p.wait(ctx, key, k, owner, timeout, start.Add(timeout), remaining, tried)
 }
 
-// attempt runs the acquire script once. It returns a handle, or the
-// remaining lease of the current holder (0 if unknown), or an error.
-func (p *Provider) attempt(ctx context.Context, key string, k keys, owner string) (locking.Handle, time.Duration, error) {
+// attempt runs the acquire script once, cut short at deadline. It returns a
+// handle, or the remaining lease of the current holder (0 if unknown), or an
+// error: ctx's when ctx ended, a *locking.UnavailableError when Redis failed
+// or did not answer by deadline.
+func (p *Provider) attempt(ctx context.Context, key string, k keys, owner string, deadline time.Time) (locking.Handle, time.Duration, error) {
 	start := time.Now()
-	n, err := acquireScript.Run(ctx, p.client, []string{k.lock, k.fence}, owner, p.ttlArg).Int64()
+	cctx, cancel := context.WithDeadline(ctx, deadline)
+	n, err := acquireScript.Run(cctx, p.client, []string{k.lock, k.fence}, owner, p.ttlArg).Int64()
+	cut := cctx.Err() != nil
+	cancel()
 	if err != nil {
+		if ctx.Err() != nil || cut {
+			// The script may have run, or may still run, although its
+			// answer never came: give back what we may hold.
+			p.forgetLater(ctx, k, owner)
+		}
 		if ctx.Err() != nil {
-			// The script may have run before ctx ended: give back what we
-			// may hold, on a context ctx's end does not reach.
-			p.forget(ctx, k, owner)
 			return nil, 0, fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
+		}
+		if cut {
+			err = fmt.Errorf("redis: no answer before the acquisition's deadline: %w", err)
 		}
 		return nil, 0, &locking.UnavailableError{Key: key, Err: err}
 	}
@@ -177,6 +212,24 @@ func (p *Provider) attempt(ctx context.Context, key string, k keys, owner string
 	default:
 		return nil, time.Duration(-2-n) * time.Millisecond, nil
 	}
+}
+
+// forgetLater runs forget on a goroutine of its own, so that a caller cut
+// short by a server that does not answer is not held up any longer; Close
+// waits for it. After Close it runs on the caller's goroutine.
+func (p *Provider) forgetLater(ctx context.Context, k keys, owner string) {
+	p.forgetMu.Lock()
+	if !p.forgetsOK {
+		p.forgetMu.Unlock()
+		p.forget(ctx, k, owner)
+		return
+	}
+	p.forgets.Add(1)
+	p.forgetMu.Unlock()
+	go func() {
+		defer p.forgets.Done()
+		p.forget(ctx, k, owner)
+	}()
 }
 
 // forget releases a grant the caller never saw, if there was one.

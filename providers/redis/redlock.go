@@ -179,13 +179,17 @@ func (r *Redlock) Close() error {
 // could be had because other owners hold the key; a
 // *locking.UnavailableError (ErrUnavailable, wrapping the causes) when fewer
 // than a majority of the nodes answered; ctx's error when ctx ended first.
+//
+// Each attempt waits for the nodes up to Options.NodeTimeout and never past
+// the acquisition's deadline (start + timeout, or ctx's deadline), so nodes
+// that stop answering cost no more than the timeout.
 func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Duration) (locking.Handle, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("redis: acquiring %q: %w", key, err)
 	}
 	k := newKeys(r.s.keyPrefix, key)
 	if timeout <= 0 {
-		h, _, err := r.attempt(ctx, key, k)
+		h, _, err := r.attempt(ctx, key, k, time.Time{})
 		switch {
 		case err != nil:
 			return nil, err
@@ -205,7 +209,7 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 		// Watch before trying: a release between a refusal and the wait
 		// must still wake us.
 		w := r.wakes.watch(key)
-		h, hint, err := r.attempt(ctx, key, k)
+		h, hint, err := r.attempt(ctx, key, k, deadline)
 		if h != nil || err != nil {
 			r.wakes.unwatch(key, w)
 			if err != nil {
@@ -246,23 +250,28 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 	}
 }
 
-// attempt asks every node for key once. It returns a handle; or, when other
-// owners keep a majority out of reach, nil and the shortest remaining lease
-// they reported (0 if none); or an error when too few nodes answered or ctx
-// ended. Whatever a failed attempt was granted it gives back before
-// returning.
-func (r *Redlock) attempt(ctx context.Context, key string, k keys) (*redlockHandle, time.Duration, error) {
+// attempt asks every node for key once, waiting for their answers up to
+// Options.NodeTimeout and never past deadline (the acquisition's; zero for
+// none). It returns a handle; or, when other owners keep a majority out of
+// reach, nil and the shortest remaining lease they reported (0 if none); or
+// an error when too few nodes answered in time or ctx ended. Whatever a
+// failed attempt was granted it gives back before returning.
+func (r *Redlock) attempt(ctx context.Context, key string, k keys, deadline time.Time) (*redlockHandle, time.Duration, error) {
 	l := r.newLease(key, k)
 	start := time.Now()
 	validUntil := start.Add(r.s.ttl - r.s.drift)
-	replies, asked := r.fanOut(start.Add(r.s.nodeTimeout), l, grantedReply, l.acquireOn)
+	callsEnd := start.Add(r.s.nodeTimeout)
+	if !deadline.IsZero() {
+		callsEnd = earliest(callsEnd, deadline)
+	}
+	replies, asked := r.fanOut(callsEnd, l, grantedReply, l.acquireOn)
 
 	n := len(r.nodes)
 	counters := make([]int64, n) // > 0: the node granted, drawing this counter
 	var granted, refused, failed int
 	var errs []error
 	var hint time.Duration
-	complete := gather(replies, asked, start.Add(r.s.nodeTimeout), ctx.Done(), func(rp reply) bool {
+	complete := gather(replies, asked, callsEnd, ctx.Done(), func(rp reply) bool {
 		switch {
 		case rp.err != nil:
 			failed++

@@ -12,9 +12,12 @@ import (
 // wait queues the caller for k and tries again whenever it is woken: by a
 // release, by the subscription's confirmation (a release may have come
 // between the first attempt and the subscription), or by the fallback
-// backoff. It gives up exactly at deadline, or when ctx ends.
+// backoff. It gives up exactly at deadline, or when ctx ends; its Redis
+// calls are cut short there too.
 func (p *Provider) wait(ctx context.Context, key string, k keys, owner string, timeout time.Duration, deadline time.Time, remaining time.Duration, tried bool) (locking.Handle, error) {
-	w, err := p.waiters.join(ctx, k.channel)
+	jctx, cancel := context.WithDeadline(ctx, deadline)
+	w, err := p.waiters.join(jctx, k.channel)
+	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
@@ -61,7 +64,7 @@ func (p *Provider) wait(ctx context.Context, key string, k keys, owner string, t
 		case <-w.wake:
 		case <-backoff.C:
 		}
-		h, rem, err := p.attempt(ctx, key, k, owner)
+		h, rem, err := p.attempt(ctx, key, k, owner, deadline)
 		if err != nil {
 			return nil, err
 		}
