@@ -74,6 +74,8 @@ type Options struct {
 	// "redis://" URLs) on which the registrations take each lock by majority
 	// (the Redlock algorithm, see [Redlock]); Addr is then ignored. An Addr of
 	// the form "redlock://host1:port,host2:port,host3:port" does the same.
+	// [WithRedisDistributedLockingFromDI], which has one client, fails Build
+	// when either is set; [New] ignores both.
 	Nodes []string
 	// NodeTimeout bounds one node's answer in Redlock mode: a node slower
 	// than this counts as down for that call, so a stuck node does not hold

@@ -85,11 +85,21 @@ func withOptions(name string, o Options) mediator.Option {
 //
 // Lease deadlines cut a call short only if the client was built with
 // ContextTimeoutEnabled; otherwise its ReadTimeout bounds each call.
+//
+// One client cannot be a Redlock majority: Options.Nodes, or an Addr in the
+// "redlock://" form, fails Build with [ErrInvalidOptions] instead of being
+// ignored. For Redlock, use [WithRedisDistributedLocking] with the node
+// addresses, or build a [Redlock] with [NewRedlock] on clients of your own.
 func WithRedisDistributedLockingFromDI(configure ...func(*Options)) mediator.Option {
 	const name = "redis.WithRedisDistributedLockingFromDI"
 	var o Options
 	for _, f := range configure {
 		f(&o)
+	}
+	if _, redlock, _ := redlockNodes(o); redlock {
+		return mediator.Failed(name, fmt.Errorf(
+			"%w: Redlock (Options.Nodes or a %q address) needs a client per node, which one client from the container cannot be; use WithRedisDistributedLocking with the node addresses, or NewRedlock",
+			errBadOptions, RedlockScheme))
 	}
 	if _, err := o.settings(); err != nil {
 		return mediator.Failed(name, err)

@@ -296,3 +296,24 @@ func TestALostLeaseCancelsTheHandlerAndSendReportsIt(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestFromDIRefusesRedlockOptions(t *testing.T) {
+	for name, configure := range map[string]func(*redislocks.Options){
+		"Nodes":      func(o *redislocks.Options) { o.Nodes = []string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"} },
+		"redlock://": func(o *redislocks.Options) { o.Addr = "redlock://127.0.0.1:1,127.0.0.1:2,127.0.0.1:3" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			// No client is provided either: the Redlock refusal must come
+			// first, and without dialling anything.
+			_, err := mediator.New(redislocks.WithRedisDistributedLockingFromDI(configure))
+			if !errors.Is(err, redislocks.ErrInvalidOptions) {
+				t.Fatalf("Build = %v, want ErrInvalidOptions", err)
+			}
+			for _, want := range []string{"WithRedisDistributedLockingFromDI", "Redlock"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Fatalf("Build = %v, want it to name %q", err, want)
+				}
+			}
+		})
+	}
+}
