@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -64,8 +65,19 @@ func (p *Provider) wait(ctx context.Context, key string, k keys, owner string, t
 		case <-w.wake:
 		case <-backoff.C:
 		}
+		if !time.Now().Before(deadline) {
+			// The timeout came with a wake-up: an attempt now would be cut
+			// at once and look like a failure of Redis.
+			return nil, &locking.Error{Key: key, Timeout: timeout}
+		}
 		h, rem, err := p.attempt(ctx, key, k, owner, deadline)
 		if err != nil {
+			if ctx.Err() == nil && !time.Now().Before(deadline) && errors.Is(err, locking.ErrUnavailable) {
+				// Redis answered "taken" before; an answer that the timeout
+				// itself cut off says nothing more, so this is contention,
+				// not an outage.
+				return nil, &locking.Error{Key: key, Timeout: timeout}
+			}
 			return nil, err
 		}
 		if h != nil {
