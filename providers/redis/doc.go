@@ -38,8 +38,9 @@
 // key, and a release by the same provider wakes it directly. Jittered
 // exponential backoff (a fresh [github.com/bsm/redislock.RetryStrategy] per
 // acquisition) is the fallback, never scheduled past the end of the holder's
-// lease. The wait ends at the timeout or when the context ends; a timeout of
-// 0 is one attempt.
+// lease. In Redlock mode a waiter subscribes on every node and any node's
+// announcement wakes it. The wait ends at the timeout or when the context
+// ends; a timeout of 0 is one attempt.
 //
 // # Errors
 //

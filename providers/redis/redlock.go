@@ -37,16 +37,22 @@ import (
 // token and any later majority, which must meet one of those nodes, draws a
 // larger one. docs/reliability.md says what this does and does not promise.
 //
-// Waiting goroutines are woken at once by a Release of the same provider;
-// across processes they retry with jittered backoff, never later than the
-// moment the current holder's lease runs out.
+// Waiting goroutines are woken at once by a Release of the same provider.
+// Across processes they are woken by the release's announcement on the
+// key's channel: a goroutine that finds the key taken queues for it on every
+// node, through one subscription connection per node shared by the
+// provider's waiters (see the single-node [Provider]), and any node's
+// announcement wakes it. Jittered backoff retries remain the fallback (a
+// holder that died, a node that is down), never later than the moment the
+// current holder's lease runs out.
 //
 // Goroutines: every call to the nodes (acquire, extend, release, ping) runs
 // on one worker goroutine per node, each call ended by that node's answer,
 // the call's deadline or Close, whichever comes first. Workers are reused
 // from call to call, end after 5s without work, and Close ends them and
 // waits. A handle's extensions run on a timer, so a held lock costs no
-// goroutine between them.
+// goroutine between them. Each node's subscription has a receive goroutine
+// while goroutines wait; Close ends them.
 type Redlock struct {
 	nodes  []Client
 	quorum int
@@ -55,6 +61,7 @@ type Redlock struct {
 	self   string // owner prefix unique to this provider: "<random hex>:"
 	seq    atomic.Uint64
 	wakes  wakeups
+	subs   []*waiters // per node: the subscription to release announcements
 
 	// base ends the node calls still in flight when the provider closes.
 	base   context.Context
@@ -96,14 +103,20 @@ func NewRedlock(nodes []Client, opts *Options) (*Redlock, error) {
 	if _, err := crand.Read(id[:]); err != nil {
 		return nil, fmt.Errorf("redis: owner id: %w", err)
 	}
+	self := hex.EncodeToString(id[:]) + ":"
+	subs := make([]*waiters, len(nodes))
+	for i, c := range nodes {
+		subs[i] = newWaiters(c, self, s.releaseTimeout)
+	}
 	base, cancel := context.WithCancel(context.Background())
 	return &Redlock{
 		nodes:  append([]Client(nil), nodes...),
 		quorum: len(nodes)/2 + 1,
 		s:      s,
 		ttlArg: strconv.FormatInt(s.ttl.Milliseconds(), 10),
-		self:   hex.EncodeToString(id[:]) + ":",
+		self:   self,
 		wakes:  wakeups{m: make(map[string]*wakeup)},
+		subs:   subs,
 		base:   base,
 		cancel: cancel,
 		tasks:  make(chan func()),
@@ -160,14 +173,17 @@ func (r *Redlock) Ping(ctx context.Context) error {
 		ok, len(r.nodes), r.quorum, locking.ErrUnavailable, errors.Join(errs...))
 }
 
-// Close ends the node calls still in flight and waits for them. It neither
-// releases held locks (their leases run out, and their extensions now fail)
-// nor closes the clients. Close is idempotent.
+// Close ends the node calls still in flight and the subscriptions, and
+// waits for them. It neither releases held locks (their leases run out, and
+// their extensions now fail) nor closes the clients. Close is idempotent.
 func (r *Redlock) Close() error {
 	r.mu.Lock()
 	r.closed = true
 	r.mu.Unlock()
 	r.cancel()
+	for _, ws := range r.subs {
+		ws.close()
+	}
 	r.calls.Wait()
 	r.workers.Wait()
 	return nil
@@ -205,6 +221,11 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 	backoff := time.NewTimer(time.Hour)
 	backoff.Stop()
 	defer backoff.Stop()
+	// announced receives a token when a node announces a release of key.
+	announced := make(chan struct{}, 1)
+	var queued []nodeWaiter
+	acquired := false
+	defer func() { r.leave(queued, acquired) }()
 	for {
 		// Watch before trying: a release between a refusal and the wait
 		// must still wake us.
@@ -215,7 +236,19 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 			if err != nil {
 				return nil, err // not a nil *redlockHandle in a non-nil Handle
 			}
+			acquired = true
 			return h, nil
+		}
+		if queued == nil {
+			// Refused: from now on the nodes' announcements wake us. Once
+			// the subscriptions are confirmed a release cannot slip by
+			// unseen, so try again at once.
+			queued = r.join(ctx, k.channel, deadline, announced)
+			r.wakes.unwatch(key, w)
+			if stop := r.waitOver(ctx, key, timeout, deadline); stop != nil {
+				return nil, stop
+			}
+			continue
 		}
 		if retry == nil {
 			retry = r.s.newRetry()
@@ -240,14 +273,35 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 		case <-r.base.Done():
 			stop = &locking.UnavailableError{Key: key, Err: errClosed}
 		case <-w.ch:
+		case <-announced:
 		case <-backoff.C:
 		}
 		backoff.Stop()
 		r.wakes.unwatch(key, w)
+		if stop == nil {
+			// A wake-up that came with the timeout must not start an
+			// attempt that the deadline would cut at once.
+			stop = r.waitOver(ctx, key, timeout, deadline)
+		}
 		if stop != nil {
 			return nil, stop
 		}
 	}
+}
+
+// waitOver returns the error that ends a wait for key: ctx's when it ended,
+// a *locking.Error once deadline has passed, a *locking.UnavailableError
+// when the provider closed; nil while the wait goes on.
+func (r *Redlock) waitOver(ctx context.Context, key string, timeout time.Duration, deadline time.Time) error {
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
+	case !time.Now().Before(deadline):
+		return &locking.Error{Key: key, Timeout: timeout}
+	case r.base.Err() != nil:
+		return &locking.UnavailableError{Key: key, Err: errClosed}
+	}
+	return nil
 }
 
 // attempt asks every node for key once, waiting for their answers up to

@@ -110,7 +110,15 @@ func (ws *waiters) count(channel string) int {
 // join puts a new waiter at the tail of channel's queue, subscribing to the
 // channel when the queue is new. The caller must leave.
 func (ws *waiters) join(ctx context.Context, channel string) (*waiter, error) {
-	w := &waiter{channel: channel, wake: make(chan struct{}, 1)}
+	return ws.joinWith(ctx, channel, make(chan struct{}, 1))
+}
+
+// joinWith is join with the waiter's wake channel supplied by the caller,
+// who may share it between the queues of several waiters (a Redlock waiter
+// queues on every node, and any node's announcement must wake it). wake
+// must have a buffer of one.
+func (ws *waiters) joinWith(ctx context.Context, channel string, wake chan struct{}) (*waiter, error) {
+	w := &waiter{channel: channel, wake: wake}
 	ws.mu.Lock()
 	if ws.closed {
 		ws.mu.Unlock()

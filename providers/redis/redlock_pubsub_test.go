@@ -1,0 +1,79 @@
+package redis_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/bsm/redislock"
+
+	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+	redislocks "github.com/turbomediator/turbomediator-go/providers/redis"
+)
+
+// TestRedlockReleaseWakesAWaiterOfAnotherProvider: a waiter of another
+// Redlock provider, with clients of its own (as another process would have)
+// and no fallback retries, is woken by the release announced on the nodes
+// instead of waiting for the holder's 30s lease to run out.
+func TestRedlockReleaseWakesAWaiterOfAnotherProvider(t *testing.T) {
+	rlNoLeaks(t)
+	ns := startRedlockNodes(t, 3)
+	holder := ns.redlock(t, nil)
+	noRetries := &redislocks.Options{RetryStrategy: func() redislock.RetryStrategy { return redislock.NoRetry() }}
+	waiter := ns.redlock(t, noRetries)
+	ctx := rlCtx(t)
+
+	h, err := holder.TryAcquire(ctx, "k", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		h   locking.Handle
+		err error
+		at  time.Time
+	}
+	done := make(chan result, 1)
+	go func() {
+		got, err := waiter.TryAcquire(ctx, "k", 10*time.Second)
+		done <- result{got, err, time.Now()}
+	}()
+	lock, _ := waiter.StorageKeys("k")
+	channel := lock + ":released"
+	waitFor(t, "the waiter's subscription on every node", func() bool {
+		for _, c := range ns.peek {
+			n, err := c.PubSubNumSub(context.Background(), channel).Result()
+			if err != nil || n[channel] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	released := time.Now() // the waiter may be woken before Release returns
+	if err := h.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-done:
+		if r.err != nil {
+			t.Fatalf("the waiter: %v", r.err)
+		}
+		// A few ms on an idle machine; the bound allows for a loaded one,
+		// and is far below the 30s lease the waiter would otherwise wait for.
+		within(t, "release to acquisition", r.at.Sub(released), 0, 500*time.Millisecond)
+		if err := r.h.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the release did not wake the waiter of the other provider")
+	}
+	// The waiter's subscriptions end with its wait.
+	waitFor(t, "the subscriptions to end", func() bool {
+		for _, c := range ns.peek {
+			n, err := c.PubSubNumSub(context.Background(), channel).Result()
+			if err != nil || n[channel] != 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
