@@ -234,6 +234,12 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 		if h != nil || err != nil {
 			r.wakes.unwatch(key, w)
 			if err != nil {
+				if queued != nil && ctx.Err() == nil && !time.Now().Before(deadline) && errors.Is(err, locking.ErrUnavailable) {
+					// The nodes refused before; answers that the timeout
+					// itself cut off say nothing more: contention, not an
+					// outage.
+					return nil, &locking.Error{Key: key, Timeout: timeout}
+				}
 				return nil, err // not a nil *redlockHandle in a non-nil Handle
 			}
 			acquired = true

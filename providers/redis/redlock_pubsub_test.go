@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -76,4 +77,50 @@ func TestRedlockReleaseWakesAWaiterOfAnotherProvider(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestRedlockTimeoutDuringARetryIsContentionNotUnavailable: a retry still
+// waiting for the nodes when the timeout comes is cut off by it; since the
+// nodes had already refused, the caller sees contention, not an outage.
+func TestRedlockTimeoutDuringARetryIsContentionNotUnavailable(t *testing.T) {
+	rlNoLeaks(t)
+	ns := startRedlockNodes(t, 3)
+	holder := ns.redlock(t, nil)
+	// The waiter reaches every node through a proxy that makes each answer
+	// 20ms late, so one of its fast retries is in flight most of the time.
+	clients := make([]redislocks.Client, len(ns.addrs))
+	for i, a := range ns.addrs {
+		proxy := newProxy(t, a)
+		addToxic(t, proxy, `{"name":"slow","type":"latency","stream":"downstream","attributes":{"latency":20}}`)
+		// Taken out before the connections close: a latency toxic torn
+		// down with data in flight can leave its goroutine stuck.
+		t.Cleanup(func() { proxy.Toxics.ResetToxics(context.Background()) })
+		clients[i] = rlClient(t, proxy.Listen)
+	}
+	waiter, err := redislocks.NewRedlock(clients, &redislocks.Options{MinRetryBackoff: time.Millisecond, MaxRetryBackoff: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = waiter.Close() })
+	ctx := rlCtx(t)
+
+	h, err := holder.TryAcquire(ctx, "k", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Release(ctx)
+	// Warm up: the first wait opens the connections, several round trips.
+	if _, err := waiter.TryAcquire(ctx, "k", time.Second); !errors.Is(err, locking.ErrNotAcquired) {
+		t.Fatalf("warm-up: err = %v, want ErrNotAcquired", err)
+	}
+	for i := range 8 {
+		_, err := waiter.TryAcquire(ctx, "k", 200*time.Millisecond)
+		var le *locking.Error
+		if !errors.As(err, &le) || errors.Is(err, locking.ErrUnavailable) {
+			t.Fatalf("try %d: err = %v, want *locking.Error (contention)", i, err)
+		}
+		if le.Key != "k" || le.Timeout != 200*time.Millisecond {
+			t.Fatalf("try %d: error = %+v, want Key k, Timeout 200ms", i, *le)
+		}
+	}
 }
