@@ -404,7 +404,9 @@ func TestLockThatCannotBeLostStartsNoGoroutine(t *testing.T) {
 	if _, err := mediator.Send(context.Background(), m, AccountCommand{ID: "1"}); err != nil {
 		t.Fatal(err)
 	}
-	if during != before {
+	// A goroutine of an earlier test may still be ending, so fewer is fine;
+	// more would be a watcher started for this Send.
+	if during > before {
 		t.Fatalf("%d goroutines inside the handler, %d before", during, before)
 	}
 }

@@ -80,7 +80,9 @@ func TestALostNotifierIsWatchedWithoutAGoroutineAndUnregistered(t *testing.T) {
 	if res, err := mediator.Send(context.Background(), m, AccountCommand{ID: "1"}); err != nil || res != 7 {
 		t.Fatalf("Send = %d, %v", res, err)
 	}
-	if during != before {
+	// A goroutine of an earlier test may still be ending, so fewer is fine;
+	// more would be a watcher started for this Send.
+	if during > before {
 		t.Fatalf("%d goroutines inside the handler, %d before", during, before)
 	}
 	if handle.registered != 1 || handle.stopped != 1 {
