@@ -123,9 +123,11 @@ func TestDeadlineEndsTheWaitWithDeadlineExceeded(t *testing.T) {
 	h := mustAcquire(t, p, "k")
 	defer release(t, h)
 
+	// start is read before the deadline is set, so the deadline cannot
+	// come earlier than start+deadline.
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
-	start := time.Now()
 	_, err := p.TryAcquire(ctx, "k", time.Minute)
 	elapsed := time.Since(start)
 	if !errors.Is(err, context.DeadlineExceeded) {
