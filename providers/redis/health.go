@@ -47,11 +47,11 @@ func (ws *waiters) overdue() bool {
 // reconnect replaces a subscription connection presumed dead with a new one
 // subscribed to every channel that has waiters, and wakes every waiter, since
 // announcements may have been lost. It is called by the loop only; close and
-// reconnect exclude each other through cmdMu, so a closed waiters never gets
+// reconnect exclude each other through the command lock, so a closed waiters never gets
 // a new connection.
 func (ws *waiters) reconnect() {
-	ws.cmdMu.Lock()
-	defer ws.cmdMu.Unlock()
+	ws.lockCmd()
+	defer ws.unlockCmd()
 	ws.mu.Lock()
 	if ws.closed {
 		ws.mu.Unlock()

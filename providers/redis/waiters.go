@@ -38,10 +38,16 @@ type waiters struct {
 	// unanswered before the connection is presumed dead and replaced.
 	health time.Duration
 
-	// cmdMu orders SUBSCRIBE and UNSUBSCRIBE writes together with the
-	// decisions that call for them, so a channel's last leave and next
-	// join cannot reach Redis in the wrong order. Taken before mu.
-	cmdMu sync.Mutex
+	// cmd is a lock (a channel with room for one token, so that a caller
+	// can stop waiting for it when its ctx ends) that orders SUBSCRIBE and
+	// UNSUBSCRIBE writes together with the decisions that call for them, so
+	// a channel's last leave and next join cannot reach Redis in the wrong
+	// order. Taken before mu.
+	cmd chan struct{}
+	// bg counts the goroutines that send SUBSCRIBE and UNSUBSCRIBE for
+	// callers that must not wait for a server that may not answer; Add
+	// only under mu while not closed, so that close can Wait.
+	bg sync.WaitGroup
 
 	mu       sync.Mutex
 	queues   map[string]*queue // by channel
@@ -85,6 +91,20 @@ func newWaiters(client Client, self string, unsubscribe time.Duration) *waiters 
 		health:      defaultHealthCheck,
 		queues:      make(map[string]*queue),
 		closing:     make(chan struct{}),
+		cmd:         make(chan struct{}, 1),
+	}
+}
+
+func (ws *waiters) lockCmd()   { ws.cmd <- struct{}{} }
+func (ws *waiters) unlockCmd() { <-ws.cmd }
+
+// lockCmdCtx takes the command lock unless ctx ends first.
+func (ws *waiters) lockCmdCtx(ctx context.Context) error {
+	select {
+	case ws.cmd <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -131,16 +151,19 @@ func (ws *waiters) joinWith(ctx context.Context, channel string, wake chan struc
 	}
 	ws.mu.Unlock()
 
-	ws.cmdMu.Lock()
-	defer ws.cmdMu.Unlock()
+	if err := ws.lockCmdCtx(ctx); err != nil {
+		return nil, err
+	}
 	ws.mu.Lock()
 	if ws.closed {
 		ws.mu.Unlock()
+		ws.unlockCmd()
 		return nil, errClosed
 	}
 	if q := ws.queues[channel]; q != nil {
 		ws.enqueueLocked(q, w)
 		ws.mu.Unlock()
+		ws.unlockCmd()
 		return w, nil
 	}
 	q := &queue{ready: make(chan struct{}), subscribed: time.Now()}
@@ -153,22 +176,88 @@ func (ws *waiters) joinWith(ctx context.Context, channel string, wake chan struc
 		go ws.loop(ws.loopDone)
 	}
 	ps := ws.ps
+	ws.bg.Add(1)
 	ws.mu.Unlock()
 
-	if err := ps.Subscribe(ctx, channel); err != nil {
+	// The SUBSCRIBE goes out on a goroutine that holds the command lock
+	// until it is done: go-redis may make it wait, beyond ctx, for the
+	// PubSub's connection, which the receive loop may be opening to a
+	// server that does not answer. The caller waits no longer than ctx;
+	// a waiter it gave up on is removed by that goroutine.
+	j := &joining{done: make(chan error, 1)}
+	go ws.subscribe(ctx, ps, w, j)
+	select {
+	case err := <-j.done:
+		if err != nil {
+			return nil, err
+		}
+		return w, nil
+	case <-ctx.Done():
+		if j.abandon() {
+			return nil, ctx.Err()
+		}
+		if err := <-j.done; err != nil {
+			return nil, err
+		}
+		return w, nil
+	}
+}
+
+// joining is the hand-over between a join and the goroutine that sends its
+// SUBSCRIBE: whichever comes second of the goroutine's finish and the
+// caller's abandon decides who owns the waiter.
+type joining struct {
+	mu                  sync.Mutex
+	finished, abandoned bool
+	done                chan error // the SUBSCRIBE's outcome; room for one
+}
+
+// abandon reports whether the caller gave the waiter up before the
+// SUBSCRIBE finished; false means the outcome is (or will at once be) in done.
+func (j *joining) abandon() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.finished {
+		return false
+	}
+	j.abandoned = true
+	return true
+}
+
+// finish reports whether the caller had given the waiter up.
+func (j *joining) finish() (abandoned bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.finished = true
+	return j.abandoned
+}
+
+// subscribe sends w's SUBSCRIBE, holding the command lock, and reports the
+// outcome to the join. A waiter whose SUBSCRIBE failed, or whose caller gave
+// up, leaves its queue here; the last one of a key unsubscribes.
+func (ws *waiters) subscribe(ctx context.Context, ps *goredis.PubSub, w *waiter, j *joining) {
+	defer ws.bg.Done()
+	defer ws.unlockCmd()
+	err := ps.Subscribe(ctx, w.channel)
+	abandoned := j.finish()
+	drop := false
+	if err != nil || abandoned {
 		ws.mu.Lock()
-		ws.removeLocked(w)
-		empty := len(q.ws) == 0
-		if empty {
-			delete(ws.queues, channel)
+		if ws.removeLocked(w) && len(w.q.ws) > 0 {
+			poke(w.q.ws[0])
+		}
+		if ws.queues[w.channel] == w.q && len(w.q.ws) == 0 {
+			delete(ws.queues, w.channel)
+			drop = !ws.closed
 		}
 		ws.mu.Unlock()
-		if empty {
-			ws.unsubscribeLocked(ps, channel)
-		}
-		return nil, err
 	}
-	return w, nil
+	j.done <- err
+	if drop {
+		// go-redis keeps a channel whose SUBSCRIBE failed, to send it again
+		// on its next connection; this takes it out.
+		ws.unsubscribeLocked(ps, w.channel)
+	}
 }
 
 func (ws *waiters) enqueueLocked(q *queue, w *waiter) {
@@ -208,31 +297,37 @@ func (ws *waiters) leave(w *waiter, acquired bool) {
 	if pending && !acquired && len(w.q.ws) > 0 {
 		poke(w.q.ws[0])
 	}
-	if len(w.q.ws) > 0 {
+	if len(w.q.ws) > 0 || ws.closed {
 		ws.mu.Unlock()
 		return
 	}
+	// The UNSUBSCRIBE goes out on a goroutine of its own: the caller, done
+	// with its acquisition, must not wait for a server that may not answer.
+	ws.bg.Add(1)
 	ws.mu.Unlock()
+	go ws.unsubscribeIdle(w)
+}
 
-	ws.cmdMu.Lock()
-	defer ws.cmdMu.Unlock()
+// unsubscribeIdle drops w's queue and unsubscribes from its channel, unless
+// someone joined the queue meanwhile.
+func (ws *waiters) unsubscribeIdle(w *waiter) {
+	defer ws.bg.Done()
+	ws.lockCmd()
+	defer ws.unlockCmd()
 	ws.mu.Lock()
-	// Someone may have joined the queue while we had no lock.
-	if ws.queues[w.channel] != w.q || len(w.q.ws) > 0 {
+	if ws.queues[w.channel] != w.q || len(w.q.ws) > 0 || ws.closed {
 		ws.mu.Unlock()
 		return
 	}
 	delete(ws.queues, w.channel)
 	ps := ws.ps
-	closed := ws.closed
 	ws.mu.Unlock()
-	if !closed {
-		ws.unsubscribeLocked(ps, w.channel)
-	}
+	ws.unsubscribeLocked(ps, w.channel)
 }
 
-// unsubscribeLocked is called with cmdMu held. A failed UNSUBSCRIBE leaves a
-// subscription whose announcements find no queue and are dropped.
+// unsubscribeLocked is called with the command lock held. A failed
+// UNSUBSCRIBE leaves a subscription whose announcements find no queue and
+// are dropped.
 func (ws *waiters) unsubscribeLocked(ps *goredis.PubSub, channel string) {
 	ctx, cancel := context.WithTimeout(context.Background(), ws.unsubscribe)
 	defer cancel()
@@ -345,24 +440,26 @@ func (ws *waiters) loop(done chan<- struct{}) {
 	}
 }
 
-// close stops the receive loop and closes the subscription connection.
-// Waiters still queued see errClosed on their next join; those waiting are
-// woken and find the provider closed.
+// close stops the receive loop and closes the subscription connection,
+// and waits for the goroutines sending SUBSCRIBE and UNSUBSCRIBE. Waiters
+// still queued see errClosed on their next join; those waiting are woken
+// and find the provider closed.
 func (ws *waiters) close() {
-	ws.cmdMu.Lock()
+	ws.lockCmd()
 	ws.mu.Lock()
 	if ws.closed {
 		ws.mu.Unlock()
-		ws.cmdMu.Unlock()
+		ws.unlockCmd()
 		return
 	}
 	ws.closed = true
 	close(ws.closing)
 	ps, done := ws.ps, ws.loopDone
 	ws.mu.Unlock()
-	ws.cmdMu.Unlock()
+	ws.unlockCmd()
 	if ps != nil {
 		_ = ps.Close()
 		<-done
 	}
+	ws.bg.Wait()
 }
