@@ -121,3 +121,61 @@ func TestRedlockTimeoutDuringARetryIsContentionNotUnavailable(t *testing.T) {
 		}
 	}
 }
+
+// TestRedlockWakeUpWithAFrozenNode: with one node of three frozen, a waiter
+// of another provider without fallback retries is still woken by the
+// release, which the two live nodes announce.
+func TestRedlockWakeUpWithAFrozenNode(t *testing.T) {
+	rlNoLeaks(t)
+	ns := startRedlockNodes(t, 3)
+	opts := func() *redislocks.Options {
+		return &redislocks.Options{NodeTimeout: 300 * time.Millisecond, RetryStrategy: func() redislock.RetryStrategy { return redislock.NoRetry() }}
+	}
+	holder := ns.redlock(t, opts())
+	waiter := ns.redlock(t, opts())
+	ctx := rlCtx(t)
+	h, err := holder.TryAcquire(ctx, "k", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The grant returns with a majority; the frozen node must not be one
+	// of only two that hold it, or the release could not reach a majority.
+	lock, _ := holder.StorageKeys("k")
+	waitFor(t, "the lock on every node", func() bool {
+		o := ns.owners(t, lock)
+		return o[0] != "" && o[0] == o[1] && o[1] == o[2]
+	})
+	ns.srvs[2].Pause()
+	defer ns.srvs[2].Resume()
+	type result struct {
+		h   locking.Handle
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		got, err := waiter.TryAcquire(ctx, "k", 10*time.Second)
+		done <- result{got, err}
+	}()
+	channel := lock + ":released"
+	waitFor(t, "the waiter's subscription on the live nodes", func() bool {
+		for _, c := range ns.peek[:2] {
+			n, err := c.PubSubNumSub(context.Background(), channel).Result()
+			if err != nil || n[channel] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	released := time.Now()
+	if err := h.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("the waiter: %v", r.err)
+	}
+	// The lease is 30s: only the announcement can explain a quick grant.
+	within(t, "release to acquisition with a frozen node", time.Since(released), 0, 2*time.Second)
+	ns.srvs[2].Resume()
+	_ = r.h.Release(ctx)
+}
