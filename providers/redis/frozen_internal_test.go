@@ -19,7 +19,7 @@ import (
 // the wait must still end at the caller's timeout.
 func TestASubscriptionToAFrozenServerEndsAtTheTimeout(t *testing.T) {
 	t.Cleanup(func() {
-		goleak.VerifyNone(t, goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial"))
+		goleak.VerifyNone(t, internalLeakOptions...)
 	})
 	srv := redistest.Start(t)
 	client := goredis.NewClient(&goredis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true})

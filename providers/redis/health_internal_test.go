@@ -43,7 +43,7 @@ func (ws *waiters) state(channel string) (confirmed bool, replaced int) {
 // fallback retries and faces a 30s lease, so only the announcement helps.
 func TestASilentlyDeadSubscriptionIsReplaced(t *testing.T) {
 	t.Cleanup(func() {
-		goleak.VerifyNone(t, goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial"))
+		goleak.VerifyNone(t, internalLeakOptions...)
 	})
 	srv := redistest.Start(t)
 	proxy := toxiproxy.NewProxy(toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop()), "sub", "127.0.0.1:0", srv.Addr())

@@ -102,7 +102,7 @@ func (ns *rlNodes) fences(t testing.TB, fenceKey string) []uint64 {
 func rlNoLeaks(t *testing.T) {
 	t.Helper()
 	t.Cleanup(func() {
-		goleak.VerifyNone(t, goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial"))
+		goleak.VerifyNone(t, leakOptions...)
 	})
 }
 
