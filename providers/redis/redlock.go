@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -259,15 +258,7 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 		if retry == nil {
 			retry = r.s.newRetry()
 		}
-		d := retry.NextBackoff()
-		if d > 0 {
-			d = d/2 + rand.N(d/2+1)
-		}
-		// A lease that nobody extends ends at a known moment: be there.
-		if hint > 0 && (d <= 0 || hint+time.Millisecond < d) {
-			d = hint + time.Millisecond
-		}
-		if d > 0 {
+		if d := nextWait(retry, hint); d > 0 {
 			backoff.Reset(min(d, time.Until(deadline)+time.Millisecond))
 		}
 		var stop error

@@ -63,16 +63,6 @@ func withRedlock(name string, o Options, nodes []string) mediator.Option {
 	}
 	return mediator.Options(name,
 		locking.WithDistributedLockProvider[*Redlock](ctor),
-		mediator.Invoke(pingRedlock),
+		mediator.Invoke(pingProvider),
 	)
-}
-
-// pingRedlock runs at the end of Build: unreachable nodes fail Build within
-// the dial timeout instead of surfacing at the first Send.
-func pingRedlock(lp locking.Provider) error {
-	r, ok := lp.(*Redlock)
-	if !ok {
-		return nil // another provider registered too; Build reports that
-	}
-	return r.Ping(context.Background())
 }

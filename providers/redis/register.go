@@ -118,10 +118,11 @@ func WithRedisDistributedLockingFromDI(configure ...func(*Options)) mediator.Opt
 	)
 }
 
-// pingProvider runs at the end of Build: a wrong address fails Build within
-// the dial timeout instead of surfacing at the first Send.
+// pingProvider runs at the end of Build: a wrong address (or, for Redlock,
+// too few reachable nodes) fails Build within the dial timeout instead of
+// surfacing at the first Send.
 func pingProvider(lp locking.Provider) error {
-	p, ok := lp.(*Provider)
+	p, ok := lp.(interface{ Ping(context.Context) error })
 	if !ok {
 		return nil // another provider registered too; Build reports that
 	}

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/bsm/redislock"
+
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 )
 
@@ -35,15 +37,7 @@ func (p *Provider) wait(ctx context.Context, key string, k keys, owner string, t
 	backoff.Stop()
 	defer backoff.Stop()
 	schedule := func(remaining time.Duration) {
-		d := retry.NextBackoff()
-		if d > 0 {
-			d = d/2 + rand.N(d/2+1)
-		}
-		// A lease that nobody extends ends at a known moment: be there.
-		if remaining > 0 && (d <= 0 || remaining+time.Millisecond < d) {
-			d = remaining + time.Millisecond
-		}
-		if d > 0 {
+		if d := nextWait(retry, remaining); d > 0 {
 			backoff.Reset(d)
 		}
 	}
@@ -87,4 +81,20 @@ func (p *Provider) wait(ctx context.Context, key string, k keys, owner string, t
 		backoff.Stop()
 		schedule(rem)
 	}
+}
+
+// nextWait is how long a waiter sleeps before its next timed try: the retry
+// strategy's next backoff, jittered between half and all of it so the waiters
+// of one release do not retry in step, and no later than just after the
+// holder's lease ends when its remaining time is known (a lease nobody
+// extends ends at a known moment). 0 means no timed try.
+func nextWait(retry redislock.RetryStrategy, remaining time.Duration) time.Duration {
+	d := retry.NextBackoff()
+	if d > 0 {
+		d = d/2 + rand.N(d/2+1)
+	}
+	if remaining > 0 && (d <= 0 || remaining+time.Millisecond < d) {
+		d = remaining + time.Millisecond
+	}
+	return d
 }
