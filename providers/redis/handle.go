@@ -19,7 +19,7 @@ type handle struct {
 	k     keys
 	owner string
 	token uint64
-	lost  chan struct{} // closed when the lease can no longer be vouched for
+	lost  lostSignal // fires when the lease can no longer be vouched for
 
 	mu         sync.Mutex
 	timer      *time.Timer
@@ -28,23 +28,21 @@ type handle struct {
 	stopped    bool               // no more extensions: released or lost
 	extending  chan struct{}      // non-nil while an extension runs; closed when it ends
 	cancelExt  context.CancelFunc // cuts the extension in flight short
-	isLost     bool               // lost is closed
-	onLost     []*lostCallback    // run when the lease is lost; see AfterLost
 }
 
-// lostCallback is one AfterLost registration; its address identifies it.
-type lostCallback struct{ f func() }
-
-var _ locking.Handle = (*handle)(nil)
+var (
+	_ locking.Handle       = (*handle)(nil)
+	_ locking.LostNotifier = (*handle)(nil)
+)
 
 // newHandle arms the extensions of a lease granted by a request sent at
 // requested: the lease is vouched for from then, not from the reply.
 func (p *Provider) newHandle(key string, k keys, owner string, token uint64, requested time.Time) *handle {
 	h := &handle{
 		p: p, key: key, k: k, owner: owner, token: token,
-		lost:       make(chan struct{}),
 		validUntil: requested.Add(p.s.ttl),
 	}
+	h.lost.init()
 	h.mu.Lock() // the timer may fire before h.timer is set
 	h.timer = time.AfterFunc(p.s.refresh, h.extend)
 	h.mu.Unlock()
@@ -60,7 +58,7 @@ func (h *handle) Token() uint64 { return h.token }
 // Lost returns the channel closed when the lease can no longer be vouched
 // for: Redis says another owner has the key, or Redis could not be reached
 // to extend the lease before it ran out.
-func (h *handle) Lost() <-chan struct{} { return h.lost }
+func (h *handle) Lost() <-chan struct{} { return h.lost.ch }
 
 // extend renews the lease once and re-arms the timer. A failed extension is
 // retried sooner, until validUntil; then the lease must be presumed expired
@@ -113,12 +111,8 @@ func (h *handle) extend() {
 }
 
 func (h *handle) loseLocked() {
-	h.stopped, h.isLost = true, true
-	close(h.lost)
-	for _, cb := range h.onLost {
-		go cb.f()
-	}
-	h.onLost = nil
+	h.stopped = true
+	h.lost.fire()
 }
 
 // AfterLost arranges for f to run, on a goroutine of its own, once the lease
@@ -126,27 +120,7 @@ func (h *handle) loseLocked() {
 // it did so before f was started, as with context.AfterFunc. The locking
 // behavior uses it (locking.LostNotifier) to watch a lease without a
 // goroutine per held lock; Lost remains for everyone else.
-func (h *handle) AfterLost(f func()) (stop func() bool) {
-	cb := &lostCallback{f: f}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.isLost {
-		go f()
-		return func() bool { return false }
-	}
-	h.onLost = append(h.onLost, cb)
-	return func() bool {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		for i, c := range h.onLost {
-			if c == cb {
-				h.onLost = append(h.onLost[:i], h.onLost[i+1:]...)
-				return true
-			}
-		}
-		return false
-	}
-}
+func (h *handle) AfterLost(f func()) (stop func() bool) { return h.lost.afterLost(f) }
 
 // Release stops the extensions and deletes the lock if this handle still
 // owns it, announcing the release to waiters. It runs on a context that

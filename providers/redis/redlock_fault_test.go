@@ -396,3 +396,49 @@ func TestRedlockReleaseIsIdempotentAndSafeFromManyGoroutines(t *testing.T) {
 	}
 	_ = h2.Release(ctx)
 }
+
+func TestRedlockAfterLostRunsWhenTheMajorityIsLostAndStopUnregisters(t *testing.T) {
+	rlNoLeaks(t)
+	ns := startRedlockNodes(t, 3)
+	r := ns.redlock(t, rlShortLease())
+	ctx := rlCtx(t)
+	h, err := r.TryAcquire(ctx, "k", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, ok := h.(locking.LostNotifier)
+	if !ok {
+		t.Fatal("the Redlock handle does not offer AfterLost: the behavior would watch it with a goroutine per lock")
+	}
+	ran := make(chan string, 3)
+	stopKept := n.AfterLost(func() { ran <- "kept" })
+	stopDropped := n.AfterLost(func() { ran <- "dropped" })
+	if !stopDropped() {
+		t.Fatal("stop before the loss = false, want true")
+	}
+	lock, _ := r.StorageKeys("k")
+	for _, i := range []int{0, 1} { // strangers take the key on a majority
+		if err := ns.peek[i].Set(ctx, lock, "stranger", time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-h.Lost()
+	if got := <-ran; got != "kept" {
+		t.Fatalf("ran %q, want kept", got)
+	}
+	if stopKept() {
+		t.Fatal("stop after the callback started = true, want false")
+	}
+	n.AfterLost(func() { ran <- "late" }) // registered after the loss: runs at once
+	if got := <-ran; got != "late" {
+		t.Fatalf("ran %q, want late", got)
+	}
+	select {
+	case got := <-ran:
+		t.Fatalf("%q ran too", got)
+	default:
+	}
+	if err := h.Release(ctx); !errors.Is(err, locking.ErrLockLost) {
+		t.Fatalf("Release after the majority went to strangers = %v, want ErrLockLost", err)
+	}
+}

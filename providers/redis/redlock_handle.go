@@ -20,7 +20,7 @@ type redlockHandle struct {
 	l        *lease
 	token    uint64
 	tokenArg string
-	lost     chan struct{} // closed when a majority can no longer be vouched for
+	lost     lostSignal    // fires when a majority can no longer be vouched for
 	stop     chan struct{} // closed by Release: cuts an extension in flight short
 
 	mu         sync.Mutex
@@ -31,15 +31,18 @@ type redlockHandle struct {
 	extending  chan struct{} // non-nil while an extension runs; closed when it ends
 }
 
-var _ locking.Handle = (*redlockHandle)(nil)
+var (
+	_ locking.Handle       = (*redlockHandle)(nil)
+	_ locking.LostNotifier = (*redlockHandle)(nil)
+)
 
 func (r *Redlock) newRedlockHandle(l *lease, token uint64, validUntil time.Time) *redlockHandle {
 	h := &redlockHandle{
 		l: l, token: token, tokenArg: strconv.FormatUint(token, 10),
-		lost:       make(chan struct{}),
 		stop:       make(chan struct{}),
 		validUntil: validUntil,
 	}
+	h.lost.init()
 	h.mu.Lock() // the timer may fire before h.timer is set
 	h.timer = time.AfterFunc(r.s.refresh, h.extend)
 	h.mu.Unlock()
@@ -55,7 +58,14 @@ func (h *redlockHandle) Token() uint64 { return h.token }
 // Lost returns the channel closed when a majority of the nodes can no longer
 // be vouched for: too many of them say another owner has the key, or too few
 // answered to extend the lease before it ran out.
-func (h *redlockHandle) Lost() <-chan struct{} { return h.lost }
+func (h *redlockHandle) Lost() <-chan struct{} { return h.lost.ch }
+
+// AfterLost arranges for f to run, on a goroutine of its own, once the
+// majority is lost (at once if it already is); stop unregisters f and
+// reports whether it did so before f was started, as with
+// context.AfterFunc. The locking behavior uses it (locking.LostNotifier) to
+// watch the lock without a goroutine per held lock.
+func (h *redlockHandle) AfterLost(f func()) (stop func() bool) { return h.lost.afterLost(f) }
 
 // extend renews the lease on every node once and re-arms the timer. It
 // counts the nodes that held the key without a gap; when they are a
@@ -125,7 +135,7 @@ func (h *redlockHandle) extendOn(ctx context.Context, c Client) (int64, error) {
 // loseLocked stops the extensions and closes lost; h.mu is held.
 func (h *redlockHandle) loseLocked() {
 	h.stopped = true
-	close(h.lost)
+	h.lost.fire()
 }
 
 // Release stops the extensions and deletes the lock on every node where
