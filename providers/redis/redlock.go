@@ -222,9 +222,13 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 	defer backoff.Stop()
 	// announced receives a token when a node announces a release of key.
 	announced := make(chan struct{}, 1)
-	var queued []nodeWaiter
+	var joined *redlockJoin // the node queues; nil until the first refusal
 	acquired := false
-	defer func() { r.leave(queued, acquired) }()
+	defer func() {
+		if joined != nil {
+			r.leave(joined, acquired)
+		}
+	}()
 	for {
 		// Watch before trying: a release between a refusal and the wait
 		// must still wake us.
@@ -233,7 +237,7 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 		if h != nil || err != nil {
 			r.wakes.unwatch(key, w)
 			if err != nil {
-				if queued != nil && ctx.Err() == nil && !time.Now().Before(deadline) && errors.Is(err, locking.ErrUnavailable) {
+				if joined != nil && ctx.Err() == nil && !time.Now().Before(deadline) && errors.Is(err, locking.ErrUnavailable) {
 					// The nodes refused before; answers that the timeout
 					// itself cut off say nothing more: contention, not an
 					// outage.
@@ -244,11 +248,11 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 			acquired = true
 			return h, nil
 		}
-		if queued == nil {
+		if joined == nil {
 			// Refused: from now on the nodes' announcements wake us. Once
 			// the subscriptions are confirmed a release cannot slip by
 			// unseen, so try again at once.
-			queued = r.join(ctx, k.channel, deadline, announced)
+			joined = r.join(ctx, k.channel, deadline, announced)
 			r.wakes.unwatch(key, w)
 			if stop := r.waitOver(ctx, key, timeout, deadline); stop != nil {
 				return nil, stop

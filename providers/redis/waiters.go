@@ -138,19 +138,11 @@ func (ws *waiters) join(ctx context.Context, channel string) (*waiter, error) {
 // queues on every node, and any node's announcement must wake it). wake
 // must have a buffer of one.
 func (ws *waiters) joinWith(ctx context.Context, channel string, wake chan struct{}) (*waiter, error) {
-	w := &waiter{channel: channel, wake: wake}
-	ws.mu.Lock()
-	if ws.closed {
-		ws.mu.Unlock()
-		return nil, errClosed
+	w, ok, err := ws.joinSubscribed(channel, wake)
+	if ok || err != nil {
+		return w, err
 	}
-	if q := ws.queues[channel]; q != nil {
-		ws.enqueueLocked(q, w)
-		ws.mu.Unlock()
-		return w, nil
-	}
-	ws.mu.Unlock()
-
+	w = &waiter{channel: channel, wake: wake}
 	if err := ws.lockCmdCtx(ctx); err != nil {
 		return nil, err
 	}
@@ -201,6 +193,24 @@ func (ws *waiters) joinWith(ctx context.Context, channel string, wake chan struc
 		}
 		return w, nil
 	}
+}
+
+// joinSubscribed is joinWith's part that never waits: it queues a new
+// waiter when channel already has a queue (its subscription is made or
+// under way) and reports whether it did.
+func (ws *waiters) joinSubscribed(channel string, wake chan struct{}) (*waiter, bool, error) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if ws.closed {
+		return nil, false, errClosed
+	}
+	q := ws.queues[channel]
+	if q == nil {
+		return nil, false, nil
+	}
+	w := &waiter{channel: channel, wake: wake}
+	ws.enqueueLocked(q, w)
+	return w, true, nil
 }
 
 // joining is the hand-over between a join and the goroutine that sends its
