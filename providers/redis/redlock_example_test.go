@@ -60,3 +60,26 @@ func ExampleNewRedlock() {
 	defer h.Release(ctx)
 	fmt.Println("fencing token for the store's writes:", h.Token())
 }
+
+// Redlock on the application's own clients, taken from the container: the
+// mediator's Close ends the provider's calls but leaves the clients open
+// for the application to close.
+func ExampleWithRedlockDistributedLockingFromDI() {
+	m, err := mediator.New(
+		mediator.Provide(func() redislocks.RedlockClients {
+			var nodes redislocks.RedlockClients
+			for _, addr := range []string{"redis-a:6379", "redis-b:6379", "redis-c:6379"} {
+				nodes = append(nodes, goredis.NewClient(&goredis.Options{Addr: addr, ContextTimeoutEnabled: true}))
+			}
+			return nodes
+		}),
+		redislocks.WithRedlockDistributedLockingFromDI(func(o *redislocks.Options) { o.KeyPrefix = "app:locks:" }),
+		locking.WithDistributedLocking[WithdrawCommand, int64](),
+		mediator.WithHandler[WithdrawCommand, int64](withdrawHandler),
+	)
+	if err != nil {
+		fmt.Println("build:", err)
+		return
+	}
+	defer m.Close(context.Background())
+}

@@ -66,3 +66,49 @@ func withRedlock(name string, o Options, nodes []string) mediator.Option {
 		mediator.Invoke(pingProvider),
 	)
 }
+
+// RedlockClients is what [WithRedlockDistributedLockingFromDI] takes from
+// the mediator's container: one client per independent Redis master, in a
+// fixed order. Put it there with mediator.Provide.
+type RedlockClients []Client
+
+// WithRedlockDistributedLockingFromDI registers a [Redlock] provider on the
+// [RedlockClients] the application put in the mediator's container with
+// mediator.Provide. The provider does not close those clients; it ends its
+// own calls when the mediator closes. Options.Addr, Options.Nodes and
+// Options.DB do not apply (the clients have their own settings): setting
+// Nodes or a "redlock://" Addr fails Build with [ErrInvalidOptions] rather
+// than being ignored. Build pings the nodes within Options.DialTimeout and
+// fails with an error matching locking.ErrUnavailable unless a majority
+// answers.
+//
+// Node deadlines cut a call short only on clients built with
+// ContextTimeoutEnabled; otherwise each client's ReadTimeout bounds a call,
+// and a stuck node holds an acquisition up that long.
+func WithRedlockDistributedLockingFromDI(configure ...func(*Options)) mediator.Option {
+	const name = "redis.WithRedlockDistributedLockingFromDI"
+	var o Options
+	for _, f := range configure {
+		f(&o)
+	}
+	if _, redlock, _ := redlockNodes(o); redlock {
+		return mediator.Failed(name, fmt.Errorf(
+			"%w: the Redlock nodes come from the container (RedlockClients); Options.Nodes and %q addresses do not apply",
+			errBadOptions, RedlockScheme))
+	}
+	if _, err := o.redlockSettings(); err != nil {
+		return mediator.Failed(name, err)
+	}
+	ctor := func(nodes RedlockClients, lc *mediator.Lifecycle) (*Redlock, error) {
+		r, err := NewRedlock(nodes, &o)
+		if err != nil {
+			return nil, err
+		}
+		lc.OnClose(func(context.Context) error { return r.Close() })
+		return r, nil
+	}
+	return mediator.Options(name,
+		locking.WithDistributedLockProvider[*Redlock](ctor),
+		mediator.Invoke(pingProvider),
+	)
+}

@@ -199,3 +199,94 @@ func TestRedlockLosingTheMajorityCancelsTheHandlerAndSendReportsLockLost(t *test
 		t.Fatal("the handler still runs 5s after the majority went down")
 	}
 }
+
+func TestRedlockFromDIUsesTheAppsClientsAndLeavesThemOpen(t *testing.T) {
+	rlNoLeaks(t)
+	ns := startRedlockNodes(t, 3)
+	ctx := rlCtx(t)
+	clients := make(redislocks.RedlockClients, len(ns.addrs))
+	for i, a := range ns.addrs {
+		clients[i] = rlClient(t, a)
+	}
+	m, err := mediator.New(
+		mediator.Provide(func() redislocks.RedlockClients { return clients }),
+		redislocks.WithRedlockDistributedLockingFromDI(func(o *redislocks.Options) { o.KeyPrefix = "di:" }),
+		locking.WithDistributedLocking[rlDebit, uint64](),
+		mediator.WithHandler[rlDebit, uint64](func(ctx context.Context, _ rlDebit) (uint64, error) {
+			h, _ := locking.FromContext(ctx)
+			return h.Token(), nil
+		}),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lp locking.Provider
+	if err := m.Invoke(func(p locking.Provider) { lp = p }); err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := lp.(*redislocks.Redlock); !ok || r.Nodes() != 3 {
+		t.Fatalf("provider = %T, want *redis.Redlock on the 3 clients", lp)
+	}
+	if tok, err := mediator.Send(ctx, m, rlDebit{Account: "a"}); err != nil || tok != 1 {
+		t.Fatalf("Send = %d, %v; want token 1", tok, err)
+	}
+	// The lock went through the app's clients, with the prefix it was given.
+	if got := ns.fences(t, "di:{rlDebit:a}:fence"); got[0]+got[1]+got[2] < 2 {
+		t.Fatalf("fence counters %v under di:{rlDebit:a}:fence, want 1 on a majority", got)
+	}
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range clients {
+		if err := c.Ping(ctx).Err(); err != nil {
+			t.Fatalf("client %d was closed by the mediator: %v", i, err)
+		}
+	}
+}
+
+func TestRedlockFromDIFailsBuildWithoutClientsOrAMajority(t *testing.T) {
+	rlNoLeaks(t)
+	t.Run("no clients in the container", func(t *testing.T) {
+		_, err := mediator.New(redislocks.WithRedlockDistributedLockingFromDI())
+		if err == nil || !strings.Contains(err.Error(), "RedlockClients") {
+			t.Fatalf("Build = %v, want a missing RedlockClients error", err)
+		}
+	})
+	t.Run("an empty list", func(t *testing.T) {
+		_, err := mediator.New(
+			mediator.Provide(func() redislocks.RedlockClients { return nil }),
+			redislocks.WithRedlockDistributedLockingFromDI(),
+		)
+		if !errors.Is(err, redislocks.ErrInvalidOptions) {
+			t.Fatalf("Build = %v, want ErrInvalidOptions", err)
+		}
+	})
+	t.Run("two of three nodes down", func(t *testing.T) {
+		ns := startRedlockNodes(t, 3)
+		clients := redislocks.RedlockClients{rlClient(t, ns.addrs[0]), rlClient(t, ns.addrs[1]), rlClient(t, ns.addrs[2])}
+		ns.srvs[0].Kill()
+		ns.srvs[2].Kill()
+		begin := time.Now()
+		_, err := mediator.New(
+			mediator.Provide(func() redislocks.RedlockClients { return clients }),
+			redislocks.WithRedlockDistributedLockingFromDI(func(o *redislocks.Options) { o.DialTimeout = 300 * time.Millisecond }),
+		)
+		if !errors.Is(err, locking.ErrUnavailable) {
+			t.Fatalf("Build = %v, want ErrUnavailable", err)
+		}
+		if d := time.Since(begin); d > 2*time.Second {
+			t.Fatalf("Build took %s with a 300ms dial timeout", d)
+		}
+	})
+	for name, configure := range map[string]func(*redislocks.Options){
+		"Nodes":      func(o *redislocks.Options) { o.Nodes = []string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"} },
+		"redlock://": func(o *redislocks.Options) { o.Addr = "redlock://127.0.0.1:1,127.0.0.1:2,127.0.0.1:3" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := mediator.New(redislocks.WithRedlockDistributedLockingFromDI(configure))
+			if !errors.Is(err, redislocks.ErrInvalidOptions) || !strings.Contains(err.Error(), "container") {
+				t.Fatalf("Build = %v, want ErrInvalidOptions saying the nodes come from the container", err)
+			}
+		})
+	}
+}

@@ -88,8 +88,8 @@ func withOptions(name string, o Options) mediator.Option {
 //
 // One client cannot be a Redlock majority: Options.Nodes, or an Addr in the
 // "redlock://" form, fails Build with [ErrInvalidOptions] instead of being
-// ignored. For Redlock, use [WithRedisDistributedLocking] with the node
-// addresses, or build a [Redlock] with [NewRedlock] on clients of your own.
+// ignored. For Redlock on the application's clients, provide
+// [RedlockClients] and use [WithRedlockDistributedLockingFromDI].
 func WithRedisDistributedLockingFromDI(configure ...func(*Options)) mediator.Option {
 	const name = "redis.WithRedisDistributedLockingFromDI"
 	var o Options
@@ -98,7 +98,7 @@ func WithRedisDistributedLockingFromDI(configure ...func(*Options)) mediator.Opt
 	}
 	if _, redlock, _ := redlockNodes(o); redlock {
 		return mediator.Failed(name, fmt.Errorf(
-			"%w: Redlock (Options.Nodes or a %q address) needs a client per node, which one client from the container cannot be; use WithRedisDistributedLocking with the node addresses, or NewRedlock",
+			"%w: Redlock (Options.Nodes or a %q address) needs a client per node, which one client from the container cannot be; provide RedlockClients and use WithRedlockDistributedLockingFromDI, or WithRedisDistributedLocking with the node addresses",
 			errBadOptions, RedlockScheme))
 	}
 	if _, err := o.settings(); err != nil {
