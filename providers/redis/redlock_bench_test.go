@@ -121,3 +121,59 @@ func BenchmarkRedlockUncontended(b *testing.B) {
 		send(b, redislocks.WithRedisDistributedLockingOptions(redislocks.Options{Nodes: ns.addrs, KeyPrefix: "bench:send3:"}))
 	})
 }
+
+// BenchmarkRedlockUncontendedInterleaved is BenchmarkRedlockUncontended
+// with the drift of a shared machine taken out: each op runs an acquisition
+// and release on the single-node provider, the same on three-node Redlock,
+// and a Send through each, one after another in a rotating order, and
+// reports the median latency of each and the ratios of those medians (the
+// target: three nodes at most 1.5x one node).
+func BenchmarkRedlockUncontendedInterleaved(b *testing.B) {
+	ns := startRedlockNodes(b, 3)
+	ctx := context.Background()
+	single, err := redislocks.New(rlClient(b, ns.addrs[0]), &redislocks.Options{KeyPrefix: "bench:i1:"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer single.Close()
+	three := ns.redlock(b, &redislocks.Options{KeyPrefix: "bench:i3:"})
+	newMediator := func(opt mediator.Option) *mediator.Mediator {
+		m, err := mediator.New(opt,
+			locking.WithDistributedLocking[rlBenchDebit, uint64](),
+			mediator.WithHandler[rlBenchDebit, uint64](func(context.Context, rlBenchDebit) (uint64, error) { return 0, nil }),
+		)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = m.Close(ctx) })
+		return m
+	}
+	m1 := newMediator(redislocks.WithRedisDistributedLocking(ns.addrs[0], func(o *redislocks.Options) { o.KeyPrefix = "bench:is1:" }))
+	m3 := newMediator(redislocks.WithRedisDistributedLockingOptions(redislocks.Options{Nodes: ns.addrs, KeyPrefix: "bench:is3:"}))
+	acquireRelease := func(p locking.Provider) func() {
+		return func() {
+			h, err := p.TryAcquire(ctx, "bench", 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := h.Release(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	send := func(m *mediator.Mediator) func() {
+		return func() {
+			if _, err := mediator.Send(ctx, m, rlBenchDebit{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportAllocs()
+	med := interleave(b, []func(){acquireRelease(single), acquireRelease(three), send(m1), send(m3)})
+	b.ReportMetric(med[0], "1-node-µs")
+	b.ReportMetric(med[1], "3-nodes-µs")
+	b.ReportMetric(med[2], "send-1-node-µs")
+	b.ReportMetric(med[3], "send-3-nodes-µs")
+	b.ReportMetric(med[1]/med[0], "3/1-nodes")
+	b.ReportMetric(med[3]/med[2], "send-3/1-nodes")
+}
