@@ -16,6 +16,12 @@
 // [Provider] on any go-redis client for direct use. Build pings Redis: a wrong
 // address fails Build with locking.ErrUnavailable within Options.DialTimeout.
 //
+// Redlock, each lock taken on a majority of independent masters: a
+// "redlock://a:6379,b:6379,c:6379" address or Options.Nodes with the first
+// two; [WithRedlockDistributedLockingFromDI] on the [RedlockClients] the
+// application put in the container; [NewRedlock] for direct use. Build then
+// fails unless a majority of the nodes answers.
+//
 // # How a lock works
 //
 // A lock is a lease (Options.TTL, default 30s) on the key
