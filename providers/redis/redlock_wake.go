@@ -76,7 +76,7 @@ type nodeWaiter struct {
 func (r *Redlock) join(ctx context.Context, channel string, deadline time.Time, announced chan struct{}) *redlockJoin {
 	bound := earliest(deadline, time.Now().Add(r.s.nodeTimeout))
 	jctx, cancel := context.WithDeadline(ctx, bound)
-	j := &redlockJoin{queued: make([]nodeWaiter, 0, len(r.subs)), cancel: cancel}
+	j := &redlockJoin{queued: make([]nodeWaiter, 0, len(r.subs)), cancel: cancel, channel: channel, wake: announced}
 	// counting ends when join returns; the joins go on until leave.
 	counting, stopCounting := context.WithCancel(jctx)
 	defer stopCounting()
@@ -84,7 +84,7 @@ func (r *Redlock) join(ctx context.Context, channel string, deadline time.Time, 
 	// subscription is confirmed, false when it could not be joined.
 	events := make(chan bool, len(r.subs))
 	for i, ws := range r.subs {
-		w, ok, err := ws.joinSubscribed(channel, announced)
+		w, ok, err := ws.joinSubscribedShared(channel, announced)
 		switch {
 		case err != nil:
 			events <- false
@@ -98,7 +98,7 @@ func (r *Redlock) join(ctx context.Context, channel string, deadline time.Time, 
 			}
 		default:
 			go func() {
-				w, err := ws.joinWith(jctx, channel, announced)
+				w, err := ws.joinShared(jctx, channel, announced)
 				if err != nil {
 					events <- false
 					return
@@ -138,7 +138,9 @@ func awaitReady(ctx context.Context, ready <-chan struct{}, events chan<- bool) 
 
 // redlockJoin is a Redlock waiter's places in the nodes' queues for a key.
 type redlockJoin struct {
-	cancel context.CancelFunc // ends the joins still under way
+	cancel  context.CancelFunc // ends the joins still under way
+	channel string
+	wake    chan struct{} // shared by the places in every node's queue
 
 	mu     sync.Mutex
 	queued []nodeWaiter
@@ -158,7 +160,9 @@ func (j *redlockJoin) add(nw nodeWaiter) bool {
 }
 
 // leave takes the caller out of the queues join put it in, and ends the
-// joins still under way.
+// joins still under way. A caller that leaves without the lock hands a
+// wake-up it did not consume on to the new head of each node's queue, so
+// that a release is never swallowed by a waiter that gave up.
 func (r *Redlock) leave(j *redlockJoin, acquired bool) {
 	j.mu.Lock()
 	j.left = true
@@ -168,5 +172,15 @@ func (r *Redlock) leave(j *redlockJoin, acquired bool) {
 	j.cancel()
 	for _, nw := range queued {
 		r.subs[nw.node].leave(nw.w, acquired)
+	}
+	if acquired {
+		return
+	}
+	select {
+	case <-j.wake:
+		for _, nw := range queued {
+			r.subs[nw.node].wakeHead(j.channel)
+		}
+	default:
 	}
 }

@@ -77,6 +77,10 @@ type waiter struct {
 	// wake receives a token when the waiter should try again; the buffer of
 	// one keeps a wake-up that arrives while it is trying.
 	wake chan struct{}
+	// shared tells that wake is shared with the waiter's places in other
+	// queues (a Redlock waiter queues on every node): a token in it may come
+	// from another node, so leaving this queue must not take it.
+	shared bool
 	// ready is the queue's ready channel for a waiter that was the head when
 	// it joined (it must try once more when the subscription is confirmed,
 	// in case the lock was freed before that), nil for the others.
@@ -130,19 +134,26 @@ func (ws *waiters) count(channel string) int {
 // join puts a new waiter at the tail of channel's queue, subscribing to the
 // channel when the queue is new. The caller must leave.
 func (ws *waiters) join(ctx context.Context, channel string) (*waiter, error) {
-	return ws.joinWith(ctx, channel, make(chan struct{}, 1))
+	return ws.joinWaiter(ctx, &waiter{channel: channel, wake: make(chan struct{}, 1)})
 }
 
-// joinWith is join with the waiter's wake channel supplied by the caller,
-// who may share it between the queues of several waiters (a Redlock waiter
-// queues on every node, and any node's announcement must wake it). wake
-// must have a buffer of one.
-func (ws *waiters) joinWith(ctx context.Context, channel string, wake chan struct{}) (*waiter, error) {
-	w, ok, err := ws.joinSubscribed(channel, wake)
-	if ok || err != nil {
-		return w, err
+// joinShared is join with a wake channel that the caller shares between
+// its places in several queues (a Redlock waiter queues on every node, and
+// any node's announcement must wake it). wake must have a buffer of one.
+// Leaving such a queue never takes a token from wake: it is the caller's to
+// consume, and to hand on (see Redlock.leave).
+func (ws *waiters) joinShared(ctx context.Context, channel string, wake chan struct{}) (*waiter, error) {
+	return ws.joinWaiter(ctx, &waiter{channel: channel, wake: wake, shared: true})
+}
+
+func (ws *waiters) joinWaiter(ctx context.Context, w *waiter) (*waiter, error) {
+	channel := w.channel
+	if ok, err := ws.joinSubscribedWaiter(w); ok || err != nil {
+		if err != nil {
+			return nil, err
+		}
+		return w, nil
 	}
-	w = &waiter{channel: channel, wake: wake}
 	if err := ws.lockCmdCtx(ctx); err != nil {
 		return nil, err
 	}
@@ -195,22 +206,30 @@ func (ws *waiters) joinWith(ctx context.Context, channel string, wake chan struc
 	}
 }
 
-// joinSubscribed is joinWith's part that never waits: it queues a new
-// waiter when channel already has a queue (its subscription is made or
+// joinSubscribedShared is joinShared's part that never waits: it queues a
+// new waiter when channel already has a queue (its subscription is made or
 // under way) and reports whether it did.
-func (ws *waiters) joinSubscribed(channel string, wake chan struct{}) (*waiter, bool, error) {
+func (ws *waiters) joinSubscribedShared(channel string, wake chan struct{}) (*waiter, bool, error) {
+	w := &waiter{channel: channel, wake: wake, shared: true}
+	ok, err := ws.joinSubscribedWaiter(w)
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	return w, true, nil
+}
+
+func (ws *waiters) joinSubscribedWaiter(w *waiter) (bool, error) {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	if ws.closed {
-		return nil, false, errClosed
+		return false, errClosed
 	}
-	q := ws.queues[channel]
+	q := ws.queues[w.channel]
 	if q == nil {
-		return nil, false, nil
+		return false, nil
 	}
-	w := &waiter{channel: channel, wake: wake}
 	ws.enqueueLocked(q, w)
-	return w, true, nil
+	return true, nil
 }
 
 // joining is the hand-over between a join and the goroutine that sends its
@@ -279,7 +298,8 @@ func (ws *waiters) enqueueLocked(q *queue, w *waiter) {
 }
 
 // removeLocked takes w out of its queue and reports whether it held an
-// unconsumed wake-up.
+// unconsumed wake-up, which it takes; a shared wake channel is left as it
+// is, and pending is false.
 func (ws *waiters) removeLocked(w *waiter) (pending bool) {
 	q := w.q
 	for i, x := range q.ws {
@@ -289,6 +309,9 @@ func (ws *waiters) removeLocked(w *waiter) (pending bool) {
 			q.ws = q.ws[:len(q.ws)-1]
 			break
 		}
+	}
+	if w.shared {
+		return false
 	}
 	select {
 	case <-w.wake:
