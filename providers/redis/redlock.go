@@ -36,12 +36,13 @@ import (
 // token and any later majority, which must meet one of those nodes, draws a
 // larger one. docs/reliability.md says what this does and does not promise.
 //
-// Waiting goroutines are woken at once by a Release of the same provider.
-// Across processes they are woken by the release's announcement on the
-// key's channel: a goroutine that finds the key taken queues for it on every
-// node, through one subscription connection per node shared by the
-// provider's waiters (see the single-node [Provider]), and any node's
-// announcement wakes it. Jittered backoff retries remain the fallback (a
+// A provider's goroutines waiting for a key queue in first-come order, and a
+// release wakes the first of them only: at once for a Release of the same
+// provider; across processes through the release's announcement on the
+// key's channel, which every node makes and any node's reaches the waiting
+// provider (one subscription connection per node, shared by the provider's
+// waiters; see the single-node [Provider]). A newcomer queues behind the
+// provider's waiters instead of barging in. Jittered backoff retries remain the fallback (a
 // holder that died, a node that is down), never later than the moment the
 // current holder's lease runs out.
 //
@@ -59,8 +60,8 @@ type Redlock struct {
 	ttlArg string // the TTL in ms, formatted once for the scripts
 	self   string // owner prefix unique to this provider: "<random hex>:"
 	seq    atomic.Uint64
-	wakes  wakeups
-	subs   []*waiters // per node: the subscription to release announcements
+	local  localQueues // this provider's goroutines waiting for a key
+	subs   []*waiters  // per node: the subscription to release announcements
 
 	// base ends the node calls still in flight when the provider closes.
 	base   context.Context
@@ -114,7 +115,7 @@ func NewRedlock(nodes []Client, opts *Options) (*Redlock, error) {
 		s:      s,
 		ttlArg: strconv.FormatInt(s.ttl.Milliseconds(), 10),
 		self:   self,
-		wakes:  wakeups{m: make(map[string]*wakeup)},
+		local:  localQueues{m: make(map[string][]*localWaiter)},
 		subs:   subs,
 		base:   base,
 		cancel: cancel,
@@ -220,22 +221,32 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 	backoff := time.NewTimer(time.Hour)
 	backoff.Stop()
 	defer backoff.Stop()
-	// announced receives a token when a node announces a release of key.
-	announced := make(chan struct{}, 1)
-	var joined *redlockJoin // the node queues; nil until the first refusal
-	acquired := false
+	var (
+		place    *localWaiter // in this provider's queue for key
+		joined   *redlockJoin // in the nodes' queues: their announcements
+		acquired bool
+		hint     time.Duration // the holder's remaining lease, from the last refusal
+	)
 	defer func() {
 		if joined != nil {
 			r.leave(joined, acquired)
 		}
+		if place != nil {
+			r.local.leave(key, place, acquired)
+		}
 	}()
+	// A newcomer that finds goroutines of this provider waiting for key
+	// queues behind them instead of barging in; it tries when woken, or at
+	// once if the queue emptied meanwhile.
+	try := true
+	if r.local.queued(key) {
+		var head bool
+		place, head = r.local.join(key)
+		try = head
+	}
 	for {
-		// Watch before trying: a release between a refusal and the wait
-		// must still wake us.
-		w := r.wakes.watch(key)
-		h, hint, err := r.attempt(ctx, key, k, deadline)
-		if h != nil || err != nil {
-			r.wakes.unwatch(key, w)
+		if try {
+			h, rem, err := r.attempt(ctx, key, k, deadline)
 			if err != nil {
 				if joined != nil && ctx.Err() == nil && !time.Now().Before(deadline) && errors.Is(err, locking.ErrUnavailable) {
 					// The nodes refused before; answers that the timeout
@@ -245,19 +256,27 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 				}
 				return nil, err // not a nil *redlockHandle in a non-nil Handle
 			}
-			acquired = true
-			return h, nil
+			if h != nil {
+				acquired = true
+				return h, nil
+			}
+			hint = rem
+		}
+		if place == nil {
+			place, _ = r.local.join(key)
 		}
 		if joined == nil {
-			// Refused: from now on the nodes' announcements wake us. Once
-			// the subscriptions are confirmed a release cannot slip by
-			// unseen, so try again at once.
-			joined = r.join(ctx, k.channel, deadline, announced)
-			r.wakes.unwatch(key, w)
+			// From now on the nodes' announcements wake the head of the
+			// local queue. Once the subscriptions are confirmed a release
+			// cannot slip by unseen; a head tries again at once, in case
+			// one came before.
+			joined = r.join(ctx, k.channel, deadline, func() { r.local.wakeHead(key) })
 			if stop := r.waitOver(ctx, key, timeout, deadline); stop != nil {
 				return nil, stop
 			}
-			continue
+			if try = r.local.isHead(key, place); try {
+				continue
+			}
 		}
 		if retry == nil {
 			retry = r.s.newRetry()
@@ -273,12 +292,10 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 			stop = &locking.Error{Key: key, Timeout: timeout}
 		case <-r.base.Done():
 			stop = &locking.UnavailableError{Key: key, Err: errClosed}
-		case <-w.ch:
-		case <-announced:
+		case <-place.wake:
 		case <-backoff.C:
 		}
 		backoff.Stop()
-		r.wakes.unwatch(key, w)
 		if stop == nil {
 			// A wake-up that came with the timeout must not start an
 			// attempt that the deadline would cut at once.
@@ -287,6 +304,7 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 		if stop != nil {
 			return nil, stop
 		}
+		try = true
 	}
 }
 

@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -176,4 +177,33 @@ func BenchmarkRedlockUncontendedInterleaved(b *testing.B) {
 	b.ReportMetric(med[3], "send-3-nodes-µs")
 	b.ReportMetric(med[1]/med[0], "3/1-nodes")
 	b.ReportMetric(med[3]/med[2], "send-3/1-nodes")
+}
+
+// BenchmarkRedlockContended is BenchmarkContended on three Redlock nodes: 8
+// workers on one key, each holding the lock 1 ms per grant, all in one
+// provider ("one-provider") or split between two providers with clients of
+// their own, as two processes would be ("two-providers"). The RTT in
+// %ideal is one node's: a handoff costs one release and one acquisition,
+// each a round trip to the nodes at once.
+func BenchmarkRedlockContended(b *testing.B) {
+	ns := startRedlockNodes(b, 3)
+	rtt := medianRTT(b, ns.addrs[0])
+	b.Run("one-provider", func(b *testing.B) {
+		r := ns.redlock(b, nil)
+		runContended(b, rtt, redlockLocker(func(int) *redislocks.Redlock { return r }, "bench:rlc:one"))
+	})
+	b.Run("two-providers", func(b *testing.B) {
+		rs := [2]*redislocks.Redlock{ns.redlock(b, nil), ns.redlock(b, nil)}
+		runContended(b, rtt, redlockLocker(func(w int) *redislocks.Redlock { return rs[w%2] }, "bench:rlc:two"))
+	})
+}
+
+func redlockLocker(of func(worker int) *redislocks.Redlock, key string) locker {
+	return func(ctx context.Context, w int) (func(), error) {
+		h, err := of(w).TryAcquire(ctx, key, 30*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		return func() { _ = h.Release(context.Background()) }, nil
+	}
 }

@@ -139,7 +139,7 @@ func (h *redlockHandle) loseLocked() {
 }
 
 // Release stops the extensions and deletes the lock on every node where
-// this handle still owns it, then wakes this provider's goroutines waiting
+// this handle still owns it, then wakes this provider's first goroutine waiting
 // for the key. It returns once a majority confirmed, or every node answered,
 // within Options.ReleaseTimeout; ctx's cancellation does not cut it short.
 // Only the first call does the work; later ones return nil. It reports a
@@ -173,7 +173,7 @@ func (h *redlockHandle) Release(ctx context.Context) error {
 		}
 		return released >= r.quorum
 	})
-	r.wakes.wake(l.key)
+	r.local.wakeHead(l.key)
 	if extending != nil {
 		<-extending // cut short by stop: its wait for replies ends at once
 	}

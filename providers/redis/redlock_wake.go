@@ -2,55 +2,89 @@ package redis
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
 
-// wakeups let a Release wake the goroutines of the same provider that wait
-// for the key at once, without the round trip of its announcement. Waiters
-// of other providers (other processes) are woken by the announcement, which
-// reaches them through their subscriptions on the nodes (see join).
-type wakeups struct {
+// localQueues keep the goroutines of one Redlock provider that wait for a
+// key in first-come order, as the single-node provider's queues do: a
+// release wakes the head only, whether it is this provider's own Release
+// (which calls wakeHead) or another process's, announced by a node (the
+// waiter's places in the nodes' queues call wakeHead too); a newcomer that
+// finds waiters queues behind them instead of barging in; a head that
+// leaves without the lock wakes the next. Waking one goroutine rather than
+// all of them also keeps the provider's own goroutines from splitting the
+// nodes' votes among themselves.
+type localQueues struct {
 	mu sync.Mutex
-	m  map[string]*wakeup // by key; removed when woken or when nobody watches
+	m  map[string][]*localWaiter // by key, head first; removed when empty
 }
 
-// wakeup is closed (ch) by the next release of its key.
-type wakeup struct {
-	ch       chan struct{}
-	watchers int
+// localWaiter is one TryAcquire's place in its key's local queue.
+type localWaiter struct {
+	wake chan struct{} // room for one: a wake-up that comes while it tries is kept
 }
 
-// watch returns the wakeup of key's next release; the caller must unwatch.
-func (ws *wakeups) watch(key string) *wakeup {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	w := ws.m[key]
-	if w == nil {
-		w = &wakeup{ch: make(chan struct{})}
-		ws.m[key] = w
+// join puts a waiter at the tail of key's queue and reports whether it is
+// the head. The caller must leave.
+func (lq *localQueues) join(key string) (w *localWaiter, head bool) {
+	w = &localWaiter{wake: make(chan struct{}, 1)}
+	lq.mu.Lock()
+	defer lq.mu.Unlock()
+	lq.m[key] = append(lq.m[key], w)
+	return w, len(lq.m[key]) == 1
+}
+
+// queued reports whether goroutines of this provider wait for key.
+func (lq *localQueues) queued(key string) bool {
+	lq.mu.Lock()
+	defer lq.mu.Unlock()
+	return len(lq.m[key]) > 0
+}
+
+// isHead reports whether w is first in key's queue.
+func (lq *localQueues) isHead(key string, w *localWaiter) bool {
+	lq.mu.Lock()
+	defer lq.mu.Unlock()
+	q := lq.m[key]
+	return len(q) > 0 && q[0] == w
+}
+
+// wakeHead wakes the first waiter for key, if any.
+func (lq *localQueues) wakeHead(key string) {
+	lq.mu.Lock()
+	defer lq.mu.Unlock()
+	if q := lq.m[key]; len(q) > 0 {
+		select {
+		case q[0].wake <- struct{}{}:
+		default:
+		}
 	}
-	w.watchers++
-	return w
 }
 
-// unwatch drops the caller's interest in w; the last watcher removes it.
-func (ws *wakeups) unwatch(key string, w *wakeup) {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	w.watchers--
-	if w.watchers == 0 && ws.m[key] == w {
-		delete(ws.m, key)
+// leave takes w out of key's queue. A head that leaves without the lock
+// wakes the next waiter: a release it was woken for, or was about to be,
+// must not be lost with it.
+func (lq *localQueues) leave(key string, w *localWaiter, acquired bool) {
+	lq.mu.Lock()
+	defer lq.mu.Unlock()
+	q := lq.m[key]
+	i := slices.Index(q, w)
+	if i < 0 {
+		return
 	}
-}
-
-// wake wakes every goroutine watching key.
-func (ws *wakeups) wake(key string) {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	if w := ws.m[key]; w != nil {
-		close(w.ch)
-		delete(ws.m, key)
+	q = slices.Delete(q, i, i+1)
+	if len(q) == 0 {
+		delete(lq.m, key)
+		return
+	}
+	lq.m[key] = q
+	if i == 0 && !acquired {
+		select {
+		case q[0].wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -60,8 +94,8 @@ type nodeWaiter struct {
 	w    *waiter
 }
 
-// join queues the caller for channel on every node, with the shared wake
-// channel announced, and waits (up to NodeTimeout, never past deadline)
+// join queues the caller for channel on every node, each place calling
+// notify when its node announces a release, and waits (up to NodeTimeout, never past deadline)
 // until a majority of the nodes confirmed the subscription: a release is
 // announced on every node where it deletes the lock, a majority of them, so
 // one of those is sure to tell us. A node that fails to subscribe is left
@@ -73,10 +107,10 @@ type nodeWaiter struct {
 // node that does not answer delays neither the others' joins nor the return
 // once a majority confirmed. Joins still under way then go on, up to the
 // same bound, and count from when they succeed; leave ends them.
-func (r *Redlock) join(ctx context.Context, channel string, deadline time.Time, announced chan struct{}) *redlockJoin {
+func (r *Redlock) join(ctx context.Context, channel string, deadline time.Time, notify func()) *redlockJoin {
 	bound := earliest(deadline, time.Now().Add(r.s.nodeTimeout))
 	jctx, cancel := context.WithDeadline(ctx, bound)
-	j := &redlockJoin{queued: make([]nodeWaiter, 0, len(r.subs)), cancel: cancel, channel: channel, wake: announced}
+	j := &redlockJoin{queued: make([]nodeWaiter, 0, len(r.subs)), cancel: cancel}
 	// counting ends when join returns; the joins go on until leave.
 	counting, stopCounting := context.WithCancel(jctx)
 	defer stopCounting()
@@ -84,7 +118,7 @@ func (r *Redlock) join(ctx context.Context, channel string, deadline time.Time, 
 	// subscription is confirmed, false when it could not be joined.
 	events := make(chan bool, len(r.subs))
 	for i, ws := range r.subs {
-		w, ok, err := ws.joinSubscribedShared(channel, announced)
+		w, ok, err := ws.joinSubscribedNotify(channel, notify)
 		switch {
 		case err != nil:
 			events <- false
@@ -98,7 +132,7 @@ func (r *Redlock) join(ctx context.Context, channel string, deadline time.Time, 
 			}
 		default:
 			go func() {
-				w, err := ws.joinShared(jctx, channel, announced)
+				w, err := ws.joinNotify(jctx, channel, notify)
 				if err != nil {
 					events <- false
 					return
@@ -138,9 +172,7 @@ func awaitReady(ctx context.Context, ready <-chan struct{}, events chan<- bool) 
 
 // redlockJoin is a Redlock waiter's places in the nodes' queues for a key.
 type redlockJoin struct {
-	cancel  context.CancelFunc // ends the joins still under way
-	channel string
-	wake    chan struct{} // shared by the places in every node's queue
+	cancel context.CancelFunc // ends the joins still under way
 
 	mu     sync.Mutex
 	queued []nodeWaiter
@@ -160,9 +192,7 @@ func (j *redlockJoin) add(nw nodeWaiter) bool {
 }
 
 // leave takes the caller out of the queues join put it in, and ends the
-// joins still under way. A caller that leaves without the lock hands a
-// wake-up it did not consume on to the new head of each node's queue, so
-// that a release is never swallowed by a waiter that gave up.
+// joins still under way. Handing a wake-up on is the local queue's part.
 func (r *Redlock) leave(j *redlockJoin, acquired bool) {
 	j.mu.Lock()
 	j.left = true
@@ -172,15 +202,5 @@ func (r *Redlock) leave(j *redlockJoin, acquired bool) {
 	j.cancel()
 	for _, nw := range queued {
 		r.subs[nw.node].leave(nw.w, acquired)
-	}
-	if acquired {
-		return
-	}
-	select {
-	case <-j.wake:
-		for _, nw := range queued {
-			r.subs[nw.node].wakeHead(j.channel)
-		}
-	default:
 	}
 }

@@ -2,34 +2,69 @@ package redis
 
 import "testing"
 
-func TestRedlockWakeupsWakeEveryWatcherAndLeaveNothingBehind(t *testing.T) {
-	ws := wakeups{m: make(map[string]*wakeup)}
-	a, b := ws.watch("k"), ws.watch("k")
-	if a != b {
-		t.Fatal("two watchers of one key got different wake-ups")
+// woken reports whether w holds a wake-up, taking it.
+func woken(w *localWaiter) bool {
+	select {
+	case <-w.wake:
+		return true
+	default:
+		return false
 	}
-	ws.wake("k")
-	for _, w := range []*wakeup{a, b} {
-		select {
-		case <-w.ch:
-		default:
-			t.Fatal("a watcher was not woken")
-		}
+}
+
+func TestRedlockLocalQueueWakesTheHeadOnlyInArrivalOrder(t *testing.T) {
+	lq := localQueues{m: make(map[string][]*localWaiter)}
+	a, headA := lq.join("k")
+	b, headB := lq.join("k")
+	c, _ := lq.join("k")
+	if !headA || headB {
+		t.Fatalf("head at join: a %v, b %v; want a only", headA, headB)
 	}
-	// A watcher that comes after the release waits for the next one, and a
-	// late unwatch of the old wake-up does not drop it.
-	c := ws.watch("k")
-	if c == a {
-		t.Fatal("a new watcher got the spent wake-up")
+	if !lq.queued("k") || lq.queued("other") {
+		t.Fatal("queued: want k only")
 	}
-	ws.unwatch("k", a)
-	ws.unwatch("k", b)
-	if ws.m["k"] != c {
-		t.Fatal("unwatching a spent wake-up removed the current one")
+	lq.wakeHead("k")
+	lq.wakeHead("k") // a second release before a tries: one wake-up is kept
+	if !woken(a) || woken(a) || woken(b) || woken(c) {
+		t.Fatal("a release must wake the head, once, and nobody else")
 	}
-	ws.unwatch("k", c)
-	ws.wake("other") // nobody watches: nothing happens
-	if len(ws.m) != 0 {
-		t.Fatalf("%d wake-ups left with nobody watching", len(ws.m))
+	// a gets the lock: the next release is b's, not before.
+	lq.leave("k", a, true)
+	if woken(b) {
+		t.Fatal("the head's acquisition woke the next waiter")
 	}
+	if !lq.isHead("k", b) {
+		t.Fatal("b is not the head after a left")
+	}
+	lq.wakeHead("k")
+	if !woken(b) || woken(c) {
+		t.Fatal("the release after a's did not wake b alone")
+	}
+}
+
+func TestRedlockLocalQueueHeadThatGivesUpWakesTheNext(t *testing.T) {
+	lq := localQueues{m: make(map[string][]*localWaiter)}
+	a, _ := lq.join("k")
+	b, _ := lq.join("k")
+	c, _ := lq.join("k")
+	lq.leave("k", b, false) // not the head: nothing to hand on
+	if woken(a) || woken(c) {
+		t.Fatal("a waiter behind the head gave up and woke someone")
+	}
+	lq.wakeHead("k")
+	if !woken(a) {
+		t.Fatal("the head was not woken")
+	}
+	// a took its wake-up, then timed out before trying: the release it was
+	// woken for must reach c.
+	lq.leave("k", a, false)
+	if !woken(c) {
+		t.Fatal("the head gave up without waking the next waiter")
+	}
+	lq.leave("k", c, false)
+	if len(lq.m) != 0 {
+		t.Fatalf("%d queues left with nobody waiting", len(lq.m))
+	}
+	lq.wakeHead("k") // nobody waits: nothing happens
+	lq.leave("k", c, false)
 }

@@ -77,10 +77,11 @@ type waiter struct {
 	// wake receives a token when the waiter should try again; the buffer of
 	// one keeps a wake-up that arrives while it is trying.
 	wake chan struct{}
-	// shared tells that wake is shared with the waiter's places in other
-	// queues (a Redlock waiter queues on every node): a token in it may come
-	// from another node, so leaving this queue must not take it.
-	shared bool
+	// notify, when set, is called instead of sending on wake: a Redlock
+	// waiter's place in a node's queue passes the node's announcements on
+	// to its provider's own queue for the key (see localQueues). Leaving
+	// such a place has no wake-up to take or hand on.
+	notify func()
 	// ready is the queue's ready channel for a waiter that was the head when
 	// it joined (it must try once more when the subscription is confirmed,
 	// in case the lock was freed before that), nil for the others.
@@ -137,13 +138,10 @@ func (ws *waiters) join(ctx context.Context, channel string) (*waiter, error) {
 	return ws.joinWaiter(ctx, &waiter{channel: channel, wake: make(chan struct{}, 1)})
 }
 
-// joinShared is join with a wake channel that the caller shares between
-// its places in several queues (a Redlock waiter queues on every node, and
-// any node's announcement must wake it). wake must have a buffer of one.
-// Leaving such a queue never takes a token from wake: it is the caller's to
-// consume, and to hand on (see Redlock.leave).
-func (ws *waiters) joinShared(ctx context.Context, channel string, wake chan struct{}) (*waiter, error) {
-	return ws.joinWaiter(ctx, &waiter{channel: channel, wake: wake, shared: true})
+// joinNotify is join for a waiter whose wake-ups call notify (see
+// waiter.notify) instead of filling a channel of its own.
+func (ws *waiters) joinNotify(ctx context.Context, channel string, notify func()) (*waiter, error) {
+	return ws.joinWaiter(ctx, &waiter{channel: channel, notify: notify})
 }
 
 func (ws *waiters) joinWaiter(ctx context.Context, w *waiter) (*waiter, error) {
@@ -206,11 +204,11 @@ func (ws *waiters) joinWaiter(ctx context.Context, w *waiter) (*waiter, error) {
 	}
 }
 
-// joinSubscribedShared is joinShared's part that never waits: it queues a
+// joinSubscribedNotify is joinNotify's part that never waits: it queues a
 // new waiter when channel already has a queue (its subscription is made or
 // under way) and reports whether it did.
-func (ws *waiters) joinSubscribedShared(channel string, wake chan struct{}) (*waiter, bool, error) {
-	w := &waiter{channel: channel, wake: wake, shared: true}
+func (ws *waiters) joinSubscribedNotify(channel string, notify func()) (*waiter, bool, error) {
+	w := &waiter{channel: channel, notify: notify}
 	ok, err := ws.joinSubscribedWaiter(w)
 	if !ok || err != nil {
 		return nil, ok, err
@@ -298,8 +296,7 @@ func (ws *waiters) enqueueLocked(q *queue, w *waiter) {
 }
 
 // removeLocked takes w out of its queue and reports whether it held an
-// unconsumed wake-up, which it takes; a shared wake channel is left as it
-// is, and pending is false.
+// unconsumed wake-up, which it takes; a waiter with notify has none.
 func (ws *waiters) removeLocked(w *waiter) (pending bool) {
 	q := w.q
 	for i, x := range q.ws {
@@ -310,7 +307,7 @@ func (ws *waiters) removeLocked(w *waiter) (pending bool) {
 			break
 		}
 	}
-	if w.shared {
+	if w.notify != nil {
 		return false
 	}
 	select {
@@ -368,6 +365,10 @@ func (ws *waiters) unsubscribeLocked(ps *goredis.PubSub, channel string) {
 }
 
 func poke(w *waiter) {
+	if w.notify != nil {
+		w.notify()
+		return
+	}
 	select {
 	case w.wake <- struct{}{}:
 	default:

@@ -5,29 +5,41 @@ import (
 	"time"
 )
 
-// A Redlock waiter shares one wake channel between its places in every
-// node's queue. A place that leaves (its node's subscription failed, say)
-// must leave a wake-up that another node delivered: taking it once made a
-// waiter sleep through the release it was told of.
-func TestLeavingOneQueueKeepsAWakeUpOfASharedChannel(t *testing.T) {
+// A Redlock waiter's place in a node's queue passes the node's wake-ups on
+// through notify, and leaving it has no wake-up to take: the waiter's own
+// queue (localQueues) hands one on.
+func TestANotifyingPlaceCallsNotifyAndLeavesNothingToHandOn(t *testing.T) {
 	ws := newWaiters(nil, "self:", time.Second)
 	ws.queues["c"] = &queue{ready: make(chan struct{})}
-	wake := make(chan struct{}, 1)
-	w, ok, err := ws.joinSubscribedShared("c", wake)
+	calls := 0
+	w, ok, err := ws.joinSubscribedNotify("c", func() { calls++ })
 	if !ok || err != nil {
-		t.Fatalf("joinSubscribedShared = %v, %v; want queued", ok, err)
+		t.Fatalf("joinSubscribedNotify = %v, %v; want queued", ok, err)
 	}
-	wake <- struct{}{} // another node's announcement
+	other := &waiter{channel: "c", wake: make(chan struct{}, 1)}
+	if ok, err := ws.joinSubscribedWaiter(other); !ok || err != nil {
+		t.Fatalf("joinSubscribedWaiter = %v, %v", ok, err)
+	}
+	ws.wakeHead("c")
+	ws.wakeAll()
+	if calls != 2 {
+		t.Fatalf("notify called %d times, want 2 (wakeHead, wakeAll)", calls)
+	}
 	ws.mu.Lock()
 	pending := ws.removeLocked(w)
 	ws.mu.Unlock()
 	if pending {
-		t.Fatal("removeLocked took a shared wake-up (pending = true)")
+		t.Fatal("removeLocked reported a wake-up for a notifying place")
 	}
 	select {
-	case <-wake:
+	case <-other.wake: // from wakeAll only
 	default:
-		t.Fatal("the shared wake channel lost its wake-up when one place left")
+		t.Fatal("wakeAll did not reach the other waiter")
+	}
+	select {
+	case <-other.wake:
+		t.Fatal("the notifying place handed a wake-up on")
+	default:
 	}
 }
 
