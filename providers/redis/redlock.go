@@ -146,6 +146,13 @@ func (r *Redlock) StorageKeys(key string) (lock, fence string) {
 	return k.lock, k.fence
 }
 
+// Waiters returns how many goroutines of this provider wait for key.
+func (r *Redlock) Waiters(key string) int {
+	r.local.mu.Lock()
+	defer r.local.mu.Unlock()
+	return len(r.local.m[key])
+}
+
 // Ping checks that a majority of the nodes answer within the dial timeout;
 // a failure matches errors.Is(err, locking.ErrUnavailable) and wraps the
 // causes.

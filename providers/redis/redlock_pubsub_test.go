@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -190,4 +191,73 @@ func redlockWakeUpWithAFrozenNode(t *testing.T, frozen int) {
 	within(t, "release to acquisition with a frozen node", time.Since(released), 0, 2*time.Second)
 	ns.srvs[frozen].Resume()
 	_ = r.h.Release(ctx)
+}
+
+// TestRedlockWaitersOfOneProviderAreServedInArrivalOrder: five goroutines
+// of one Redlock provider queue for a key held by the same provider, or by
+// another (whose release reaches them only as the nodes' announcement); with
+// no fallback retries, each release must wake the next in line, and only
+// it: woken together they would split the nodes' votes, and a newcomer
+// would barge in.
+func TestRedlockWaitersOfOneProviderAreServedInArrivalOrder(t *testing.T) {
+	rlNoLeaks(t)
+	ns := startRedlockNodes(t, 3)
+	noRetries := &redislocks.Options{RetryStrategy: func() redislock.RetryStrategy { return redislock.NoRetry() }}
+	for _, holderKind := range []string{"same-provider", "other-provider"} {
+		t.Run(holderKind, func(t *testing.T) {
+			p := ns.redlock(t, noRetries)
+			holder := p
+			if holderKind == "other-provider" {
+				holder = ns.redlock(t, noRetries)
+			}
+			ctx := rlCtx(t)
+			h, err := holder.TryAcquire(ctx, "k", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lock, _ := p.StorageKeys("k")
+			order := make(chan int, 5)
+			var wg sync.WaitGroup
+			for i := range 5 {
+				wg.Go(func() {
+					hi, err := p.TryAcquire(ctx, "k", 10*time.Second)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					order <- i
+					_ = hi.Release(ctx)
+				})
+				waitFor(t, "the waiter to queue", func() bool { return p.Waiters("k") == i+1 })
+			}
+			// Every node knows of the waiters before the first release.
+			waitFor(t, "the subscriptions on every node", func() bool {
+				for _, c := range ns.peek {
+					n, err := c.PubSubNumSub(context.Background(), lock+":released").Result()
+					if err != nil || n[lock+":released"] == 0 {
+						return false
+					}
+				}
+				return true
+			})
+			if err := h.Release(ctx); err != nil {
+				t.Fatal(err)
+			}
+			wg.Wait()
+			close(order)
+			want := 0
+			for i := range order {
+				if i != want {
+					t.Fatalf("waiter %d served when %d was due", i, want)
+				}
+				want++
+			}
+			if want != 5 {
+				t.Fatalf("%d waiters served, want 5", want)
+			}
+			if n := p.Waiters("k"); n != 0 {
+				t.Fatalf("Waiters = %d after every waiter was served", n)
+			}
+		})
+	}
 }
