@@ -99,16 +99,5 @@ func WithRedlockDistributedLockingFromDI(configure ...func(*Options)) mediator.O
 	if _, err := o.redlockSettings(); err != nil {
 		return mediator.Failed(name, err)
 	}
-	ctor := func(nodes RedlockClients, lc *mediator.Lifecycle) (*Redlock, error) {
-		r, err := NewRedlock(nodes, &o)
-		if err != nil {
-			return nil, err
-		}
-		lc.OnClose(func(context.Context) error { return r.Close() })
-		return r, nil
-	}
-	return mediator.Options(name,
-		locking.WithDistributedLockProvider[*Redlock](ctor),
-		mediator.Invoke(pingProvider),
-	)
+	return fromContainer(name, o, func(nodes RedlockClients, o *Options) (*Redlock, error) { return NewRedlock(nodes, o) })
 }

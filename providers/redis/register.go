@@ -104,16 +104,26 @@ func WithRedisDistributedLockingFromDI(configure ...func(*Options)) mediator.Opt
 	if _, err := o.settings(); err != nil {
 		return mediator.Failed(name, err)
 	}
-	ctor := func(client UniversalClient, lc *mediator.Lifecycle) (*Provider, error) {
-		p, err := New(client, &o)
+	return fromContainer(name, o, func(client UniversalClient, o *Options) (*Provider, error) { return New(client, o) })
+}
+
+// fromContainer registers the provider newProvider builds on the client
+// (or clients) C that the application put in the container. The provider
+// is closed with the mediator; the client is the application's.
+func fromContainer[C any, P interface {
+	locking.Provider
+	Close() error
+}](name string, o Options, newProvider func(C, *Options) (P, error)) mediator.Option {
+	ctor := func(client C, lc *mediator.Lifecycle) (P, error) {
+		p, err := newProvider(client, &o)
 		if err != nil {
-			return nil, err
+			return p, err
 		}
 		lc.OnClose(func(context.Context) error { return p.Close() })
 		return p, nil
 	}
 	return mediator.Options(name,
-		locking.WithDistributedLockProvider[*Provider](ctor),
+		locking.WithDistributedLockProvider[P](ctor),
 		mediator.Invoke(pingProvider),
 	)
 }
