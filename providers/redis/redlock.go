@@ -448,13 +448,16 @@ func (l *lease) agreeOnToken(counters []int64, validUntil time.Time) (int64, err
 // late grant of a failed attempt can never pass for a later one.
 func (r *Redlock) newLease(key string, k keys) *lease {
 	keys := []string{k.lock, k.fence}
+	owner := r.self + strconv.FormatUint(r.seq.Add(1), 36)
 	return &lease{
 		r:          r,
 		key:        key,
 		k:          k,
-		owner:      r.self + strconv.FormatUint(r.seq.Add(1), 36),
+		owner:      owner,
 		scriptKeys: keys,
 		lockKey:    keys[:1],
+		// Boxed once here, not once per node call.
+		acquireArgs: []any{owner, r.ttlArg},
 	}
 }
 

@@ -165,6 +165,8 @@ type lease struct {
 	// scriptKeys are the KEYS of the scripts that touch the lock and its
 	// fencing counter; lockKey of those that touch only the lock.
 	scriptKeys, lockKey []string
+	// acquireArgs are the acquire script's ARGV, boxed once for all nodes.
+	acquireArgs []any
 
 	mu    sync.Mutex
 	given bool // the lease was given back: late grants are deleted where they land
@@ -172,7 +174,7 @@ type lease struct {
 
 // acquireOn asks one node for the lock with the single-node acquire script.
 func (l *lease) acquireOn(ctx context.Context, c Client) (int64, error) {
-	return acquireScript.Run(ctx, c, l.scriptKeys, l.owner, l.r.ttlArg).Int64()
+	return acquireScript.Run(ctx, c, l.scriptKeys, l.acquireArgs...).Int64()
 }
 
 // releaseOn deletes the lock on one node if the lease owns it there.

@@ -20,8 +20,10 @@ type redlockHandle struct {
 	l        *lease
 	token    uint64
 	tokenArg string
-	lost     lostSignal    // fires when a majority can no longer be vouched for
-	stop     chan struct{} // closed by Release: cuts an extension in flight short
+	// releaseArgs are the release script's ARGV, boxed once for all nodes.
+	releaseArgs []any
+	lost        lostSignal    // fires when a majority can no longer be vouched for
+	stop        chan struct{} // closed by Release: cuts an extension in flight short
 
 	mu         sync.Mutex
 	timer      *time.Timer
@@ -37,10 +39,12 @@ var (
 )
 
 func (r *Redlock) newRedlockHandle(l *lease, token uint64, validUntil time.Time) *redlockHandle {
+	tokenArg := strconv.FormatUint(token, 10)
 	h := &redlockHandle{
-		l: l, token: token, tokenArg: strconv.FormatUint(token, 10),
-		stop:       make(chan struct{}),
-		validUntil: validUntil,
+		l: l, token: token, tokenArg: tokenArg,
+		releaseArgs: []any{l.owner, l.k.channel, tokenArg},
+		stop:        make(chan struct{}),
+		validUntil:  validUntil,
 	}
 	h.lost.init()
 	h.mu.Lock() // the timer may fire before h.timer is set
@@ -188,5 +192,5 @@ func (h *redlockHandle) Release(ctx context.Context) error {
 }
 
 func (h *redlockHandle) releaseOn(ctx context.Context, c Client) (int64, error) {
-	return redlockReleaseScript.Run(ctx, c, h.l.scriptKeys, h.l.owner, h.l.k.channel, h.tokenArg).Int64()
+	return redlockReleaseScript.Run(ctx, c, h.l.scriptKeys, h.releaseArgs...).Int64()
 }
