@@ -12,8 +12,18 @@ import (
 // master's address. Cleanup stops it.
 func StartSentinel(tb testing.TB, name string, master *Server) *Server {
 	tb.Helper()
+	return StartSentinelDownAfter(tb, name, master, 5*time.Second)
+}
+
+// StartSentinelDownAfter is StartSentinel with the time the master may go
+// unanswered before the Sentinel presumes it down and fails over to a
+// replica; failover tests set it short. Start the Sentinel after the
+// replicas are connected: it learns of them from the master's first INFO.
+func StartSentinelDownAfter(tb testing.TB, name string, master *Server, downAfter time.Duration) *Server {
+	tb.Helper()
 	host, port := "127.0.0.1", strconv.Itoa(master.Port())
-	conf := fmt.Sprintf("sentinel monitor %s %s %s 1\nsentinel down-after-milliseconds %s 5000\n", name, host, port, name)
+	conf := fmt.Sprintf("sentinel monitor %s %s %s 1\nsentinel down-after-milliseconds %s %d\nsentinel failover-timeout %s 10000\n",
+		name, host, port, name, downAfter.Milliseconds(), name)
 	s := Start(tb, func(c *config) { c.sentinel = conf })
 	want := host + "\n" + port
 	deadline := time.Now().Add(10 * time.Second)

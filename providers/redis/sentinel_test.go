@@ -1,8 +1,13 @@
 package redis_test
 
 import (
+	"context"
+	"errors"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/internal/redistest"
@@ -32,4 +37,83 @@ func TestAMasterNameAddressLocksThroughSentinel(t *testing.T) {
 	if got, err := redistest.Command(master.Addr(), "GET", fence); err != nil || got != strconv.Itoa(3) {
 		t.Fatalf("the master's %s = %q, %v; want 3", fence, got, err)
 	}
+}
+
+// TestASentinelFailoverMovesTheLocksToThePromotedReplica kills the master
+// under a Sentinel-registered provider: while the Sentinel promotes the
+// replica, Sends fail with ErrUnavailable (never as contention, never
+// running the handler); afterwards they succeed on the new master, and the
+// fencing tokens go on from the replicated counter. Replication is
+// asynchronous: what the master had not passed on when it died is lost,
+// which is why the test waits for the replica to acknowledge the writes
+// first (docs/reliability.md says what that means for a lock).
+func TestASentinelFailoverMovesTheLocksToThePromotedReplica(t *testing.T) {
+	noLeaks(t)
+	// No wait for more replicas before the first (diskless) sync: 5s by
+	// default.
+	master := redistest.Start(t, redistest.WithArgs("--repl-diskless-sync-delay", "0"))
+	replica := redistest.Start(t, redistest.WithArgs("--replicaof", "127.0.0.1", strconv.Itoa(master.Port())))
+	waitFor(t, "the replica to sync", func() bool {
+		info, err := redistest.Command(replica.Addr(), "INFO", "replication")
+		return err == nil && strings.Contains(info, "master_link_status:up")
+	})
+	sentinel := redistest.StartSentinelDownAfter(t, "mymaster", master, 300*time.Millisecond)
+	ctx := ctxT(t)
+	var runs atomic.Int32
+	m := build(t,
+		redislocks.WithRedisDistributedLocking("master:mymaster,"+sentinel.Addr(), func(o *redislocks.Options) {
+			o.DialTimeout = 300 * time.Millisecond
+		}),
+		locking.WithDistributedLocking[withdraw, uint64](),
+		mediator.WithHandler[withdraw, uint64](func(ctx context.Context, w withdraw) (uint64, error) {
+			runs.Add(1)
+			return tokenHandler(ctx, w)
+		}),
+	)
+	for want := uint64(1); want <= 3; want++ {
+		if tok, err := mediator.Send(ctx, m, withdraw{Account: "7"}); err != nil || tok != want {
+			t.Fatalf("Send = %d, %v; want token %d", tok, err, want)
+		}
+	}
+	if got, err := redistest.Command(master.Addr(), "WAIT", "1", "2000"); err != nil || got != "1" {
+		t.Fatalf("WAIT for the replica = %q, %v; want 1 replica acknowledging", got, err)
+	}
+
+	master.Kill()
+	killed := time.Now()
+	promoted := "127.0.0.1\n" + strconv.Itoa(replica.Port())
+	unavailable := 0
+	var tok uint64
+	for {
+		if time.Since(killed) > 20*time.Second {
+			t.Fatalf("no successful Send 20s after the master died (%d ErrUnavailable)", unavailable)
+		}
+		before := runs.Load()
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		got, err := mediator.Send(sctx, m, withdraw{Account: "7"})
+		cancel()
+		if err == nil {
+			tok = got
+			break
+		}
+		if !errors.Is(err, locking.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Send during the failover = %v, want ErrUnavailable", err)
+		}
+		if runs.Load() != before {
+			t.Fatal("the handler ran although the lock was not had")
+		}
+		unavailable++
+		time.Sleep(50 * time.Millisecond)
+	}
+	if addr, err := redistest.Command(sentinel.Addr(), "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"); err != nil || addr != promoted {
+		t.Fatalf("the Sentinel reports the master at %q, %v; want the replica %q", addr, err, promoted)
+	}
+	if tok != 4 {
+		t.Fatalf("first token after the failover = %d, want 4: the replicated counter goes on", tok)
+	}
+	_, fence := providerOf(t, m).StorageKeys("withdraw:7")
+	if got, err := redistest.Command(replica.Addr(), "GET", fence); err != nil || got != "4" {
+		t.Fatalf("the promoted replica's %s = %q, %v; want 4", fence, got, err)
+	}
+	t.Logf("failover: first successful Send %s after the master died, %d unavailable before it", time.Since(killed).Round(time.Millisecond), unavailable)
 }
