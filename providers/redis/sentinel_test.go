@@ -86,10 +86,10 @@ func TestASentinelFailoverMovesTheLocksToThePromotedReplica(t *testing.T) {
 		return err == nil && got == "3"
 	})
 
-	// The master stops answering (SIGSTOP) rather than exiting: a killed
-	// master's port could be taken at once by a redis-server of another
-	// test package, and the client, still dialling the old address until
-	// the Sentinel announces the switch, would lock there.
+	// The master stops answering (SIGSTOP) rather than exiting, so that its
+	// port stays taken: a freed port could be bound by a redis-server of
+	// another test package, and the client, which dials the old address
+	// until the Sentinel announces the switch, would lock there.
 	master.Pause()
 	defer master.Resume()
 	killed := time.Now()
