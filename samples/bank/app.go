@@ -17,6 +17,10 @@ type Config struct {
 	// RedisAddr, when set, keeps accounts and locks in Redis so that
 	// several instances share them; otherwise both live in this process.
 	RedisAddr string
+	// LockRedisAddr, when set, takes the account locks there instead of
+	// at RedisAddr: another Redis, or "redlock://a:6379,b:6379,c:6379" for
+	// a majority of independent masters.
+	LockRedisAddr string
 	// Work is the artificial delay of every handler that changes money.
 	Work time.Duration
 	// NoLock builds the same mediator without the locking behavior.
@@ -77,11 +81,11 @@ func newApp(cfg Config, store Store) (*App, error) {
 // three commands that move money into the mediator.
 func lockingOptions(cfg Config) []mediator.Option {
 	provider := memory.WithInMemoryDistributedLocking()
-	if cfg.RedisAddr != "" {
+	if addr := cfg.lockAddr(); addr != "" {
 		// Shared by every instance pointed at the same Redis, so an
 		// account's lock excludes requests on all of them. Build pings
 		// Redis: an instance started with Redis down fails at once.
-		provider = lockredis.WithRedisDistributedLocking(cfg.RedisAddr)
+		provider = lockredis.WithRedisDistributedLocking(addr)
 	}
 	configure := func(o *locking.Options) {
 		if cfg.LockTimeout > 0 {
@@ -96,11 +100,23 @@ func lockingOptions(cfg Config) []mediator.Option {
 	}
 }
 
+// lockAddr is where the account locks are taken: LockRedisAddr, else
+// RedisAddr; "" for this process's memory.
+func (cfg Config) lockAddr() string {
+	if cfg.LockRedisAddr != "" {
+		return cfg.LockRedisAddr
+	}
+	return cfg.RedisAddr
+}
+
 // Describe says in a few words how the app stores accounts and locks them.
 func (a *App) Describe() string {
 	storage, locks := "memory", "memory"
 	if a.cfg.RedisAddr != "" {
-		storage, locks = "redis "+a.cfg.RedisAddr, "redis "+a.cfg.RedisAddr
+		storage = "redis " + a.cfg.RedisAddr
+	}
+	if addr := a.cfg.lockAddr(); addr != "" {
+		locks = "redis " + addr
 	}
 	if a.cfg.NoLock {
 		locks = "OFF (-no-lock: expect lost updates)"

@@ -238,6 +238,43 @@ func TestE2ETwoInstancesNeverLoseMoney(t *testing.T) {
 	}
 }
 
+// TestE2ERedlockTwoInstancesNeverLoseMoney: the same contention with the
+// account locks on a majority of three independent Redis masters
+// (-lock-redis redlock://...) and the accounts on a fourth: exactly the
+// balance is paid out, never below zero.
+func TestE2ERedlockTwoInstancesNeverLoseMoney(t *testing.T) {
+	store := redistest.Start(t)
+	var nodes []string
+	for range 3 {
+		nodes = append(nodes, redistest.Start(t).Addr())
+	}
+	args := []string{"-redis", store.Addr(), "-lock-redis", "redlock://" + strings.Join(nodes, ",")}
+	a, b := startBank(t, args...), startBank(t, args...)
+	acct := createAccount(t, a.base, "ann", 300)
+	stop := watchBalance(b.base, acct.ID)
+	s, err := RunLoad(context.Background(), LoadConfig{
+		URLs: []string{a.base, b.base}, Account: acct.ID, Requests: 600, Concurrency: 600, Amount: 1,
+	}, quietProgress{})
+	lowest, reads := stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Redlock, 2 instances: %.0f requests/s, p50 %.1fms, p99 %.1fms, %v; %d balance reads meanwhile, lowest %d",
+		s.RequestsPerSecond, s.LatencyMS.P50, s.LatencyMS.P99, s.Statuses, reads, lowest)
+	if want := map[string]int{"200": 300, "422": 300}; !equalCounts(s.Statuses, want) {
+		t.Errorf("statuses = %v, want %v", s.Statuses, want)
+	}
+	if s.ActualBalance != 0 || s.Verdict != VerdictOK {
+		t.Errorf("final balance %d, verdict %s; want 0, OK", s.ActualBalance, s.Verdict)
+	}
+	if lowest < 0 {
+		t.Errorf("the balance was seen at %d", lowest)
+	}
+	if !strings.Contains(a.output(), "locks: redis redlock://") {
+		t.Errorf("the instance does not say its locks are on Redlock:\n%s", a.output())
+	}
+}
+
 // TestE2ENoLockLosesMoney is the control: the same run against two
 // instances with -no-lock must lose updates, or the test above proves
 // nothing.
