@@ -86,18 +86,15 @@ type RedlockClients []Client
 // ContextTimeoutEnabled; otherwise each client's ReadTimeout bounds a call,
 // and a stuck node holds an acquisition up that long.
 func WithRedlockDistributedLockingFromDI(configure ...func(*Options)) mediator.Option {
-	const name = "redis.WithRedlockDistributedLockingFromDI"
-	var o Options
-	for _, f := range configure {
-		f(&o)
-	}
-	if _, redlock, _ := redlockNodes(o); redlock {
-		return mediator.Failed(name, fmt.Errorf(
-			"%w: the Redlock nodes come from the container (RedlockClients); Options.Nodes and %q addresses do not apply",
-			errBadOptions, RedlockScheme))
-	}
-	if _, err := o.redlockSettings(); err != nil {
-		return mediator.Failed(name, err)
-	}
-	return fromContainer(name, o, func(nodes RedlockClients, o *Options) (*Redlock, error) { return NewRedlock(nodes, o) })
+	return fromContainer("redis.WithRedlockDistributedLockingFromDI", configure,
+		func(o Options) error {
+			if _, redlock, _ := redlockNodes(o); redlock {
+				return fmt.Errorf(
+					"%w: the Redlock nodes come from the container (RedlockClients); Options.Nodes and %q addresses do not apply",
+					errBadOptions, RedlockScheme)
+			}
+			_, err := o.redlockSettings()
+			return err
+		},
+		func(nodes RedlockClients, o *Options) (*Redlock, error) { return NewRedlock(nodes, o) })
 }

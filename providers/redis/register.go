@@ -91,29 +91,35 @@ func withOptions(name string, o Options) mediator.Option {
 // ignored. For Redlock on the application's clients, provide
 // [RedlockClients] and use [WithRedlockDistributedLockingFromDI].
 func WithRedisDistributedLockingFromDI(configure ...func(*Options)) mediator.Option {
-	const name = "redis.WithRedisDistributedLockingFromDI"
+	return fromContainer("redis.WithRedisDistributedLockingFromDI", configure,
+		func(o Options) error {
+			if _, redlock, _ := redlockNodes(o); redlock {
+				return fmt.Errorf(
+					"%w: Redlock (Options.Nodes or a %q address) needs a client per node, which one client from the container cannot be; provide RedlockClients and use WithRedlockDistributedLockingFromDI, or WithRedisDistributedLocking with the node addresses",
+					errBadOptions, RedlockScheme)
+			}
+			_, err := o.settings()
+			return err
+		},
+		func(client UniversalClient, o *Options) (*Provider, error) { return New(client, o) })
+}
+
+// fromContainer registers the provider newProvider builds on the client
+// (or clients) C that the application put in the container, with the
+// Options configure makes, which validate checks first (its error fails
+// Build). The provider is closed with the mediator; the client is the
+// application's.
+func fromContainer[C any, P interface {
+	locking.Provider
+	Close() error
+}](name string, configure []func(*Options), validate func(Options) error, newProvider func(C, *Options) (P, error)) mediator.Option {
 	var o Options
 	for _, f := range configure {
 		f(&o)
 	}
-	if _, redlock, _ := redlockNodes(o); redlock {
-		return mediator.Failed(name, fmt.Errorf(
-			"%w: Redlock (Options.Nodes or a %q address) needs a client per node, which one client from the container cannot be; provide RedlockClients and use WithRedlockDistributedLockingFromDI, or WithRedisDistributedLocking with the node addresses",
-			errBadOptions, RedlockScheme))
-	}
-	if _, err := o.settings(); err != nil {
+	if err := validate(o); err != nil {
 		return mediator.Failed(name, err)
 	}
-	return fromContainer(name, o, func(client UniversalClient, o *Options) (*Provider, error) { return New(client, o) })
-}
-
-// fromContainer registers the provider newProvider builds on the client
-// (or clients) C that the application put in the container. The provider
-// is closed with the mediator; the client is the application's.
-func fromContainer[C any, P interface {
-	locking.Provider
-	Close() error
-}](name string, o Options, newProvider func(C, *Options) (P, error)) mediator.Option {
 	ctor := func(client C, lc *mediator.Lifecycle) (P, error) {
 		p, err := newProvider(client, &o)
 		if err != nil {
