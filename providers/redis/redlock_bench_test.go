@@ -69,7 +69,8 @@ func BenchmarkRedlockRoundTrips(b *testing.B) {
 // BenchmarkRedlockUncontended is one acquisition and release of a free lock
 // on three local nodes beside the same on one node, in the same run: the
 // single-node provider, Redlock on one node, Redlock on three (parallel
-// fan-out: the target is at most 1.5x the single node), and a Send through
+// fan-out: the target is at most 1.5x the single node), redsync on the
+// same three nodes, and a Send through
 // the mediator and the locking behavior on the single-node provider and on
 // three-node Redlock.
 func BenchmarkRedlockUncontended(b *testing.B) {
@@ -117,6 +118,20 @@ func BenchmarkRedlockUncontended(b *testing.B) {
 	})
 	b.Run("redlock-3-nodes", func(b *testing.B) {
 		acquireRelease(b, ns.redlock(b, &redislocks.Options{KeyPrefix: "bench:three:"}))
+	})
+	b.Run("redsync-3-nodes", func(b *testing.B) {
+		// github.com/go-redsync/redsync/v4 in its quickest mode, WithFailFast:
+		// it returns at a majority instead of waiting for every node.
+		m := newRedsync(b, ns).NewMutex("bench:redsync:u", redsync.WithExpiry(30*time.Second), redsync.WithTries(1), redsync.WithFailFast(true))
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := m.LockContext(ctx); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := m.UnlockContext(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
 	})
 	b.Run("send-provider-1-node", func(b *testing.B) {
 		send(b, redislocks.WithRedisDistributedLocking(ns.addrs[0], func(o *redislocks.Options) { o.KeyPrefix = "bench:send1:" }))
@@ -185,7 +200,8 @@ func BenchmarkRedlockUncontendedInterleaved(b *testing.B) {
 // BenchmarkRedlockContended is BenchmarkContended on three Redlock nodes: 8
 // workers on one key, each holding the lock 1 ms per grant, all in one
 // provider ("one-provider") or split between two providers with clients of
-// their own, as two processes would be ("two-providers"). The RTT in
+// their own, as two processes would be ("two-providers"), beside redsync on
+// the same nodes. The RTT in
 // %ideal is one node's: a handoff costs one release and one acquisition,
 // each a round trip to the nodes at once.
 func BenchmarkRedlockContended(b *testing.B) {
@@ -199,6 +215,29 @@ func BenchmarkRedlockContended(b *testing.B) {
 		rs := [2]*redislocks.Redlock{ns.redlock(b, nil), ns.redlock(b, nil)}
 		runContended(b, rtt, redlockLocker(func(w int) *redislocks.Redlock { return rs[w%2] }, "bench:rlc:two"))
 	})
+	b.Run("redsync-retry10ms", func(b *testing.B) {
+		// redsync retries every 10 ms, as the single-node redislock
+		// baseline does (its default is a random 50-250 ms).
+		rs := newRedsync(b, ns)
+		runContended(b, rtt, func(ctx context.Context, _ int) (func(), error) {
+			m := rs.NewMutex("bench:redsync:c", redsync.WithExpiry(30*time.Second), redsync.WithTries(1<<20),
+				redsync.WithRetryDelay(10*time.Millisecond), redsync.WithFailFast(true))
+			if err := m.LockContext(ctx); err != nil {
+				return nil, err
+			}
+			return func() { _, _ = m.UnlockContext(context.Background()) }, nil
+		})
+	})
+}
+
+// newRedsync returns the baseline Go Redlock library on clients of its own
+// to the same nodes.
+func newRedsync(b *testing.B, ns *rlNodes) *redsync.Redsync {
+	pools := make([]redsyncredis.Pool, len(ns.addrs))
+	for i, a := range ns.addrs {
+		pools[i] = redsyncgoredis.NewPool(rlClient(b, a))
+	}
+	return redsync.New(pools...)
 }
 
 func redlockLocker(of func(worker int) *redislocks.Redlock, key string) locker {
@@ -209,64 +248,4 @@ func redlockLocker(of func(worker int) *redislocks.Redlock, key string) locker {
 		}
 		return func() { _ = h.Release(context.Background()) }, nil
 	}
-}
-
-// BenchmarkRedlockVsRedsync measures this provider's Redlock beside
-// github.com/go-redsync/redsync/v4 (with WithFailFast, its quickest mode: it
-// returns at a majority instead of waiting for every node) on the same
-// three local nodes and go-redis clients: one acquisition and release of a
-// free lock, and 8 workers on one key each holding it 1 ms (redsync
-// retrying every 10 ms, as the single-node redislock baseline does; its
-// default is a random 50-250 ms).
-func BenchmarkRedlockVsRedsync(b *testing.B) {
-	ns := startRedlockNodes(b, 3)
-	ctx := context.Background()
-	rtt := medianRTT(b, ns.addrs[0])
-	newRedsync := func(b *testing.B) *redsync.Redsync {
-		pools := make([]redsyncredis.Pool, len(ns.addrs))
-		for i, a := range ns.addrs {
-			pools[i] = redsyncgoredis.NewPool(rlClient(b, a))
-		}
-		return redsync.New(pools...)
-	}
-	b.Run("uncontended/redsync", func(b *testing.B) {
-		m := newRedsync(b).NewMutex("bench:rs:u", redsync.WithExpiry(30*time.Second), redsync.WithTries(1), redsync.WithFailFast(true))
-		b.ReportAllocs()
-		for b.Loop() {
-			if err := m.LockContext(ctx); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := m.UnlockContext(ctx); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("uncontended/redlock", func(b *testing.B) {
-		r := ns.redlock(b, nil)
-		b.ReportAllocs()
-		for b.Loop() {
-			h, err := r.TryAcquire(ctx, "bench:rl:u", 0)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := h.Release(ctx); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("contended/redsync-retry10ms", func(b *testing.B) {
-		rs := newRedsync(b)
-		runContended(b, rtt, func(ctx context.Context, _ int) (func(), error) {
-			m := rs.NewMutex("bench:rs:c", redsync.WithExpiry(30*time.Second), redsync.WithTries(1<<20),
-				redsync.WithRetryDelay(10*time.Millisecond), redsync.WithFailFast(true))
-			if err := m.LockContext(ctx); err != nil {
-				return nil, err
-			}
-			return func() { _, _ = m.UnlockContext(context.Background()) }, nil
-		})
-	})
-	b.Run("contended/redlock", func(b *testing.B) {
-		r := ns.redlock(b, nil)
-		runContended(b, rtt, redlockLocker(func(int) *redislocks.Redlock { return r }, "bench:rl:c"))
-	})
 }
