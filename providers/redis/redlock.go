@@ -42,9 +42,9 @@ import (
 // key's channel, which every node makes and any node's reaches the waiting
 // provider (one subscription connection per node, shared by the provider's
 // waiters; see the single-node [Provider]). A newcomer queues behind the
-// provider's waiters instead of barging in. Jittered backoff retries remain the fallback (a
-// holder that died, a node that is down), never later than the moment the
-// current holder's lease runs out.
+// provider's waiters instead of barging in. Jittered backoff retries remain
+// the fallback (a holder that died, a node that is down), never later than
+// the moment the current holder's lease runs out.
 //
 // Goroutines: every call to the nodes (acquire, extend, release, ping) runs
 // on one worker goroutine per node, each call ended by that node's answer,

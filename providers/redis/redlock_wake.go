@@ -95,8 +95,9 @@ type nodeWaiter struct {
 }
 
 // join queues the caller for channel on every node, each place calling
-// notify when its node announces a release, and waits (up to NodeTimeout, never past deadline)
-// until a majority of the nodes confirmed the subscription: a release is
+// notify when its node announces a release, and waits (up to NodeTimeout,
+// never past deadline) until a majority of the nodes confirmed the
+// subscription: a release is
 // announced on every node where it deletes the lock, a majority of them, so
 // one of those is sure to tell us. A node that fails to subscribe is left
 // out: the fallback retries cover it. The caller must hand the result to
