@@ -239,7 +239,7 @@ func (failingSelector) AppliesTo(mediator.MessageType) (bool, error) {
 func TestSelectorErrorFailsBuild(t *testing.T) {
 	opt, at := mediator.WithGlobalBehavior(failingSelector{}), here()
 	be := buildError(t, opt, mediator.WithHandler[ping, string](pingHandler{}))
-	want := "mediator: build: global behavior registered at " + at + ", for mediator_test.ping: cannot decide"
+	want := "mediator: build: mediator_test.ping: WithGlobalBehavior (at " + at + "): cannot decide"
 	if be.Error() != want {
 		t.Errorf("error =\n%s\nwant\n%s", be, want)
 	}

@@ -3,6 +3,7 @@ package mediator_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -70,19 +71,27 @@ type ledger struct{}
 func TestConstructorWithMissingDependencyFailsBuild(t *testing.T) {
 	opt, at := mediator.WithHandler[deposit, int64](func(*ledger) *depositHandler { return nil }), here()
 	be := buildError(t, opt)
-	if len(be.Problems) != 1 {
-		t.Fatalf("%d problems; want 1: %v", len(be.Problems), be)
+	want := "mediator: build: mediator_test.deposit: WithHandler (at " + at + "): the constructor needs *mediator_test.ledger, which nothing provides: add a constructor of it with mediator.Provide"
+	if be.Error() != want {
+		t.Errorf("error =\n%s\nwant\n%s", be, want)
 	}
-	msg := be.Error()
-	wantStart := "mediator: build: handler for mediator_test.deposit registered at " + at + ": "
-	if !strings.HasPrefix(msg, wantStart) {
-		t.Errorf("error =\n%s\nwant it to start with\n%s", msg, wantStart)
+	var re *mediator.RegistrationError
+	if !errors.As(be, &re) || re.Type != reflect.TypeFor[deposit]() || re.By != "WithHandler" || re.Source != at {
+		t.Errorf("RegistrationError = %+v; want deposit, WithHandler, %s", re, at)
 	}
-	// dig's own words follow: what was missing, and which function needed it.
-	for _, part := range []string{"missing dependencies for function", "TestConstructorWithMissingDependencyFailsBuild", "missing type: *mediator_test.ledger"} {
-		if !strings.Contains(msg, part) {
-			t.Errorf("error %q does not mention %q", msg, part)
-		}
+}
+
+// TestAMissingDependencyOfADependencyNamesTheChain: the handler needs a
+// store whose constructor needs a ledger nobody provides. The message says
+// so in those words, with the store constructor's line, and no dig layer.
+func TestAMissingDependencyOfADependencyNamesTheChain(t *testing.T) {
+	provide, provideAt := mediator.Provide(func(*ledger) *store { return &store{} }), here()
+	handler, handlerAt := mediator.WithHandler[deposit, int64](func(s *store) *depositHandler { return &depositHandler{s} }), here()
+	be := buildError(t, provide, handler)
+	want := "mediator: build: mediator_test.deposit: WithHandler (at " + handlerAt + "): the constructor needs *mediator_test.store, whose constructor (" +
+		provideAt + ") needs *mediator_test.ledger, which nothing provides: add a constructor of it with mediator.Provide"
+	if be.Error() != want {
+		t.Errorf("error =\n%s\nwant\n%s", be, want)
 	}
 }
 
@@ -93,17 +102,19 @@ func TestConstructorErrorFailsBuild(t *testing.T) {
 	if !errors.Is(be, errNoDatabase) {
 		t.Fatalf("errors.Is(%v, errNoDatabase) = false", be)
 	}
-	msg := be.Error()
-	if !strings.HasPrefix(msg, "mediator: build: handler for mediator_test.deposit registered at "+at+": ") || !strings.HasSuffix(msg, ": no database") {
-		t.Errorf("error = %q; want the registration site first and the constructor's error last", msg)
+	// The constructor's own error, after the type and the registration:
+	// nothing of dig's ("received non-nil error from function ...").
+	want := "mediator: build: mediator_test.deposit: WithHandler (at " + at + "): no database"
+	if be.Error() != want {
+		t.Errorf("error =\n%s\nwant\n%s", be, want)
 	}
 }
 
 func TestConstructorReturningNilFailsBuild(t *testing.T) {
 	opt, at := mediator.WithHandler[deposit, int64](func() *depositHandler { return nil }), here()
 	be := buildError(t, opt)
-	want := "mediator: build: handler for mediator_test.deposit registered at " + at +
-		": constructor returned a nil mediator.Handler[github.com/turbomediator/turbomediator-go/mediator_test.deposit,int64]"
+	want := "mediator: build: mediator_test.deposit: WithHandler (at " + at +
+		"): the constructor returned a nil mediator.Handler[github.com/turbomediator/turbomediator-go/mediator_test.deposit,int64]"
 	if be.Error() != want {
 		t.Errorf("error =\n%s\nwant\n%s", be, want)
 	}
@@ -117,15 +128,70 @@ func TestProvideErrorFailsBuild(t *testing.T) {
 	if !errors.Is(be, errNoConfig) {
 		t.Fatalf("errors.Is(%v, errNoConfig) = false", be)
 	}
-	msg := be.Error()
-	if !strings.HasPrefix(msg, "mediator: build: handler for mediator_test.deposit registered at "+handlerAt+": ") ||
-		!strings.Contains(msg, "failed to build *mediator_test.store") || !strings.HasSuffix(msg, ": no config") {
-		t.Errorf("error = %q", msg)
+	want := "mediator: build: mediator_test.deposit: WithHandler (at " + handlerAt + "): the constructor needs *mediator_test.store, whose constructor (" +
+		provideAt + ") failed: no config"
+	if be.Error() != want {
+		t.Errorf("error =\n%s\nwant\n%s", be, want)
 	}
-	// The provider's own registration site is where dig found the failing
-	// constructor; the error names the function, declared in this file.
-	if !strings.Contains(msg, "mediator/build_test.go:") {
-		t.Errorf("error %q does not say where the failing provider is declared (%s)", msg, provideAt)
+}
+
+func TestAPanickingDependencyFailsBuild(t *testing.T) {
+	provide := mediator.Provide(func() *store { panic("store exploded") })
+	handler, handlerAt := mediator.WithHandler[deposit, int64](func(s *store) *depositHandler { return &depositHandler{s} }), here()
+	be := buildError(t, provide, handler)
+	want := "mediator: build: mediator_test.deposit: WithHandler (at " + handlerAt + "): the constructor needs *mediator_test.store, whose constructor panicked: store exploded"
+	if be.Error() != want {
+		t.Errorf("error =\n%s\nwant\n%s", be, want)
+	}
+}
+
+func TestAServiceProvidedTwiceNamesBothRegistrations(t *testing.T) {
+	first, firstAt := mediator.Provide(func() *store { return &store{} }), here()
+	second, secondAt := mediator.Provide(func() *store { return &store{} }), here()
+	be := buildError(t, first, second)
+	want := "mediator: build: two constructors of *mediator_test.store: registered at " + firstAt + " and at " + secondAt + ": keep one"
+	if be.Error() != want {
+		t.Errorf("error =\n%s\nwant\n%s", be, want)
+	}
+	var dup *mediator.DuplicateServiceError
+	if !errors.As(be, &dup) || dup.First != firstAt || dup.Second != secondAt {
+		t.Errorf("DuplicateServiceError = %+v", dup)
+	}
+}
+
+func TestDescribeNamesAServiceProvidedTwice(t *testing.T) {
+	first, firstAt := mediator.Provide(func() *store { return &store{} }), here()
+	second, secondAt := mediator.Provide(func() *store { return &store{} }), here()
+	be := buildError(t, mediator.Describe[*store]("stores"), first, second)
+	want := "mediator: build: two stores: registered at " + firstAt + " and at " + secondAt + ": keep one"
+	if be.Error() != want {
+		t.Errorf("error =\n%s\nwant\n%s", be, want)
+	}
+}
+
+func TestProvidingTheMediatorFailsBuild(t *testing.T) {
+	opt, at := mediator.Provide(func() *mediator.Mediator { return nil }), here()
+	be := buildError(t, opt)
+	want := "mediator: build: *mediator.Mediator (provided at " + at + ") is provided by the mediator itself: ask for it as a parameter instead"
+	if be.Error() != want {
+		t.Errorf("error =\n%s\nwant\n%s", be, want)
+	}
+}
+
+// TestAFailedOptionIsReportedAlone: an extension refused its arguments, so
+// what it would have registered is missing; the constructors that needed it
+// are not called and no second, false problem follows.
+func TestAFailedOptionIsReportedAlone(t *testing.T) {
+	called := false
+	failed, at := mediator.Failed("ext.WithThing", errors.New("bad address")), here()
+	be := buildError(t, failed,
+		mediator.WithHandler[deposit, int64](func(*ledger) *depositHandler { called = true; return nil }))
+	want := "mediator: build: ext.WithThing (at " + at + "): bad address"
+	if be.Error() != want {
+		t.Errorf("error =\n%s\nwant\n%s", be, want)
+	}
+	if called {
+		t.Error("a constructor ran after an option had failed")
 	}
 }
 
@@ -181,7 +247,7 @@ func TestSeveralProblemsAreReportedTogether(t *testing.T) {
 		"WithHandler[mediator_test.ping] (at " + secondAt + "): registry: duplicate handler for mediator_test.ping: registered at " + firstAt + " and again at " + secondAt,
 		"WithPublishStrategy(PublishStrategy(7)) (at " + strategyAt + "): unknown PublishStrategy(7)",
 		"mediator: no handler for mediator_test.orphan: behaviors or options are registered for it (behaviors registered at " + orphanAt + ") but no handler",
-		"handler for mediator_test.deposit registered at " + badAt + ": int is neither a mediator.Handler[github.com/turbomediator/turbomediator-go/mediator_test.deposit,int64] nor a constructor returning one",
+		"mediator_test.deposit: WithHandler (at " + badAt + "): int is neither a mediator.Handler[github.com/turbomediator/turbomediator-go/mediator_test.deposit,int64] nor a constructor returning one",
 	}
 	if len(be.Problems) != len(want) {
 		t.Fatalf("%d problems; want %d:\n%v", len(be.Problems), len(want), be)
@@ -215,52 +281,52 @@ func TestBuildNeverPanics(t *testing.T) {
 	}{
 		{"nil option", func() (mediator.Option, string) { return nil, "" }, "option 1 of 1 is nil"},
 		{"nil handler", func() (mediator.Option, string) { return mediator.WithHandler[ping, string](nil), here() },
-			"handler for mediator_test.ping registered at %s is nil"},
+			"mediator_test.ping: WithHandler (at %s): the handler is nil"},
 		{"nil HandlerFunc", func() (mediator.Option, string) {
 			return mediator.WithHandler[ping, string](nilHandlerFunc), here()
-		}, "handler for mediator_test.ping registered at %s is nil"},
+		}, "mediator_test.ping: WithHandler (at %s): the handler is nil"},
 		{"nil plain func", func() (mediator.Option, string) {
 			return mediator.WithHandler[ping, string](nilPlainFunc), here()
-		}, "handler for mediator_test.ping registered at %s: constructor func(context.Context, mediator_test.ping) (string, error) must return " + pingHandlerType + " (or a type implementing it), optionally with an error"},
+		}, "mediator_test.ping: WithHandler (at %s): constructor func(context.Context, mediator_test.ping) (string, error) must return " + pingHandlerType + " (or a type implementing it), optionally with an error"},
 		{"nil handler pointer", func() (mediator.Option, string) {
 			return mediator.WithHandler[deposit, int64](nilHandlerPtr), here()
-		}, "handler for mediator_test.deposit registered at %s is nil"},
+		}, "mediator_test.deposit: WithHandler (at %s): the handler is nil"},
 		{"a number", func() (mediator.Option, string) { return mediator.WithHandler[ping, string](42), here() },
-			"handler for mediator_test.ping registered at %s: int is neither a " + pingHandlerType + " nor a constructor returning one"},
+			"mediator_test.ping: WithHandler (at %s): int is neither a " + pingHandlerType + " nor a constructor returning one"},
 		{"a struct that is not a handler", func() (mediator.Option, string) {
 			return mediator.WithHandler[ping, string](store{}), here()
-		}, "handler for mediator_test.ping registered at %s: mediator_test.store is neither a " + pingHandlerType + " nor a constructor returning one"},
+		}, "mediator_test.ping: WithHandler (at %s): mediator_test.store is neither a " + pingHandlerType + " nor a constructor returning one"},
 		{"a handler of another type", func() (mediator.Option, string) {
 			return mediator.WithHandler[ping, string](&depositHandler{}), here()
-		}, "handler for mediator_test.ping registered at %s: *mediator_test.depositHandler is neither a " + pingHandlerType + " nor a constructor returning one"},
+		}, "mediator_test.ping: WithHandler (at %s): *mediator_test.depositHandler is neither a " + pingHandlerType + " nor a constructor returning one"},
 		{"constructor returning nothing", func() (mediator.Option, string) {
 			return mediator.WithHandler[ping, string](func() {}), here()
-		}, "handler for mediator_test.ping registered at %s: constructor func() must return " + pingHandlerType + " (or a type implementing it), optionally with an error"},
+		}, "mediator_test.ping: WithHandler (at %s): constructor func() must return " + pingHandlerType + " (or a type implementing it), optionally with an error"},
 		{"constructor returning the wrong type", func() (mediator.Option, string) {
 			return mediator.WithHandler[ping, string](func(*store) int { return 0 }), here()
-		}, "handler for mediator_test.ping registered at %s: constructor func(*mediator_test.store) int must return " + pingHandlerType + " (or a type implementing it), optionally with an error"},
+		}, "mediator_test.ping: WithHandler (at %s): constructor func(*mediator_test.store) int must return " + pingHandlerType + " (or a type implementing it), optionally with an error"},
 		{"constructor with a non-error second result", func() (mediator.Option, string) {
 			return mediator.WithHandler[ping, string](func() (pingHandler, string) { return pingHandler{}, "" }), here()
-		}, "handler for mediator_test.ping registered at %s: constructor func() (mediator_test.pingHandler, string) must return " + pingHandlerType + " (or a type implementing it), optionally with an error"},
+		}, "mediator_test.ping: WithHandler (at %s): constructor func() (mediator_test.pingHandler, string) must return " + pingHandlerType + " (or a type implementing it), optionally with an error"},
 		{"constructor with three results", func() (mediator.Option, string) {
 			return mediator.WithHandler[ping, string](func() (pingHandler, error, error) { return pingHandler{}, nil, nil }), here()
-		}, "handler for mediator_test.ping registered at %s: constructor func() (mediator_test.pingHandler, error, error) must return " + pingHandlerType + " (or a type implementing it), optionally with an error"},
+		}, "mediator_test.ping: WithHandler (at %s): constructor func() (mediator_test.pingHandler, error, error) must return " + pingHandlerType + " (or a type implementing it), optionally with an error"},
 		{"nil behavior", func() (mediator.Option, string) {
 			return mediator.Options("pair", mediator.WithHandler[ping, string](pingHandler{}), mediator.WithBehavior[ping, string](nil)), here()
-		}, "behavior for mediator_test.ping registered at %s is nil"},
+		}, "mediator_test.ping: pair (at %s): the behavior is nil"},
 		{"behavior that is a handler", func() (mediator.Option, string) {
 			return mediator.Options("pair", mediator.WithHandler[ping, string](pingHandler{}), mediator.WithBehavior[ping, string](pingHandler{})), here()
-		}, "behavior for mediator_test.ping registered at %s: mediator_test.pingHandler is neither a mediator.Behavior[github.com/turbomediator/turbomediator-go/mediator_test.ping,string] nor a constructor returning one"},
+		}, "mediator_test.ping: pair (at %s): mediator_test.pingHandler is neither a mediator.Behavior[github.com/turbomediator/turbomediator-go/mediator_test.ping,string] nor a constructor returning one"},
 		{"nil global behavior", func() (mediator.Option, string) { return mediator.WithGlobalBehavior(nil), here() },
-			"global behavior registered at %s is nil"},
+			"WithGlobalBehavior (at %s): the global behavior is nil"},
 		{"nil notification handler", func() (mediator.Option, string) {
 			return mediator.WithNotificationHandler[accountOpened](nil), here()
-		}, "notification handler for mediator_test.accountOpened registered at %s is nil"},
+		}, "mediator_test.accountOpened: WithNotificationHandler (at %s): the notification handler is nil"},
 		{"nil option in a group", func() (mediator.Option, string) { return mediator.Options("extension", nil), "" },
 			"extension: option 1 of 1 is nil"},
 		{"panicking constructor", func() (mediator.Option, string) {
 			return mediator.WithHandler[ping, string](func() pingHandler { panic("constructor exploded") }), here()
-		}, "handler for mediator_test.ping registered at %s: failed to build " + pingHandlerType + ": panic: \"constructor exploded\" in func: "},
+		}, "mediator_test.ping: WithHandler (at %s): the constructor panicked: constructor exploded"},
 		{"panicking selector", func() (mediator.Option, string) {
 			return mediator.Options("pair", mediator.WithHandler[ping, string](pingHandler{}), mediator.WithGlobalBehavior(panickySelector{})), ""
 		}, "mediator_test.ping: panic: selector exploded"},

@@ -27,6 +27,17 @@ type Builder struct {
 	strategy  PublishStrategy
 	requireNH bool
 	built     bool
+	// group is the name of the outermost option group being applied, so a
+	// registration made inside an extension's option names that option.
+	group string
+	// failed is set by an option made by [Failed]: what it would have
+	// registered is missing, so Build reports the options' problems alone.
+	failed bool
+	// provided maps each type the container was given (dig's key, as
+	// text) to where it was provided; plurals holds the names [Describe]
+	// gave to types. Both serve the message about a type provided twice.
+	provided map[string]string
+	plurals  map[string]string
 }
 
 // NewBuilder returns an empty Builder.
@@ -41,11 +52,22 @@ func (b *Builder) With(opts ...Option) *Builder {
 // New builds a mediator from opts; it is NewBuilder().With(opts...).Build().
 func New(opts ...Option) (*Mediator, error) { return NewBuilder().With(opts...).Build() }
 
+// providedByMediator is the source recorded for what Build itself puts in
+// the container.
+const providedByMediator = "the mediator itself"
+
 // Build applies the options, resolves every constructor through the dig
 // container and composes each message type's pipeline once. It reports every
 // problem it finds in one *BuildError: a duplicate or missing handler, a
 // constructor whose dependencies the container lacks, an option that failed.
-// After Build nothing can be registered. A Builder builds once.
+// When an option made by [Failed] is among them (an extension refused its
+// arguments, so what it would have registered is missing), the options'
+// problems are reported alone and no constructor is called. After Build
+// nothing can be registered. A Builder builds once.
+//
+// The container supplies the mediator being built as *Mediator, so a handler
+// or behavior constructor can ask for it to Send or Publish from inside a
+// handler; see [Mediator].
 func (b *Builder) Build() (*Mediator, error) {
 	if b.built {
 		return nil, &BuildError{Problems: []error{errors.New("Build called twice on the same Builder")}}
@@ -56,9 +78,16 @@ func (b *Builder) Build() (*Mediator, error) {
 	// A panicking constructor becomes a Build error, like any other failure.
 	b.container = dig.New(dig.RecoverFromPanics())
 	b.lifecycle = &Lifecycle{}
+	b.provided = make(map[string]string)
+	b.plurals = make(map[string]string)
+	// m is handed to constructors now and filled in (and opened) when
+	// everything is built.
+	m := &Mediator{}
 	var problems []error
-	if err := b.container.Provide(func() *Lifecycle { return b.lifecycle }); err != nil {
-		problems = append(problems, err)
+	for _, p := range []any{func() *Lifecycle { return b.lifecycle }, func() *Mediator { return m }} {
+		if err := b.provide(p, providedByMediator); err != nil {
+			problems = append(problems, err)
+		}
 	}
 	for i, o := range b.opts {
 		if o == nil {
@@ -71,15 +100,18 @@ func (b *Builder) Build() (*Mediator, error) {
 	}
 	b.reg.Freeze()
 	b.notifs.Freeze()
+	if b.failed {
+		return nil, &BuildError{Problems: problems}
+	}
 
 	globals := make([]globalBehavior, 0, len(b.globals))
 	for _, g := range b.globals {
-		v, err := resolve[GlobalBehavior](b.container, g, "global behavior")
+		v, err := resolve[GlobalBehavior](b.container, g, nil, "global behavior")
 		if err != nil {
 			problems = append(problems, err)
 			continue
 		}
-		globals = append(globals, globalBehavior{GlobalBehavior: v, source: g.Source})
+		globals = append(globals, globalBehavior{GlobalBehavior: v, reg: g})
 	}
 
 	routes := make(map[registry.Key]any, len(b.reg.Entries()))
@@ -122,7 +154,7 @@ func (b *Builder) Build() (*Mediator, error) {
 
 	for _, inv := range b.invokes {
 		if err := b.container.Invoke(inv.Value); err != nil {
-			problems = append(problems, fmt.Errorf("Invoke at %s: %w", inv.Source, err))
+			problems = append(problems, &RegistrationError{By: inv.By, Source: inv.Source, Err: explain(err, false)})
 		}
 	}
 
@@ -133,15 +165,49 @@ func (b *Builder) Build() (*Mediator, error) {
 		}
 		return nil, &BuildError{Problems: problems}
 	}
-	return &Mediator{
-		routes:        registry.NewTable(routes),
-		notifications: registry.NewTable(notifications),
-		reg:           b.reg,
-		container:     b.container,
-		lifecycle:     b.lifecycle,
-		strategy:      b.strategy,
-		requireNH:     b.requireNH,
-	}, nil
+	m.routes = registry.NewTable(routes)
+	m.notifications = registry.NewTable(notifications)
+	m.reg = b.reg
+	m.container = b.container
+	m.lifecycle = b.lifecycle
+	m.strategy = b.strategy
+	m.requireNH = b.requireNH
+	// Publishes the fields above to every goroutine that loads the state.
+	m.state.Store(stateOpen)
+	return m, nil
+}
+
+// by names the registering function for a registration made now: fn, or
+// the extension option being applied when fn was called from inside one.
+func (b *Builder) by(fn string) string {
+	if b.group != "" {
+		return b.group
+	}
+	return fn
+}
+
+// provide puts constructor in the container and records, for each type it
+// provides, that it came from source. A second constructor of a type fails
+// with a *DuplicateServiceError naming both places.
+func (b *Builder) provide(constructor any, source string, opts ...dig.ProvideOption) error {
+	var info dig.ProvideInfo
+	if err := b.container.Provide(constructor, append(opts, dig.FillProvideInfo(&info))...); err != nil {
+		if key, ok := conflictKey(err); ok {
+			first, known := b.provided[key]
+			if !known {
+				first = "an earlier registration"
+			}
+			return &DuplicateServiceError{Type: key, Plural: b.plurals[key], First: first, Second: source, err: err}
+		}
+		return fmt.Errorf("dig: %w", err)
+	}
+	for _, o := range info.Outputs {
+		key := digKey(o.String())
+		if _, ok := b.provided[key]; !ok {
+			b.provided[key] = source
+		}
+	}
+	return nil
 }
 
 // safely runs a step of Build and turns a panic in it (in an extension's
@@ -172,7 +238,7 @@ type composer interface {
 
 type globalBehavior struct {
 	GlobalBehavior
-	source string
+	reg registry.Registration
 }
 
 // Lifecycle lets constructors run in the container register clean-up that
@@ -240,47 +306,47 @@ var errorType = reflect.TypeFor[error]()
 // the result of a constructor whose parameters the container supplies. A
 // constructor returns T or a type implementing it, optionally followed by an
 // error. It is handed to dig as it is, in a scope of its own and provided as
-// T only (dig.As), so dig's errors name the user's constructor and where it
-// was declared, and its result can clash with nothing the application
-// provides.
-func resolve[T any](c scoper, r registry.Registration, what string) (T, error) {
+// T only (dig.As), so its result can clash with nothing the application
+// provides. Every failure is a *RegistrationError naming t (the message
+// type, nil for a global behavior), the registering function and its line;
+// dig's wrapping is taken off the cause (see explain). noun says what the
+// registration is ("handler").
+func resolve[T any](c scoper, r registry.Registration, t reflect.Type, noun string) (T, error) {
 	var zero T
+	fail := func(err error) (T, error) {
+		return zero, &RegistrationError{Type: t, By: r.By, Source: r.Source, Err: err}
+	}
 	if v, ok := r.Value.(T); ok {
 		if isNil(r.Value) {
-			return zero, fmt.Errorf("%s registered at %s is nil", what, r.Source)
+			return fail(fmt.Errorf("the %s is nil", noun))
 		}
 		return v, nil
 	}
 	want := reflect.TypeFor[T]()
 	fn := reflect.ValueOf(r.Value)
 	if !fn.IsValid() {
-		return zero, fmt.Errorf("%s registered at %s is nil", what, r.Source)
+		return fail(fmt.Errorf("the %s is nil", noun))
 	}
 	ft := fn.Type()
 	if ft.Kind() != reflect.Func {
-		return zero, fmt.Errorf("%s registered at %s: %s is neither a %s nor a constructor returning one", what, r.Source, ft, want)
+		return fail(fmt.Errorf("%s is neither a %s nor a constructor returning one", ft, want))
 	}
 	if ft.NumOut() < 1 || ft.NumOut() > 2 || !ft.Out(0).AssignableTo(want) || (ft.NumOut() == 2 && ft.Out(1) != errorType) {
-		return zero, fmt.Errorf("%s registered at %s: constructor %s must return %s (or a type implementing it), optionally with an error", what, r.Source, ft, want)
+		return fail(fmt.Errorf("constructor %s must return %s (or a type implementing it), optionally with an error", ft, want))
 	}
 	if fn.IsNil() {
-		return zero, fmt.Errorf("%s registered at %s is a nil func", what, r.Source)
+		return fail(fmt.Errorf("the %s constructor is a nil func", noun))
 	}
-	scope := c.Scope(what)
+	scope := c.Scope(noun)
 	if err := scope.Provide(r.Value, dig.As(new(T))); err != nil {
-		return zero, fmt.Errorf("%s registered at %s: %w", what, r.Source, err)
+		return fail(explain(err, true))
 	}
 	var result T
 	if err := scope.Invoke(func(v T) { result = v }); err != nil {
-		// dig reports "could not build arguments for" this little func
-		// first; what follows names the user's constructor, so start there.
-		if inner := errors.Unwrap(err); inner != nil {
-			err = inner
-		}
-		return zero, fmt.Errorf("%s registered at %s: %w", what, r.Source, err)
+		return fail(explain(err, true))
 	}
 	if isNil(result) {
-		return zero, fmt.Errorf("%s registered at %s: constructor returned a nil %s", what, r.Source, want)
+		return fail(fmt.Errorf("the constructor returned a nil %s", want))
 	}
 	return result, nil
 }

@@ -143,7 +143,7 @@ func TestInvokeOptionRunsAtEndOfBuild(t *testing.T) {
 	if !errors.Is(be, errUnreachable) {
 		t.Fatalf("Build = %v; want the Invoke's error", be)
 	}
-	if want := "mediator: build: Invoke at " + at + ": server unreachable"; be.Error() != want {
+	if want := "mediator: build: Invoke (at " + at + "): server unreachable"; be.Error() != want {
 		t.Errorf("error =\n%s\nwant\n%s", be, want)
 	}
 }

@@ -1,6 +1,7 @@
 package mediator
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -24,10 +25,15 @@ type option struct {
 }
 
 func (o *option) apply(b *Builder) error {
-	if err := o.fn(b); err != nil {
-		return fmt.Errorf("%s: %w", o, err)
+	err := o.fn(b)
+	if err == nil {
+		return nil
 	}
-	return nil
+	var dup *DuplicateServiceError
+	if errors.As(err, &dup) {
+		return err // it names both registrations already
+	}
+	return fmt.Errorf("%s: %w", o, err)
 }
 
 func (o *option) String() string {
@@ -47,6 +53,13 @@ type group struct {
 }
 
 func (g *group) apply(b *Builder) error {
+	if b.group == "" {
+		// Registrations made inside name the outermost group, without
+		// its type arguments: "locking.WithDistributedLocking".
+		name, _, _ := strings.Cut(g.name, "[")
+		b.group = name
+		defer func() { b.group = "" }()
+	}
 	for i, o := range g.opts {
 		if o == nil {
 			return fmt.Errorf("%s: option %d of %d is nil", g.name, i+1, len(g.opts))
@@ -68,9 +81,15 @@ func Options(name string, opts ...Option) Option {
 
 // Failed returns an Option that fails Build with err. Extension packages use
 // it to report bad arguments (a malformed address, say) without panicking.
+// Since such an option registers nothing, Build then reports the options'
+// problems alone: a constructor that needed what it would have registered
+// is not called, so no false "not registered" follows the real mistake.
 func Failed(name string, err error) Option {
 	src := callerSource()
-	return newOption(name, src, func(*Builder) error { return err })
+	return newOption(name, src, func(b *Builder) error {
+		b.failed = true
+		return err
+	})
 }
 
 // libraryPackages are the packages whose frames callerSource skips, so a

@@ -29,7 +29,7 @@ func WithHandler[Req Message[Res], Res any](h any) Option {
 		if fn, ok := h.(func(context.Context, Req) (Res, error)); ok && fn != nil {
 			h = HandlerFunc[Req, Res](fn)
 		}
-		return e.SetHandler(registry.Registration{Value: h, Source: src})
+		return e.SetHandler(registry.Registration{Value: h, Source: src, By: b.by("WithHandler")})
 	})
 }
 
@@ -51,7 +51,7 @@ func WithBehavior[Req Message[Res], Res any](bh any) Option {
 		if fn, ok := bh.(func(context.Context, Req, Next[Req, Res]) (Res, error)); ok && fn != nil {
 			bh = BehaviorFunc[Req, Res](fn)
 		}
-		e.Behaviors = append(e.Behaviors, registry.Registration{Value: bh, Source: src})
+		e.Behaviors = append(e.Behaviors, registry.Registration{Value: bh, Source: src, By: b.by("WithBehavior")})
 		return nil
 	})
 }
@@ -67,7 +67,7 @@ func WithGlobalBehavior(bh any) Option {
 		if fn, ok := bh.(func(context.Context, any, AnyNext) (any, error)); ok && fn != nil {
 			bh = GlobalBehaviorFunc(fn)
 		}
-		b.globals = append(b.globals, registry.Registration{Value: bh, Source: src})
+		b.globals = append(b.globals, registry.Registration{Value: bh, Source: src, By: b.by("WithGlobalBehavior")})
 		return nil
 	})
 }
@@ -104,7 +104,7 @@ func WithNotificationHandler[N Notifier](h any) Option {
 		if fn, ok := h.(func(context.Context, N) error); ok && fn != nil {
 			h = NotificationHandlerFunc[N](fn)
 		}
-		e.Behaviors = append(e.Behaviors, registry.Registration{Value: h, Source: src})
+		e.Behaviors = append(e.Behaviors, registry.Registration{Value: h, Source: src, By: b.by("WithNotificationHandler")})
 		return nil
 	})
 }
@@ -113,12 +113,26 @@ func WithNotificationHandler[N Notifier](h any) Option {
 // handler and behavior constructors can ask for them. constructor follows dig's
 // rules: func(deps...) (T, error) or func(deps...) T; opts are dig's (dig.As,
 // dig.Name, ...). dig calls a constructor at most once, when first needed.
+//
+// A type has one constructor: providing it again fails Build with a
+// [*DuplicateServiceError] naming both registrations. *Mediator and
+// *[Lifecycle] are provided by the mediator itself.
 func Provide(constructor any, opts ...dig.ProvideOption) Option {
 	src := callerSource()
 	return newOption("Provide", src, func(b *Builder) error {
-		if err := b.container.Provide(constructor, opts...); err != nil {
-			return fmt.Errorf("dig: %w", err)
-		}
+		return b.provide(constructor, src, opts...)
+	})
+}
+
+// Describe names the services of type T, in the plural, for Build's
+// messages: after Describe[locking.Provider]("lock providers"), two
+// constructors of a locking.Provider fail Build with "two lock providers:
+// registered at X and at Y". Extension packages use it for a service an
+// application registers once.
+func Describe[T any](plural string) Option {
+	src := callerSource()
+	return newOption("Describe["+typeName[T]()+"]", src, func(b *Builder) error {
+		b.plurals[reflect.TypeFor[T]().String()] = plural
 		return nil
 	})
 }
@@ -129,7 +143,7 @@ func Provide(constructor any, opts ...dig.ProvideOption) Option {
 func Invoke(fn any) Option {
 	src := callerSource()
 	return newOption("Invoke", src, func(b *Builder) error {
-		b.invokes = append(b.invokes, registry.Registration{Value: fn, Source: src})
+		b.invokes = append(b.invokes, registry.Registration{Value: fn, Source: src, By: b.by("Invoke")})
 		return nil
 	})
 }
@@ -205,7 +219,7 @@ type route[Req, Res any] struct {
 type requestComposer[Req, Res any] struct{}
 
 func (requestComposer[Req, Res]) compose(b *Builder, e *registry.Entry, globals []globalBehavior) (any, error) {
-	h, err := resolve[Handler[Req, Res]](b.container, *e.Handler, "handler for "+e.Type.String())
+	h, err := resolve[Handler[Req, Res]](b.container, *e.Handler, e.Type, "handler")
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +236,7 @@ func (requestComposer[Req, Res]) compose(b *Builder, e *registry.Entry, globals 
 		// from the innermost (last registered) outwards.
 		behaviors := make([]Behavior[Req, Res], len(e.Behaviors))
 		for i, reg := range e.Behaviors {
-			bh, err := resolve[Behavior[Req, Res]](scope, reg, "behavior for "+e.Type.String())
+			bh, err := resolve[Behavior[Req, Res]](scope, reg, e.Type, "behavior")
 			if err != nil {
 				return nil, err
 			}
@@ -238,7 +252,7 @@ func (requestComposer[Req, Res]) compose(b *Builder, e *registry.Entry, globals 
 		if s, ok := g.GlobalBehavior.(Selector); ok {
 			applies, err := s.AppliesTo(mt)
 			if err != nil {
-				return nil, fmt.Errorf("global behavior registered at %s, for %s: %w", g.source, e.Type, err)
+				return nil, &RegistrationError{Type: e.Type, By: g.reg.By, Source: g.reg.Source, Err: err}
 			}
 			if !applies {
 				continue
@@ -286,7 +300,7 @@ type notificationComposer[N any] struct{}
 func (notificationComposer[N]) compose(b *Builder, e *registry.Entry, _ []globalBehavior) (any, error) {
 	r := &notificationRoute[N]{handlers: make([]NotificationHandler[N], 0, len(e.Behaviors))}
 	for _, reg := range e.Behaviors {
-		h, err := resolve[NotificationHandler[N]](b.container, reg, "notification handler for "+e.Type.String())
+		h, err := resolve[NotificationHandler[N]](b.container, reg, e.Type, "notification handler")
 		if err != nil {
 			return nil, err
 		}

@@ -17,6 +17,10 @@ type Registration struct {
 	Value any
 	// Source is "file:line" of the call that created the registration.
 	Source string
+	// By names the option group that made the registration (an extension's
+	// option such as locking.WithDistributedLocking), without type
+	// arguments; empty when the user called the registering function itself.
+	By string
 }
 
 // Entry is everything registered for one message type.

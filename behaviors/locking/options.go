@@ -53,6 +53,7 @@ type defaultsRegistration struct {
 func WithDefaults(configure ...func(*Options)) mediator.Option {
 	reg := &defaultsRegistration{configure: configure}
 	return mediator.Options("locking.WithDefaults",
+		mediator.Describe[*defaultsRegistration]("locking.WithDefaults options"),
 		mediator.Provide(func() *defaultsRegistration { return reg }))
 }
 

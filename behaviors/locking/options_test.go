@@ -129,14 +129,17 @@ func TestMissingProviderFailsBuildSayingWhatToRegister(t *testing.T) {
 }
 
 func TestTwoProvidersFailBuild(t *testing.T) {
-	_, err := mediator.New(
-		memory.WithInMemoryDistributedLocking(),
-		locking.WithNoOpLocking(),
+	first, firstAt := memory.WithInMemoryDistributedLocking(), callSite()
+	second, secondAt := locking.WithNoOpLocking(), callSite()
+	_, err := mediator.New(first, second,
 		locking.WithDistributedLocking[AccountCommand, int](),
 		mediator.WithHandler[AccountCommand, int](func(context.Context, AccountCommand) (int, error) { return 0, nil }),
 	)
-	if err == nil || !strings.Contains(err.Error(), "locking.Provider") {
-		t.Fatalf("err = %v, want a Build error about a second locking.Provider", err)
+	// Reported alone, in these words: not dig's "cannot provide function
+	// ... already provided by ...".
+	want := "mediator: build: two lock providers: registered at " + firstAt + " and at " + secondAt + ": keep one"
+	if err == nil || err.Error() != want {
+		t.Fatalf("err =\n%v\nwant\n%s", err, want)
 	}
 }
 
@@ -189,7 +192,7 @@ func TestSecondDefaultsOrGlobalRegistrationFailsBuild(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			_, err := mediator.New(locking.WithNoOpLocking(), opt, opt,
 				mediator.WithHandler[AccountCommand, int](func(context.Context, AccountCommand) (int, error) { return 0, nil }))
-			if err == nil || !strings.Contains(err.Error(), "already provided") {
+			if err == nil || !strings.Contains(err.Error(), "two locking."+name+" options: registered at ") {
 				t.Fatalf("err = %v, want a Build error for the second %s", err, name)
 			}
 		})

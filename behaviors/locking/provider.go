@@ -68,11 +68,14 @@ type LostNotifier interface {
 // A mediator has one provider: registering a second fails Build.
 func WithDistributedLockProvider[P Provider](constructor ...any) mediator.Option {
 	name := fmt.Sprintf("locking.WithDistributedLockProvider[%s]", reflect.TypeFor[P]())
+	// Named, a second provider fails Build with "two lock providers:
+	// registered at X and at Y".
+	describe := mediator.Describe[Provider]("lock providers")
 	switch len(constructor) {
 	case 0:
-		return mediator.Provide(func() Provider { return zeroProvider[P]() })
+		return mediator.Options(name, describe, mediator.Provide(func() Provider { return zeroProvider[P]() }))
 	case 1:
-		return mediator.Provide(constructor[0], dig.As(new(Provider)))
+		return mediator.Options(name, describe, mediator.Provide(constructor[0], dig.As(new(Provider))))
 	default:
 		return mediator.Failed(name, fmt.Errorf("locking: WithDistributedLockProvider takes at most one constructor, got %d", len(constructor)))
 	}

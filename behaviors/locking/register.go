@@ -68,6 +68,7 @@ type globalRegistration struct{}
 func WithGlobalDistributedLocking(configure ...func(*Options)) mediator.Option {
 	reg := &globalRegistration{}
 	return mediator.Options("locking.WithGlobalDistributedLocking",
+		mediator.Describe[*globalRegistration]("locking.WithGlobalDistributedLocking options"),
 		mediator.Provide(func() *globalRegistration { return reg }),
 		mediator.WithGlobalBehavior(func(_ *globalRegistration, d deps) (mediator.GlobalBehavior, error) {
 			if err := d.check("WithGlobalDistributedLocking"); err != nil {

@@ -62,7 +62,7 @@ func TestSecondProviderFailsBuild(t *testing.T) {
 	if err == nil {
 		t.Fatal("Build accepted two lock providers")
 	}
-	if !strings.Contains(err.Error(), "locking.Provider") || !strings.Contains(err.Error(), "register_test.go") {
-		t.Errorf("Build error %q should name locking.Provider and where it was registered", err)
+	if !strings.HasPrefix(err.Error(), "mediator: build: two lock providers: registered at memory/register_test.go:") {
+		t.Errorf("Build error %q should say there are two lock providers and where they were registered", err)
 	}
 }
