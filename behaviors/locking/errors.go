@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/turbomediator/turbomediator-go/mediator"
 )
 
 // ErrNotAcquired is reported (wrapped in *Error) when the lock stayed taken
@@ -14,6 +16,13 @@ var ErrNotAcquired = errors.New("locking: lock not acquired")
 // not be reached, say); the error also wraps the cause. It is never used for
 // contention.
 var ErrUnavailable = errors.New("locking: lock provider unavailable")
+
+// ErrClosed is the one error a closed lock provider answers with: every
+// provider of this project refuses TryAcquire after its Close with an error
+// matching both ErrClosed and [ErrUnavailable], never with a lock. It is
+// mediator.ErrClosed itself, so a Send after the mediator's Close and a Send
+// that reached a provider closed meanwhile match the same sentinel.
+var ErrClosed = mediator.ErrClosed
 
 // ErrLockLost is the cause with which a handler's context is cancelled when
 // its lock is lost, and what Send then reports.

@@ -19,6 +19,11 @@ type Provider struct {
 	seed   maphash.Seed
 	mask   uint64
 	shards []shard
+	// closed is set by Close, and done closed with it: TryAcquire refuses,
+	// and the callers already waiting give up, with locking.ErrClosed.
+	closed    atomic.Bool
+	done      chan struct{}
+	closeOnce sync.Once
 	// tokens issues the fencing token of every grant, of every key. It is
 	// written on every grant, so it gets a cache line of its own: the fields
 	// above are read on every call and must not bounce between cores with it.
@@ -51,6 +56,7 @@ func (p *Provider) setup(c config) {
 	p.seed = maphash.MakeSeed()
 	p.mask = uint64(n - 1)
 	p.shards = make([]shard, n)
+	p.done = make(chan struct{})
 	for i := range p.shards {
 		p.shards[i].tokens = &p.tokens
 	}
@@ -79,6 +85,9 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 		return nil, contextError(ctx, key)
 	}
 	sh := p.shardFor(key)
+	if p.closed.Load() {
+		return nil, closedError(key)
+	}
 	sh.mu.Lock()
 	st, held := sh.keys[key]
 	if !held {
@@ -110,7 +119,7 @@ func (p *Provider) wait(ctx context.Context, key string, sh *shard, st *keyState
 	} else {
 		w.timer.Reset(timeout)
 	}
-	cancelled := false
+	cancelled, closed := false, false
 	select {
 	case <-w.grant:
 		token := w.token
@@ -118,6 +127,8 @@ func (p *Provider) wait(ctx context.Context, key string, sh *shard, st *keyState
 		return &handle{key: key, token: token, shard: sh, state: st}, nil
 	case <-ctx.Done():
 		cancelled = true
+	case <-p.done:
+		closed = true
 	case <-w.timer.C:
 	}
 	if p.givingUp != nil {
@@ -130,8 +141,11 @@ func (p *Provider) wait(ctx context.Context, key string, sh *shard, st *keyState
 		st.lockedRemove(w)
 		sh.mu.Unlock()
 		p.putWaiter(w)
-		if cancelled {
+		switch {
+		case cancelled:
 			return nil, contextError(ctx, key)
+		case closed:
+			return nil, closedError(key)
 		}
 		return nil, &locking.Error{Key: key, Timeout: timeout}
 	}
@@ -143,8 +157,11 @@ func (p *Provider) wait(ctx context.Context, key string, sh *shard, st *keyState
 	<-w.grant
 	h := &handle{key: key, token: w.token, shard: sh, state: st}
 	p.putWaiter(w)
-	if cancelled {
+	if cancelled || closed {
 		_ = h.Release(context.Background())
+		if closed {
+			return nil, closedError(key)
+		}
 		return nil, contextError(ctx, key)
 	}
 	return h, nil

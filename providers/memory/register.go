@@ -1,6 +1,8 @@
 package memory
 
 import (
+	"context"
+
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/mediator"
 )
@@ -12,6 +14,12 @@ import (
 //
 //	p := memory.New()
 //	locking.WithDistributedLockProvider[*memory.Provider](func() *memory.Provider { return p })
+//
+// The provider is closed with the mediator (see [Provider.Close]).
 func WithInMemoryDistributedLocking(opts ...Option) mediator.Option {
-	return locking.WithDistributedLockProvider[*Provider](func() *Provider { return New(opts...) })
+	return locking.WithDistributedLockProvider[*Provider](func(lc *mediator.Lifecycle) *Provider {
+		p := New(opts...)
+		lc.OnClose(func(context.Context) error { return p.Close() })
+		return p
+	})
 }
