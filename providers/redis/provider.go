@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -56,6 +57,7 @@ type Provider struct {
 	forgets   sync.WaitGroup
 
 	closeOnce sync.Once
+	closed    atomic.Bool // set by Close: TryAcquire answers ErrClosed
 
 	// hookBeforeWait, set only by tests, runs between a failed first attempt
 	// and the subscription: the window a release must not slip through.
@@ -127,6 +129,7 @@ func (p *Provider) Ping(ctx context.Context) error {
 // Close is idempotent.
 func (p *Provider) Close() error {
 	p.closeOnce.Do(func() {
+		p.closed.Store(true)
 		p.waiters.close()
 		p.forgetMu.Lock()
 		p.forgetsOK = false
@@ -154,6 +157,9 @@ func (p *Provider) Close() error {
 func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Duration) (locking.Handle, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("redis: acquiring %q: %w", key, err)
+	}
+	if p.closed.Load() {
+		return nil, &locking.UnavailableError{Key: key, Err: errClosed}
 	}
 	start := time.Now()
 	k := newKeys(p.s.keyPrefix, key)
@@ -198,6 +204,10 @@ func (p *Provider) attempt(ctx context.Context, key string, k keys, owner string
 		}
 		if ctx.Err() != nil {
 			return nil, 0, fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
+		}
+		if errors.Is(err, goredis.ErrClosed) {
+			// The client closed under a call that raced with Close.
+			err = errClosed
 		}
 		if cut {
 			err = fmt.Errorf("redis: no answer before the acquisition's deadline: %w", err)

@@ -73,6 +73,9 @@ type Redlock struct {
 
 	tasks   chan func()    // node calls handed to idle workers (see spawn)
 	workers sync.WaitGroup // worker goroutines, started by spawn
+
+	// shut is closed, readable without mu: TryAcquire answers ErrClosed.
+	shut atomic.Bool
 }
 
 var _ locking.Provider = (*Redlock)(nil)
@@ -184,6 +187,7 @@ func (r *Redlock) Ping(ctx context.Context) error {
 // waits for them. It neither releases held locks (their leases run out, and
 // their extensions now fail) nor closes the clients. Close is idempotent.
 func (r *Redlock) Close() error {
+	r.shut.Store(true)
 	r.mu.Lock()
 	r.closed = true
 	r.mu.Unlock()
@@ -209,6 +213,9 @@ func (r *Redlock) Close() error {
 func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Duration) (locking.Handle, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("redis: acquiring %q: %w", key, err)
+	}
+	if r.shut.Load() {
+		return nil, &locking.UnavailableError{Key: key, Err: errClosed}
 	}
 	k := newKeys(r.s.keyPrefix, key)
 	if timeout <= 0 {

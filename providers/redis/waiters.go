@@ -2,18 +2,27 @@ package redis
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 )
 
 // ErrClosed is the cause, wrapped in a *locking.UnavailableError, with
-// which TryAcquire fails on a closed provider when it would have to wait, and
-// with which Close ends the waits in progress.
-var ErrClosed = errors.New("redis: provider closed")
+// which TryAcquire fails on a closed provider (a [Provider] or a [Redlock]),
+// and with which Close ends the waits in progress. It matches
+// locking.ErrClosed, the one answer of every closed provider.
+var ErrClosed error = closedError{}
+
+// closedError is ErrClosed's type: its own words, and errors.Is matches
+// locking.ErrClosed too.
+type closedError struct{}
+
+func (closedError) Error() string        { return "redis: provider closed" }
+func (closedError) Is(target error) bool { return target == locking.ErrClosed }
 
 // errClosed is the short name the package's own code uses.
 var errClosed = ErrClosed
