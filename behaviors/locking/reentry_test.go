@@ -36,21 +36,30 @@ type bankWithdraw struct {
 func (c bankWithdraw) LockKey() string { return c.Account }
 
 // bank keeps balances in a plain map: only the locks protect it, and the race
-// detector reports any access they fail to order.
+// detector reports any access they fail to order. Its handlers get the
+// mediator they send through from the container.
 type bank struct {
 	m        *mediator.Mediator
 	balances map[string]int64
 }
 
 func newBank(t *testing.T) *bank {
-	b := &bank{balances: map[string]int64{"A": 1_000_000, "B": 1_000_000}}
-	b.m = build(t,
+	balances := map[string]int64{"A": 1_000_000, "B": 1_000_000}
+	var b *bank
+	m := build(t,
 		memory.WithInMemoryDistributedLocking(),
 		locking.WithDistributedLocking[bankTransfer, mediator.Unit](),
 		locking.WithDistributedLocking[bankWithdraw, int64](),
-		mediator.WithHandler[bankTransfer, mediator.Unit](b.transfer),
-		mediator.WithHandler[bankWithdraw, int64](b.withdraw),
+		mediator.Provide(func(m *mediator.Mediator) *bank {
+			b = &bank{m: m, balances: balances}
+			return b
+		}),
+		mediator.WithHandler[bankTransfer, mediator.Unit](func(b *bank) mediator.HandlerFunc[bankTransfer, mediator.Unit] { return b.transfer }),
+		mediator.WithHandler[bankWithdraw, int64](func(b *bank) mediator.HandlerFunc[bankWithdraw, int64] { return b.withdraw }),
 	)
+	if b == nil || b.m != m {
+		t.Fatal("the container did not give the bank the mediator Build returned")
+	}
 	return b
 }
 
@@ -175,14 +184,15 @@ func TestReentryIsPerProvider(t *testing.T) {
 
 func TestNestedMultiKeySendTakesOnlyTheKeysNotHeld(t *testing.T) {
 	rec := &recorder{}
-	var m *mediator.Mediator
-	m = build(t, memory.WithInMemoryDistributedLocking(),
+	m := build(t, memory.WithInMemoryDistributedLocking(),
 		locking.WithObserver(rec),
 		locking.WithDistributedLocking[bankWithdraw, int64](),
 		locking.WithDistributedLocking[bankTransfer, mediator.Unit](),
-		mediator.WithHandler[bankWithdraw, int64](func(ctx context.Context, c bankWithdraw) (int64, error) {
-			_, err := mediator.Send(ctx, m, bankTransfer{From: c.Account, To: "Z"})
-			return 0, err
+		mediator.WithHandler[bankWithdraw, int64](func(m *mediator.Mediator) mediator.HandlerFunc[bankWithdraw, int64] {
+			return func(ctx context.Context, c bankWithdraw) (int64, error) {
+				_, err := mediator.Send(ctx, m, bankTransfer{From: c.Account, To: "Z"})
+				return 0, err
+			}
 		}),
 		mediator.WithHandler[bankTransfer, mediator.Unit](func(ctx context.Context, _ bankTransfer) (mediator.Unit, error) {
 			var keys []string

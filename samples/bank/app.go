@@ -53,10 +53,8 @@ func NewApp(cfg Config) (*App, error) {
 // newApp builds the mediator around store, which it owns from then on.
 func newApp(cfg Config, store Store) (*App, error) {
 	bank := &Bank{Store: store, Work: cfg.Work}
-	self := &Self{}
 	opts := []mediator.Option{
 		mediator.Provide(func() *Bank { return bank }),
-		mediator.Provide(func() *Self { return self }),
 		mediator.WithGlobalBehavior(validation{}),
 		mediator.WithHandler[CreateAccountCommand, Account](NewCreateAccountHandler),
 		mediator.WithHandler[GetAccountQuery, Account](NewGetAccountHandler),
@@ -73,7 +71,6 @@ func newApp(cfg Config, store Store) (*App, error) {
 	if err != nil {
 		return nil, errors.Join(err, store.Close())
 	}
-	self.Mediator = m
 	return &App{Mediator: m, Store: store, cfg: cfg}, nil
 }
 

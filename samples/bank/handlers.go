@@ -171,19 +171,18 @@ func (h *TransferHandler) Handle(ctx context.Context, c TransferCommand) (Transf
 	return TransferResult{FromBalance: from.Balance, ToBalance: to.Balance}, nil
 }
 
-// Self gives a handler the mediator it is registered in, which exists only
-// after Build: NewApp fills it in before the first Send.
-type Self struct{ Mediator *mediator.Mediator }
-
 // StressHandler handles StressCommand by sending Concurrent withdrawals
 // through the mediator at once, as that many clients would.
 type StressHandler struct {
 	*Bank
-	self *Self
+	m *mediator.Mediator
 }
 
-// NewStressHandler is the handler's constructor for the container.
-func NewStressHandler(b *Bank, self *Self) *StressHandler { return &StressHandler{Bank: b, self: self} }
+// NewStressHandler is the handler's constructor for the container, which
+// supplies the mediator the handler is registered in.
+func NewStressHandler(b *Bank, m *mediator.Mediator) *StressHandler {
+	return &StressHandler{Bank: b, m: m}
+}
 
 // Handle implements mediator.Handler. Insufficient funds count as rejected,
 // lock timeouts as contended; any other failure fails the whole call.
@@ -201,7 +200,7 @@ func (h *StressHandler) Handle(ctx context.Context, c StressCommand) (StressResu
 	for range c.Concurrent {
 		wg.Go(func() {
 			<-start // all goroutines exist before the first withdrawal
-			_, err := mediator.Send(ctx, h.self.Mediator, WithdrawCommand{AccountID: c.AccountID, Amount: c.Amount})
+			_, err := mediator.Send(ctx, h.m, WithdrawCommand{AccountID: c.AccountID, Amount: c.Amount})
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
