@@ -158,6 +158,7 @@ func (b *Builder) Build() (*Mediator, error) {
 		}
 	}
 
+	problems = distinct(problems)
 	if len(problems) > 0 {
 		// Whatever constructors already started must be stopped again.
 		if err := b.lifecycle.close(context.Background()); err != nil {
@@ -175,6 +176,21 @@ func (b *Builder) Build() (*Mediator, error) {
 	// Publishes the fields above to every goroutine that loads the state.
 	m.state.Store(stateOpen)
 	return m, nil
+}
+
+// distinct drops a problem that reads the same as an earlier one: two
+// checks of one extension (its provider resolved by two Invokes, say) that
+// failed for the one reason.
+func distinct(problems []error) []error {
+	seen := make(map[string]bool, len(problems))
+	kept := problems[:0]
+	for _, p := range problems {
+		if msg := p.Error(); !seen[msg] {
+			seen[msg] = true
+			kept = append(kept, p)
+		}
+	}
+	return kept
 }
 
 // by names the registering function for a registration made now: fn, or

@@ -57,3 +57,42 @@ func TestABadTagReadsInTheUsersWords(t *testing.T) {
 		}
 	}
 }
+
+type lockDatabase struct{}
+
+type databaseProvider struct{ locking.NoOpProvider }
+
+// TestAProviderMissingADependencyIsReportedAlone: the container hands the
+// behaviors no provider when the registered one lacks a dependency; Build
+// reports the missing dependency under the provider's registration, not a
+// false "no lock provider is registered" for every locked type.
+func TestAProviderMissingADependencyIsReportedAlone(t *testing.T) {
+	opt, at := locking.WithDistributedLockProvider[*databaseProvider](func(*lockDatabase) *databaseProvider { return &databaseProvider{} }), callSite()
+	for name, locked := range map[string]mediator.Option{
+		"per type": locking.WithDistributedLocking[AccountCommand, int](),
+		"global":   locking.WithGlobalDistributedLocking(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := mediator.New(opt, locked,
+				mediator.WithHandler[AccountCommand, int](func(context.Context, AccountCommand) (int, error) { return 0, nil }))
+			want := "mediator: build: locking.WithDistributedLockProvider (at " + at + "): it needs locking.Provider, whose constructor (" + at +
+				") needs *locking_test.lockDatabase, which nothing provides: add a constructor of it with mediator.Provide"
+			if err == nil || err.Error() != want {
+				t.Fatalf("Build =\n%v\nwant\n%s", err, want)
+			}
+			if errors.Is(err, locking.ErrNoProvider) {
+				t.Fatalf("Build = %v; a provider is registered, so not ErrNoProvider", err)
+			}
+		})
+	}
+}
+
+// TestNoProviderAtAllIsStillErrNoProvider: the case above must not hide
+// the plain mistake.
+func TestNoProviderAtAllIsStillErrNoProvider(t *testing.T) {
+	_, err := mediator.New(locking.WithDistributedLocking[AccountCommand, int](),
+		mediator.WithHandler[AccountCommand, int](func(context.Context, AccountCommand) (int, error) { return 0, nil }))
+	if !errors.Is(err, locking.ErrNoProvider) {
+		t.Fatalf("Build = %v; want ErrNoProvider", err)
+	}
+}

@@ -20,9 +20,16 @@ type deps struct {
 	Logger    *loggerRegistration   `optional:"true"`
 	AppLogger *slog.Logger          `optional:"true"`
 	Observers []Observer            `group:"locking.observers"`
+	// Registered is set when a provider is registered (see check).
+	Registered *providerRegistered `optional:"true"`
 }
 
 func (d *deps) check(what string) error {
+	if d.Provider == nil && d.Registered != nil {
+		// The registered provider could not be built: its registration
+		// reports why and fails Build, so this behavior is never used.
+		d.Provider = unbuiltProvider{}
+	}
 	if d.Provider == nil {
 		return fmt.Errorf("%w (needed by %s): register one, e.g. memory.WithInMemoryDistributedLocking(), redis.WithRedisDistributedLocking(addr), locking.WithDistributedLockProvider[P](), or locking.WithNoOpLocking() in handler tests", ErrNoProvider, what)
 	}

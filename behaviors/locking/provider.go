@@ -2,6 +2,7 @@ package locking
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"time"
@@ -68,17 +69,40 @@ type LostNotifier interface {
 // A mediator has one provider: registering a second fails Build.
 func WithDistributedLockProvider[P Provider](constructor ...any) mediator.Option {
 	name := fmt.Sprintf("locking.WithDistributedLockProvider[%s]", reflect.TypeFor[P]())
-	// Named, a second provider fails Build with "two lock providers:
-	// registered at X and at Y".
-	describe := mediator.Describe[Provider]("lock providers")
+	var provide mediator.Option
 	switch len(constructor) {
 	case 0:
-		return mediator.Options(name, describe, mediator.Provide(func() Provider { return zeroProvider[P]() }))
+		provide = mediator.Provide(func() Provider { return zeroProvider[P]() })
 	case 1:
-		return mediator.Options(name, describe, mediator.Provide(constructor[0], dig.As(new(Provider))))
+		provide = mediator.Provide(constructor[0], dig.As(new(Provider)))
 	default:
 		return mediator.Failed(name, fmt.Errorf("locking: WithDistributedLockProvider takes at most one constructor, got %d", len(constructor)))
 	}
+	return mediator.Options(name,
+		// Named, a second provider fails Build with "two lock providers:
+		// registered at X and at Y".
+		mediator.Describe[Provider]("lock providers"),
+		provide,
+		mediator.Provide(func() *providerRegistered { return &providerRegistered{} }),
+		// A provider whose constructor lacks a dependency is reported here,
+		// under this registration, with the missing type.
+		mediator.Invoke(func(Provider) {}),
+	)
+}
+
+// providerRegistered is in the container when a lock provider is
+// registered. The behavior asks for the provider as an optional parameter,
+// which the container leaves nil both when none is registered and when the
+// registered one's constructor lacks a dependency; this tells them apart.
+type providerRegistered struct{}
+
+// unbuiltProvider stands in, while Build runs, for a registered provider
+// whose constructor lacked a dependency. Build fails on that (see
+// WithDistributedLockProvider), so it never serves a Send.
+type unbuiltProvider struct{}
+
+func (unbuiltProvider) TryAcquire(_ context.Context, key string, _ time.Duration) (Handle, error) {
+	return nil, &UnavailableError{Key: key, Err: errors.New("locking: the lock provider could not be built")}
 }
 
 func zeroProvider[P Provider]() P {

@@ -81,3 +81,22 @@ func TestTwoRedisProvidersAreNamedAsSuch(t *testing.T) {
 		t.Fatalf("Build =\n%v\nwant\n%s", err, want)
 	}
 }
+
+// TestFromDIWithoutAClientIsReportedAlone: the missing client is the one
+// problem, under the option's name; before, a false "no lock provider is
+// registered" came first.
+func TestFromDIWithoutAClientIsReportedAlone(t *testing.T) {
+	opt, at := redislocks.WithRedisDistributedLockingFromDI(), callSite()
+	_, err := mediator.New(opt,
+		locking.WithDistributedLocking[buildErrCmd, int](),
+		mediator.WithHandler[buildErrCmd, int](buildErrHandler))
+	var be *mediator.BuildError
+	if !errors.As(err, &be) || len(be.Problems) != 1 {
+		t.Fatalf("Build = %v; want one problem", err)
+	}
+	wantStart := "mediator: build: redis.WithRedisDistributedLockingFromDI (at " + at + "): it needs locking.Provider, whose constructor ("
+	wantEnd := ") needs redis.UniversalClient, which nothing provides: add a constructor of it with mediator.Provide"
+	if msg := err.Error(); !strings.HasPrefix(msg, wantStart) || !strings.HasSuffix(msg, wantEnd) {
+		t.Fatalf("Build =\n%s\nwant\n%s...%s", msg, wantStart, wantEnd)
+	}
+}
