@@ -31,6 +31,12 @@
 // its parameters. A constructor that opens something registers its clean-up
 // on the [*Lifecycle] it asks for, and [Mediator.Close] runs the clean-ups.
 //
+// A constructor may also ask for the [*Mediator] itself, to Send or Publish
+// from inside a handler: the container supplies the mediator Build returns.
+// A failed registration is reported in the user's terms, as a
+// [*RegistrationError]: the message type, the function called and its line,
+// then the cause, without dig's wrapping.
+//
 // # Behavior order
 //
 // Global behaviors ([WithGlobalBehavior]) are outermost, then the type's own
