@@ -96,3 +96,23 @@ func TestNoProviderAtAllIsStillErrNoProvider(t *testing.T) {
 		t.Fatalf("Build = %v; want ErrNoProvider", err)
 	}
 }
+
+// TestABadTagUnderGlobalLockingReadsInTheUsersWords: the same for a type the
+// global behavior covers; the line is that of WithGlobalDistributedLocking.
+func TestABadTagUnderGlobalLockingReadsInTheUsersWords(t *testing.T) {
+	opt, at := locking.WithGlobalDistributedLocking(), callSite()
+	_, err := mediator.New(memory.WithInMemoryDistributedLocking(), opt,
+		mediator.WithHandler[badTagCommand, int](func(context.Context, badTagCommand) (int, error) { return 0, nil }))
+	var re *mediator.RegistrationError
+	if !errors.As(err, &re) {
+		t.Fatalf("Build = %v; want a *mediator.RegistrationError", err)
+	}
+	want := "mediator: build: locking_test.badTagCommand: locking.WithGlobalDistributedLocking (at " + at + "): " + re.Err.Error()
+	if err.Error() != want {
+		t.Errorf("Build error =\n%s\nwant\n%s", err, want)
+	}
+	var tagErr *locking.TagError
+	if !errors.As(err, &tagErr) {
+		t.Fatalf("Build = %v; want it to wrap a *locking.TagError", err)
+	}
+}
