@@ -381,3 +381,17 @@ func TestFluentBuilderAppliesOptionsInOrder(t *testing.T) {
 		t.Fatalf("Build = %v; want a duplicate first at %s, again at %s", err, firstAt, secondAt)
 	}
 }
+
+// TestAConstructorCanBlameAnotherRegistration: an extension's behavior that
+// fails because of another of its options returns a *RegistrationError
+// naming that option; Build reports it as it is, with the message type.
+func TestAConstructorCanBlameAnotherRegistration(t *testing.T) {
+	opt, at := mediator.WithBehavior[ping, string](func() (mediator.Behavior[ping, string], error) {
+		return nil, &mediator.RegistrationError{By: "ext.WithDefaults", Source: "app/wire.go:12", Err: errors.New("negative timeout")}
+	}), here()
+	be := buildError(t, mediator.WithHandler[ping, string](pingHandler{}), opt)
+	want := "mediator: build: mediator_test.ping: ext.WithDefaults (at app/wire.go:12): negative timeout"
+	if be.Error() != want {
+		t.Errorf("error =\n%s\nwant\n%s (not the behavior's line %s)", be, want, at)
+	}
+}

@@ -154,7 +154,7 @@ func (b *Builder) Build() (*Mediator, error) {
 
 	for _, inv := range b.invokes {
 		if err := b.container.Invoke(inv.Value); err != nil {
-			problems = append(problems, &RegistrationError{By: inv.By, Source: inv.Source, Err: explain(err, false)})
+			problems = append(problems, blame(&RegistrationError{By: inv.By, Source: inv.Source, Err: explain(err, false)}))
 		}
 	}
 
@@ -176,6 +176,23 @@ func (b *Builder) Build() (*Mediator, error) {
 	// Publishes the fields above to every goroutine that loads the state.
 	m.state.Store(stateOpen)
 	return m, nil
+}
+
+// blame returns the *RegistrationError a constructor itself returned, when
+// it did: an extension whose behavior fails because of another registration
+// (a defaults option, say) names that one, and the message starts with it.
+// Its Type is filled in from e when unset.
+func blame(e *RegistrationError) *RegistrationError {
+	var own *RegistrationError
+	if !errors.As(e.Err, &own) {
+		return e
+	}
+	if own.Type == nil {
+		c := *own
+		c.Type = e.Type
+		own = &c
+	}
+	return own
 }
 
 // distinct drops a problem that reads the same as an earlier one: two
@@ -330,7 +347,7 @@ var errorType = reflect.TypeFor[error]()
 func resolve[T any](c scoper, r registry.Registration, t reflect.Type, noun string) (T, error) {
 	var zero T
 	fail := func(err error) (T, error) {
-		return zero, &RegistrationError{Type: t, By: r.By, Source: r.Source, Err: err}
+		return zero, blame(&RegistrationError{Type: t, By: r.By, Source: r.Source, Err: err})
 	}
 	if v, ok := r.Value.(T); ok {
 		if isNil(r.Value) {

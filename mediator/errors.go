@@ -87,6 +87,11 @@ func (e *PanicError) Error() string { return fmt.Sprintf("mediator: handler pani
 // message type, the function that registered it and where it was called,
 // then what went wrong — with dig's internal wrapping taken off; errors.Is
 // and errors.As still reach the original cause through Unwrap.
+//
+// A constructor may return a *RegistrationError itself to blame another
+// registration: a behavior that fails because of a defaults option returns
+// one naming that option and its line, and Build reports it as it is (with
+// Type filled in when left nil).
 type RegistrationError struct {
 	// Type is the message type the registration is for; nil for a global
 	// behavior or an [Invoke].
