@@ -26,6 +26,14 @@ type Builder struct {
 	lifecycle *Lifecycle
 	strategy  PublishStrategy
 	requireNH bool
+	// publishLimit bounds a Parallel Publish; onError makes Publish run in
+	// the background (see strategy.go).
+	publishLimit int
+	onError      func(ctx context.Context, n any, err error)
+	// notifGlobals are the global notification behaviors as registered,
+	// notifGlobalsResolved as built (see notify.go).
+	notifGlobals         []registry.Registration
+	notifGlobalsResolved []globalNotificationBehavior
 	built     bool
 	// group is the name of the outermost option group being applied, so a
 	// registration made inside an extension's option names that option.
@@ -137,6 +145,14 @@ func (b *Builder) Build() (*Mediator, error) {
 		routes[e.Key] = route
 	}
 
+	for _, g := range b.notifGlobals {
+		v, err := resolve[GlobalNotificationBehavior](b.container, g, nil, "global notification behavior")
+		if err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		b.notifGlobalsResolved = append(b.notifGlobalsResolved, globalNotificationBehavior{GlobalNotificationBehavior: v, reg: g})
+	}
 	notifications := make(map[registry.Key]any, len(b.notifs.Entries()))
 	for _, e := range b.notifs.Entries() {
 		c := e.Compose.(composer)
@@ -171,7 +187,7 @@ func (b *Builder) Build() (*Mediator, error) {
 	m.reg = b.reg
 	m.container = b.container
 	m.lifecycle = b.lifecycle
-	m.strategy = b.strategy
+	m.onError = b.onError
 	m.requireNH = b.requireNH
 	// Publishes the fields above to every goroutine that loads the state.
 	m.state.Store(stateOpen)

@@ -2,10 +2,8 @@ package mediator
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"reflect"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -34,8 +32,13 @@ type Mediator struct {
 	reg           *registry.Registry
 	container     *dig.Container
 	lifecycle     *Lifecycle
-	strategy      PublishStrategy
 	requireNH     bool
+	// onError is the error callback of a background Publish; nil when
+	// Publish runs on the caller's goroutine. bgMu orders Close against the
+	// start of a background delivery, bg counts those running.
+	onError func(ctx context.Context, n any, err error)
+	bgMu    sync.RWMutex
+	bg      sync.WaitGroup
 }
 
 // The states of a Mediator. The zero value is stateBuilding, so a Mediator
@@ -76,61 +79,32 @@ func Send[Req Message[Res], Res any](ctx context.Context, m *Mediator, req Req) 
 // caller's package does not inline Table.Get directly.
 func (m *Mediator) lookupRoute(k registry.Key) any { return m.routes.Get(k) }
 
-// Publish delivers n to every handler registered for N, with the mediator's
-// [PublishStrategy], and joins the handlers' errors. A type with no handler is
-// not an error unless the mediator was built with [RequireNotificationHandlers].
-// A nil, closed or unbuilt m is, as for [Send].
+// Publish delivers n to every handler registered for N, through the
+// notification behaviors of N, with the mediator's [PublishStrategy], and
+// returns the handlers' errors (joined, or the first with [StopOnFirstError]).
+// A type with no handler is not an error unless the mediator was built with
+// [RequireNotificationHandlers]. A nil, closed or unbuilt m is, as for [Send].
+// With [WithBackgroundPublish] Publish returns nil at once and the delivery
+// runs on a goroutine of its own; see there.
+//
+// Publish looks the route up in a frozen table and calls the chain composed
+// at Build: with the Sequential strategy and per-type behaviors it allocates
+// nothing of its own.
 func Publish[N Notifier](ctx context.Context, m *Mediator, n N) error {
 	if m == nil || m.state.Load() != stateOpen {
 		return m.unusable()
 	}
-	v, ok := m.notifications.Lookup(registry.KeyOf[N]())
-	if !ok {
+	r, ok := m.notifications.Get(registry.KeyOf[N]()).(*notificationRoute[N])
+	if !ok || (m.requireNH && len(r.calls) == 0) {
 		if m.requireNH {
 			return fmt.Errorf("%w for %s", ErrNoNotificationHandler, registry.TypeOf[N]())
 		}
 		return nil
 	}
-	r := v.(*notificationRoute[N])
-	if m.strategy == Parallel {
-		return publishParallel(ctx, r.handlers, n)
+	if m.onError != nil {
+		return publishBackground(ctx, m, r, n)
 	}
-	var errs []error
-	for _, h := range r.handlers {
-		if err := h.Handle(ctx, n); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func publishParallel[N any](ctx context.Context, handlers []NotificationHandler[N], n N) error {
-	if len(handlers) == 1 {
-		// No goroutine for one handler, but the same contract: a panic
-		// comes back as a *PanicError.
-		return handleRecovered(ctx, handlers[0], n)
-	}
-	errs := make([]error, len(handlers))
-	var wg sync.WaitGroup
-	for i, h := range handlers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = handleRecovered(ctx, h, n)
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// handleRecovered calls h and turns a panic into a *PanicError.
-func handleRecovered[N any](ctx context.Context, h NotificationHandler[N], n N) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = &PanicError{Value: p, Stack: debug.Stack()}
-		}
-	}()
-	return h.Handle(ctx, n)
+	return r.publish(ctx, n)
 }
 
 // unusable says why m cannot take a Send or Publish: it is nil, not built,
@@ -186,12 +160,26 @@ func (m *Mediator) Invoke(fn any) error {
 // ask for after the provider closed is refused with an error matching
 // ErrClosed too. Close on a nil m returns [ErrNilMediator], on a mediator
 // Build did not return [ErrNotBuilt].
+//
+// With [WithBackgroundPublish], Close first waits for the background
+// deliveries already started (and their error callbacks) to end, then runs
+// the clean-up, so a handler still running keeps its lock provider. When ctx
+// ends first, Close returns ctx's error without running the clean-up; a
+// later Close waits again.
 func (m *Mediator) Close(ctx context.Context) error {
 	if m == nil {
 		return ErrNilMediator
 	}
-	if !m.state.CompareAndSwap(stateOpen, stateClosed) && m.state.Load() != stateClosed {
+	m.bgMu.Lock()
+	ok := m.state.CompareAndSwap(stateOpen, stateClosed) || m.state.Load() == stateClosed
+	m.bgMu.Unlock()
+	if !ok {
 		return ErrNotBuilt
+	}
+	if m.onError != nil {
+		if err := m.waitBackground(ctx); err != nil {
+			return err
+		}
 	}
 	return m.lifecycle.close(ctx)
 }

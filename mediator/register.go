@@ -148,41 +148,6 @@ func Invoke(fn any) Option {
 	})
 }
 
-// PublishStrategy says how Publish runs the handlers of one notification.
-type PublishStrategy int
-
-const (
-	// Sequential runs the handlers one after another in registration order,
-	// all of them even when one fails, and joins their errors. The default.
-	Sequential PublishStrategy = iota
-	// Parallel runs every handler in its own goroutine, waits for all, and
-	// joins their errors; a panic becomes a *PanicError.
-	Parallel
-)
-
-// String returns "Sequential" or "Parallel".
-func (s PublishStrategy) String() string {
-	switch s {
-	case Sequential:
-		return "Sequential"
-	case Parallel:
-		return "Parallel"
-	}
-	return fmt.Sprintf("PublishStrategy(%d)", int(s))
-}
-
-// WithPublishStrategy sets how Publish runs handlers (default [Sequential]).
-func WithPublishStrategy(s PublishStrategy) Option {
-	src := callerSource()
-	return newOption("WithPublishStrategy("+s.String()+")", src, func(b *Builder) error {
-		if s != Sequential && s != Parallel {
-			return fmt.Errorf("unknown %s", s)
-		}
-		b.strategy = s
-		return nil
-	})
-}
-
 // RequireNotificationHandlers makes Publish fail with
 // [ErrNoNotificationHandler] for a notification type with no handler. Without
 // it such a Publish does nothing and returns nil.
@@ -289,22 +254,4 @@ func chainGlobal[Req, Res any](g GlobalBehavior, next Next[Req, Res]) Next[Req, 
 		res, _ := out.(Res)
 		return res, err
 	}
-}
-
-type notificationRoute[N any] struct {
-	handlers []NotificationHandler[N]
-}
-
-type notificationComposer[N any] struct{}
-
-func (notificationComposer[N]) compose(b *Builder, e *registry.Entry, _ []globalBehavior) (any, error) {
-	r := &notificationRoute[N]{handlers: make([]NotificationHandler[N], 0, len(e.Behaviors))}
-	for _, reg := range e.Behaviors {
-		h, err := resolve[NotificationHandler[N]](b.container, reg, e.Type, "notification handler")
-		if err != nil {
-			return nil, err
-		}
-		r.handlers = append(r.handlers, h)
-	}
-	return r, nil
 }
