@@ -26,14 +26,6 @@ type Builder struct {
 	lifecycle *Lifecycle
 	strategy  PublishStrategy
 	requireNH bool
-	// publishLimit bounds a Parallel Publish; onError makes Publish run in
-	// the background (see strategy.go).
-	publishLimit int
-	onError      func(ctx context.Context, n any, err error)
-	// notifGlobals are the global notification behaviors as registered,
-	// notifGlobalsResolved as built (see notify.go).
-	notifGlobals         []registry.Registration
-	notifGlobalsResolved []globalNotificationBehavior
 	built     bool
 	// group is the name of the outermost option group being applied, so a
 	// registration made inside an extension's option names that option.
@@ -46,6 +38,15 @@ type Builder struct {
 	// gave to types. Both serve the message about a type provided twice.
 	provided map[string]string
 	plurals  map[string]string
+
+	// publishLimit bounds a Parallel Publish; onError makes Publish run in
+	// the background (see strategy.go).
+	publishLimit int
+	onError      func(ctx context.Context, n any, err error)
+	// notifGlobals are the global notification behaviors as registered,
+	// notifGlobalsResolved as built (see notify.go).
+	notifGlobals         []registry.Registration
+	notifGlobalsResolved []globalNotificationBehavior
 }
 
 // NewBuilder returns an empty Builder.

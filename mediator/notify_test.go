@@ -169,7 +169,9 @@ func TestNotificationBehaviorWithoutHandlerRuns(t *testing.T) {
 		t.Fatalf("Publish = %v, behavior ran %d times; want nil, 1", err, seen.Load())
 	}
 	strict := mustNew(t, mediator.RequireNotificationHandlers(),
-		mediator.WithNotificationBehavior[unheard](func(ctx context.Context, n unheard, next mediator.NotificationNext[unheard]) error { return next(ctx, n) }))
+		mediator.WithNotificationBehavior[unheard](func(ctx context.Context, n unheard, next mediator.NotificationNext[unheard]) error {
+			return next(ctx, n)
+		}))
 	if err := mediator.Publish(context.Background(), strict, unheard{}); !errors.Is(err, mediator.ErrNoNotificationHandler) {
 		t.Errorf("Publish with only a behavior under RequireNotificationHandlers = %v; want ErrNoNotificationHandler", err)
 	}
