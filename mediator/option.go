@@ -96,6 +96,7 @@ func Failed(name string, err error) Option {
 // registration made through an extension package points at the user's code.
 var libraryPackages = []string{
 	"github.com/turbomediator/turbomediator-go/mediator.",
+	"github.com/turbomediator/turbomediator-go/mediator/mediatortest.",
 	"github.com/turbomediator/turbomediator-go/registry.",
 	"github.com/turbomediator/turbomediator-go/behaviors/",
 	"github.com/turbomediator/turbomediator-go/providers/",
