@@ -45,11 +45,22 @@ func (b *behavior[Req, Res]) Handle(ctx context.Context, req Req, next mediator.
 	var err error
 	switch b.keys.source {
 	case fromMethod:
+		if b.keys.nilRecv && *(*unsafe.Pointer)(unsafe.Pointer(&req)) == nil {
+			err = b.keys.nilReceiver()
+			break
+		}
 		s, err = b.enter(ctx, b.keys.withPart(b.single(req)))
 	case fromMethods:
+		if b.keys.nilRecv && *(*unsafe.Pointer)(unsafe.Pointer(&req)) == nil {
+			err = b.keys.nilReceiver()
+			break
+		}
 		s, err = b.enterMany(ctx, b.keys.many(b.multi(req)))
 	case fromFields:
-		s, err = b.enter(ctx, b.fieldKey(&req))
+		var key string
+		if key, err = b.fieldKey(&req); err == nil {
+			s, err = b.enter(ctx, key)
+		}
 	default:
 		s, err = b.enter(ctx, b.keys.base)
 	}
@@ -66,7 +77,7 @@ func (b *behavior[Req, Res]) Handle(ctx context.Context, req Req, next mediator.
 // fieldKey builds the key of a message with lock:"key" fields. Plain fields
 // are read from the caller's copy; Stringer fields need a heap copy, made by
 // boxing it once.
-func (b *behavior[Req, Res]) fieldKey(req *Req) string {
+func (b *behavior[Req, Res]) fieldKey(req *Req) (string, error) {
 	if b.keys.stringers {
 		return b.keys.fromBoxed(*req)
 	}
@@ -74,7 +85,7 @@ func (b *behavior[Req, Res]) fieldKey(req *Req) string {
 	if b.keys.pointer {
 		p = *(*unsafe.Pointer)(p)
 	}
-	return b.keys.fromPlainStruct(p)
+	return b.keys.fromPlainStruct(p), nil
 }
 
 // run calls next inside s. The deferred exit releases the locks when next

@@ -22,11 +22,11 @@ func (g *globalBehavior) AppliesTo(mt mediator.MessageType) (bool, error) {
 		return false, nil // its own WithDistributedLocking locks it
 	}
 	spec, err := inspect(mt.Type)
+	if !spec.hasMarker {
+		return false, nil // not locked here: its key sources do not matter
+	}
 	if err != nil {
 		return false, err
-	}
-	if !spec.hasMarker {
-		return false, nil
 	}
 	tl, err := resolve(mt.Type, g.options, nil, g.deps)
 	if err != nil {
@@ -44,13 +44,18 @@ func (g *globalBehavior) Handle(ctx context.Context, req any, next mediator.AnyN
 	}
 	var s *scope
 	var err error
-	switch tl.keys.source {
-	case fromMethod:
+	switch {
+	case tl.keys.nilRecv && isNilBoxed(req):
+		err = tl.keys.nilReceiver()
+	case tl.keys.source == fromMethod:
 		s, err = tl.enter(ctx, tl.keys.withPart(req.(KeyProvider).LockKey()))
-	case fromMethods:
+	case tl.keys.source == fromMethods:
 		s, err = tl.enterMany(ctx, tl.keys.many(req.(MultiKeyProvider).LockKeys()))
-	case fromFields:
-		s, err = tl.enter(ctx, tl.keys.fromBoxed(req))
+	case tl.keys.source == fromFields:
+		var key string
+		if key, err = tl.keys.fromBoxed(req); err == nil {
+			s, err = tl.enter(ctx, key)
+		}
 	default:
 		s, err = tl.enter(ctx, tl.keys.base)
 	}
