@@ -38,6 +38,10 @@ func newBehavior[Req, Res any](tl *typeLock) (*behavior[Req, Res], error) {
 	return b, nil
 }
 
+// Guards tells the mediator that this behavior covers the DistributedLock
+// marker of its type.
+func (b *behavior[Req, Res]) Guards(guard string, _ reflect.Type) bool { return guard == guardName }
+
 // Handle takes the message's lock(s), runs next while holding them and gives
 // them back however next ends.
 func (b *behavior[Req, Res]) Handle(ctx context.Context, req Req, next mediator.Next[Req, Res]) (Res, error) {

@@ -36,6 +36,10 @@ func (g *globalBehavior) AppliesTo(mt mediator.MessageType) (bool, error) {
 	return true, nil
 }
 
+// Guards tells the mediator that every type carrying the DistributedLock
+// marker is covered: locked here, or by its own WithDistributedLocking.
+func (g *globalBehavior) Guards(guard string, _ reflect.Type) bool { return guard == guardName }
+
 // Handle locks req's key(s) around next.
 func (g *globalBehavior) Handle(ctx context.Context, req any, next mediator.AnyNext) (any, error) {
 	tl := g.types[reflect.TypeOf(req)]
@@ -68,4 +72,25 @@ func (g *globalBehavior) Handle(ctx context.Context, req any, next mediator.AnyN
 		return nil, err
 	}
 	return run(s, req, next)
+}
+
+// unlocked is the behavior of WithoutLocking: it covers the marker and
+// wraps no type.
+type unlocked struct{}
+
+func (unlocked) Guards(guard string, _ reflect.Type) bool { return guard == guardName }
+
+func (unlocked) AppliesTo(mediator.MessageType) (bool, error) { return false, nil }
+
+func (unlocked) Handle(ctx context.Context, req any, next mediator.AnyNext) (any, error) {
+	return next(ctx, req)
+}
+
+// WithoutLocking builds a mediator whose handlers of types carrying the
+// [DistributedLock] marker run without any lock, on purpose: to show what
+// the lock prevents (the bank sample's -no-lock), or to test a handler alone
+// (see also [WithNoOpLocking]). Without it, such a type with no locking
+// behavior fails Build. It adds nothing to any pipeline.
+func WithoutLocking() mediator.Option {
+	return mediator.Options("locking.WithoutLocking", mediator.WithGlobalBehavior(unlocked{}))
 }
