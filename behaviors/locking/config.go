@@ -78,7 +78,7 @@ func resolve(t reflect.Type, global Options, perType []func(*Options), d *deps) 
 		}
 	}
 	if timeout < 0 {
-		return nil, fmt.Errorf("locking: %s: negative timeout %s", t, timeout)
+		return nil, fmt.Errorf("locking: %s: its options set a negative DefaultTimeout %s: use 0 for one try that fails at once, or a positive wait", t, timeout)
 	}
 	base := prefix
 	if gp != "" {

@@ -40,7 +40,7 @@ func WithDistributedLocking[Req mediator.Message[Res], Res any](configure ...fun
 			if err := d.check(name); err != nil {
 				return nil, err
 			}
-			global, err := globalOptions(d.Defaults, nil, "WithDefaults")
+			global, err := globalOptions(d.Defaults, nil, "locking.WithDistributedLocking")
 			if err != nil {
 				return nil, err
 			}
@@ -67,13 +67,16 @@ type globalRegistration struct{}
 // Send more than the per-type form.
 func WithGlobalDistributedLocking(configure ...func(*Options)) mediator.Option {
 	reg := &globalRegistration{}
+	if err := checkGlobal(configured(builtinOptions(), configure)); err != nil {
+		return mediator.Failed("locking.WithGlobalDistributedLocking", err)
+	}
 	return mediator.Options("locking.WithGlobalDistributedLocking",
 		mediator.Provide(func() *globalRegistration { return reg }),
 		mediator.WithGlobalBehavior(func(_ *globalRegistration, d deps) (mediator.GlobalBehavior, error) {
 			if err := d.check("WithGlobalDistributedLocking"); err != nil {
 				return nil, err
 			}
-			o, err := globalOptions(d.Defaults, configure, "WithGlobalDistributedLocking")
+			o, err := globalOptions(d.Defaults, configure, "locking.WithGlobalDistributedLocking")
 			if err != nil {
 				return nil, err
 			}
