@@ -27,6 +27,9 @@ type Builder struct {
 	strategy  PublishStrategy
 	requireNH bool
 	built     bool
+	// globalFailed is set when a global behavior could not be built: it
+	// may have guarded types, so checkGuards stays quiet (see marker.go).
+	globalFailed bool
 }
 
 // NewBuilder returns an empty Builder.
@@ -77,6 +80,7 @@ func (b *Builder) Build() (*Mediator, error) {
 		v, err := resolve[GlobalBehavior](b.container, g, "global behavior")
 		if err != nil {
 			problems = append(problems, err)
+			b.globalFailed = true
 			continue
 		}
 		globals = append(globals, globalBehavior{GlobalBehavior: v, source: g.Source})

@@ -127,3 +127,11 @@ func TestGlobalOptionsErrorsNameTheirOwnLine(t *testing.T) {
 		}
 	}
 }
+
+func TestGlobalLockingWithoutProviderReportsThatAlone(t *testing.T) {
+	_, err := mediator.New(locking.WithGlobalDistributedLocking(),
+		mediator.WithHandler[AccountCommand, int](func(context.Context, AccountCommand) (int, error) { return 0, nil }))
+	if p := buildErrorOf(t, err); !errors.Is(p, locking.ErrNoProvider) {
+		t.Fatalf("problem %v, want ErrNoProvider alone", p)
+	}
+}
