@@ -80,12 +80,12 @@ func (b *Builder) Build() (*Mediator, error) {
 		v, err := resolve[GlobalBehavior](b.container, g, "global behavior")
 		if err != nil {
 			problems = append(problems, err)
-			b.globalFailed = true
 			continue
 		}
 		globals = append(globals, globalBehavior{GlobalBehavior: v, source: g.Source})
 	}
 
+	b.globalFailed = len(globals) < len(b.globals)
 	routes := make(map[registry.Key]any, len(b.reg.Entries()))
 	for _, e := range b.reg.Entries() {
 		if e.Handler == nil {

@@ -14,14 +14,14 @@ import (
 // dig's.
 type deps struct {
 	dig.In
+	// Claims are the per-type registrations of the mediator.
+	Claims []typeClaim `group:"locking.types"`
 
 	Provider  Provider              `optional:"true"`
 	Defaults  *defaultsRegistration `optional:"true"`
 	Logger    *loggerRegistration   `optional:"true"`
 	AppLogger *slog.Logger          `optional:"true"`
 	Observers []Observer            `group:"locking.observers"`
-	// Claims are the per-type registrations of the mediator.
-	Claims []typeClaim `group:"locking.types"`
 }
 
 func (d *deps) check(what string) error {
