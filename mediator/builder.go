@@ -21,15 +21,15 @@ type Builder struct {
 	reg       *registry.Registry
 	container *dig.Container
 	globals   []registry.Registration
-	notifs    *registry.Registry
-	invokes   []registry.Registration
-	lifecycle *Lifecycle
-	strategy  PublishStrategy
-	requireNH bool
-	built     bool
 	// globalFailed is set when a global behavior could not be built: it
 	// may have guarded types, so checkGuards stays quiet (see marker.go).
 	globalFailed bool
+	notifs       *registry.Registry
+	invokes      []registry.Registration
+	lifecycle    *Lifecycle
+	strategy     PublishStrategy
+	requireNH    bool
+	built        bool
 }
 
 // NewBuilder returns an empty Builder.
