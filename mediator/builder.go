@@ -38,6 +38,9 @@ type Builder struct {
 	// gave to types. Both serve the message about a type provided twice.
 	provided map[string]string
 	plurals  map[string]string
+	// globalFailed is set when a global behavior could not be built: it
+	// may have guarded types, so checkGuards stays quiet (see marker.go).
+	globalFailed bool
 
 	// publishLimit bounds a Parallel Publish; onError makes Publish run in
 	// the background (see strategy.go).
@@ -123,6 +126,7 @@ func (b *Builder) Build() (*Mediator, error) {
 		globals = append(globals, globalBehavior{GlobalBehavior: v, reg: g})
 	}
 
+	b.globalFailed = len(globals) < len(b.globals)
 	routes := make(map[registry.Key]any, len(b.reg.Entries()))
 	for _, e := range b.reg.Entries() {
 		if e.Handler == nil {

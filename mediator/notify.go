@@ -289,6 +289,9 @@ func (notificationComposer[N]) compose(b *Builder, e *registry.Entry, _ []global
 		}
 		behaviors[i] = bh
 	}
+	if err := checkNotificationGuard(b, e, behaviors); err != nil {
+		return nil, err
+	}
 	for i := len(behaviors) - 1; i >= 0; i-- {
 		next = chainNotification(behaviors[i], next)
 		wrapped = true
@@ -328,4 +331,33 @@ func chainGlobalNotification[N any](g GlobalNotificationBehavior, next Notificat
 		return next(ctx, n)
 	}
 	return func(ctx context.Context, n N) error { return g.Handle(ctx, n, anyNext) }
+}
+
+// checkNotificationGuard fails Build for a notification type with handlers
+// that carries a [Guarded] marker none of its whole-Publish behaviors,
+// per-type or global, guards: its handlers would run unguarded. Per-handler
+// behaviors do not count (a lock per handler is not the lock around the
+// Publish), nor do request behaviors.
+func checkNotificationGuard[N any](b *Builder, e *registry.Entry, behaviors []NotificationBehavior[N]) error {
+	if len(e.Behaviors) == 0 || len(b.notifGlobalsResolved) < len(b.notifGlobals) {
+		return nil
+	}
+	g, ok := guardOf(e.Type)
+	if !ok {
+		return nil
+	}
+	for _, bh := range behaviors {
+		if gd, ok := bh.(Guardian); ok && gd.Guards(g.Name, e.Type) {
+			return nil
+		}
+	}
+	for _, gb := range b.notifGlobalsResolved {
+		if gd, ok := gb.GlobalNotificationBehavior.(Guardian); ok && gd.Guards(g.Name, e.Type) {
+			return nil
+		}
+	}
+	if g.UnguardedNotification != nil {
+		return g.UnguardedNotification(e.Type, e.Behaviors[0].Source)
+	}
+	return fmt.Errorf("%s: WithNotificationHandler (at %s): the type carries the %s marker but no notification behavior guards it", e.Type, e.Behaviors[0].Source, g.Name)
 }

@@ -2,7 +2,9 @@ package locking
 
 import (
 	"context"
+	"fmt"
 	"reflect"
+	"unsafe"
 
 	"github.com/turbomediator/turbomediator-go/mediator"
 )
@@ -79,12 +81,28 @@ func (b *notificationBehavior[N]) Handle(ctx context.Context, n N, next mediator
 func (b *behavior[Req, Res]) scopeFor(ctx context.Context, req *Req) (*scope, error) {
 	switch b.keys.source {
 	case fromMethod:
+		if b.keys.nilRecv && *(*unsafe.Pointer)(unsafe.Pointer(req)) == nil {
+			return nil, b.keys.nilReceiver()
+		}
 		return b.enter(ctx, b.keys.withPart(b.single(*req)))
 	case fromMethods:
+		if b.keys.nilRecv && *(*unsafe.Pointer)(unsafe.Pointer(req)) == nil {
+			return nil, b.keys.nilReceiver()
+		}
 		return b.enterMany(ctx, b.keys.many(b.multi(*req)))
 	case fromFields:
-		return b.enter(ctx, b.fieldKey(req))
+		key, err := b.fieldKey(req)
+		if err != nil {
+			return nil, err
+		}
+		return b.enter(ctx, key)
 	default:
 		return b.enter(ctx, b.keys.base)
 	}
+}
+
+// unguardedNotification is the Build error of a marked notification type
+// with handlers that no WithNotificationLocking covers.
+func unguardedNotification(n reflect.Type, handlerSource string) error {
+	return fmt.Errorf("%s: WithNotificationHandler (at %s): locking: the type carries locking.DistributedLock but no locking behavior covers it, so its handlers would run without the lock: add locking.WithNotificationLocking[%s]()", n, handlerSource, n)
 }

@@ -3,6 +3,7 @@ package locking_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
@@ -182,5 +183,27 @@ func TestNotificationLockingAllocatesAsMuchAsSend(t *testing.T) {
 	})
 	if publish != send {
 		t.Errorf("locked Publish: %v allocs, locked Send: %v; want the same", publish, send)
+	}
+}
+
+func TestMarkedNotificationWithoutLockingFailsBuild(t *testing.T) {
+	_, err := mediator.New(
+		memory.WithInMemoryDistributedLocking(),
+		mediator.WithNotificationHandler[accountClosed](func(context.Context, accountClosed) error { return nil }),
+	)
+	if err == nil || !strings.Contains(err.Error(), "locking.WithNotificationLocking[locking_test.accountClosed]()") ||
+		!strings.Contains(err.Error(), "notification_test.go") {
+		t.Errorf("Build = %v; want it to name the type, the handler's line and the fix", err)
+	}
+	// A per-handler behavior is not the lock around the Publish.
+	_, err = mediator.New(
+		memory.WithInMemoryDistributedLocking(),
+		mediator.WithNotificationHandlerBehavior[accountClosed](func(ctx context.Context, n accountClosed, next mediator.NotificationNext[accountClosed]) error {
+			return next(ctx, n)
+		}),
+		mediator.WithNotificationHandler[accountClosed](func(context.Context, accountClosed) error { return nil }),
+	)
+	if err == nil {
+		t.Error("Build with only a per-handler behavior succeeded; want the guard error")
 	}
 }
