@@ -30,6 +30,10 @@ type Guard struct {
 	// whole-Publish notification behavior guards it; nil gives a generic
 	// error naming the guard.
 	UnguardedNotification func(n reflect.Type, handlerSource string) error
+	// UnguardedStream returns the Build error of stream request type req,
+	// streaming items of type item, when no stream behavior guards it; nil
+	// gives a generic error naming the guard.
+	UnguardedStream func(req, item reflect.Type, handlerSource string) error
 }
 
 // Guardian is implemented by a behavior that enforces a guard. Build asks
