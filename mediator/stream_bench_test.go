@@ -16,7 +16,9 @@ type benchStream struct {
 // benchStreamHandler yields 0..N-1 from a closure it keeps, so the handler
 // itself allocates nothing per stream either: what the benchmarks measure is
 // the mediator around it.
-type benchStreamHandler struct{ seq func(n int) iter.Seq2[int, error] }
+type benchStreamHandler struct {
+	seq func(n int) iter.Seq2[int, error]
+}
 
 var countSeqs = map[int]iter.Seq2[int, error]{}
 

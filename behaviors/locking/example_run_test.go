@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"time"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
@@ -123,4 +124,47 @@ func ExampleSingleton() {
 	// one leader ticks: true
 	// taken over
 	// context canceled context canceled
+}
+
+// ExportStatement streams an account's statement under the account's lock,
+// held from the first item to the end of the range.
+type ExportStatement struct {
+	mediator.StreamRequest[string]
+	locking.DistributedLock `lock:"prefix=account,timeout=5s"`
+	AccountID               string `lock:"key"`
+}
+
+func ExampleWithStreamLocking() {
+	p := memory.New()
+	m, err := mediator.New(
+		locking.WithDistributedLockProvider[*memory.Provider](func() *memory.Provider { return p }),
+		locking.WithStreamLocking[ExportStatement, string](),
+		mediator.WithStreamHandler[ExportStatement, string](func(ctx context.Context, q ExportStatement) iter.Seq2[string, error] {
+			return func(yield func(string, error) bool) {
+				h, _ := locking.FromContext(ctx)
+				for _, line := range []string{"opening 1000", "withdraw 250", "closing 750"} {
+					if !yield(h.Key()+" "+line, nil) {
+						return
+					}
+				}
+			}
+		}),
+	)
+	if err != nil {
+		panic(err)
+	}
+	for line, err := range mediator.Stream(context.Background(), m, ExportStatement{AccountID: "42"}) {
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println(line)
+		if line == "account:42 withdraw 250" {
+			break // the lock is released here
+		}
+	}
+	fmt.Println("keys held:", p.Len())
+	// Output:
+	// account:42 opening 1000
+	// account:42 withdraw 250
+	// keys held: 0
 }

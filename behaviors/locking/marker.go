@@ -60,7 +60,7 @@ const guardName = "locking.DistributedLock"
 // registration is never a handler running without its lock. It is not
 // meant to be called by applications.
 func (DistributedLock) MediatorGuard() mediator.Guard {
-	return mediator.Guard{Name: guardName, Unguarded: unguarded, UnguardedNotification: unguardedNotification}
+	return mediator.Guard{Name: guardName, Unguarded: unguarded, UnguardedNotification: unguardedNotification, UnguardedStream: unguardedStream}
 }
 
 // unguarded is the Build error of a marked request type that no locking
