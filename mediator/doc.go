@@ -46,9 +46,26 @@
 // # Notifications
 //
 // [Publish] delivers a notification to every handler registered with
-// [WithNotificationHandler], one after another ([Sequential], the default) or
-// concurrently ([Parallel]), and joins their errors. A type without handlers
-// is not an error unless [RequireNotificationHandlers] is given.
+// [WithNotificationHandler]: one after another ([Sequential], the default;
+// [StopOnFirstError] stops at the first failure) or concurrently
+// ([Parallel], bounded by [WithMaxPublishConcurrency]), and joins their
+// errors; [WithBackgroundPublish] moves the delivery off the caller's
+// goroutine. A type without handlers is not an error unless
+// [RequireNotificationHandlers] is given.
+//
+// Notification behaviors wrap the whole Publish ([WithNotificationBehavior],
+// [WithGlobalNotificationBehavior]: a lock, a span) or each handler
+// separately ([WithNotificationHandlerBehavior]: a retry).
+//
+// # Streams
+//
+// A request embedding [StreamRequest] is answered by a stream:
+// [Stream] returns an iter.Seq2[T, error] that runs the request's
+// [StreamHandler] through its stream behaviors ([WithStreamBehavior]) when
+// ranged over.
+//
+// Package mediatortest offers a recorder and a faulty lock provider for the
+// application's tests.
 //
 // The user guide is docs/guide.md in the repository.
 package mediator
