@@ -158,6 +158,10 @@ type globalNotificationBehavior struct {
 type notificationRoute[N any] struct {
 	// calls are the handlers, each wrapped in its per-handler behaviors.
 	calls []NotificationNext[N]
+	// direct are the handlers themselves when no per-handler behavior
+	// wraps them: the sequential strategies call them without the extra
+	// indirection of a method value.
+	direct []NotificationHandler[N]
 	// pipeline is the whole-Publish chain ending in deliver; nil when the
 	// type has no whole-Publish behavior.
 	pipeline NotificationNext[N]
@@ -171,6 +175,14 @@ func (r *notificationRoute[N]) deliver(ctx context.Context, n N) error {
 	case Parallel:
 		return publishParallel(ctx, r.calls, n, r.limit)
 	case StopOnFirstError:
+		if r.direct != nil {
+			for _, h := range r.direct {
+				if err := h.Handle(ctx, n); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
 		for _, call := range r.calls {
 			if err := call(ctx, n); err != nil {
 				return err
@@ -179,6 +191,14 @@ func (r *notificationRoute[N]) deliver(ctx context.Context, n N) error {
 		return nil
 	}
 	var errs []error
+	if r.direct != nil {
+		for _, h := range r.direct {
+			if err := h.Handle(ctx, n); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	}
 	for _, call := range r.calls {
 		if err := call(ctx, n); err != nil {
 			errs = append(errs, err)
@@ -277,6 +297,9 @@ func (notificationComposer[N]) compose(b *Builder, e *registry.Entry, _ []global
 			call = chainNotification(behaviors[i], call)
 		}
 		r.calls = append(r.calls, call)
+		if len(perHandler) == 0 {
+			r.direct = append(r.direct, h)
+		}
 	}
 
 	next := NotificationNext[N](r.deliver)
