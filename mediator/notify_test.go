@@ -433,3 +433,27 @@ func TestPublishStrategyString(t *testing.T) {
 		}
 	}
 }
+
+type localKey struct{}
+
+func (localKey) CallerLocal() {}
+
+type sharedKey struct{}
+
+func TestBackgroundPublishHidesCallerLocalValues(t *testing.T) {
+	seen := make(chan [2]any, 1)
+	m := mustNew(t,
+		mediator.WithBackgroundPublish(func(context.Context, any, error) {}),
+		mediator.WithNotificationHandler[accountOpened](func(ctx context.Context, _ accountOpened) error {
+			seen <- [2]any{ctx.Value(localKey{}), ctx.Value(sharedKey{})}
+			return nil
+		}),
+	)
+	ctx := context.WithValue(context.WithValue(context.Background(), localKey{}, "lock"), sharedKey{}, "trace")
+	if err := mediator.Publish(ctx, m, accountOpened{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-seen; got[0] != nil || got[1] != "trace" {
+		t.Errorf("handler saw local %v, shared %v; want nil and trace", got[0], got[1])
+	}
+}

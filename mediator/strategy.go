@@ -72,8 +72,9 @@ func WithMaxPublishConcurrency(n int) Option {
 // soon as the delivery has started on a goroutine of its own, which runs
 // the notification behaviors and handlers with the [PublishStrategy] as a
 // Publish on the caller's goroutine would. The caller's context is passed
-// on without its cancellation or deadline (its values stay), since the
-// caller usually returns before the handlers end.
+// on without its cancellation or deadline (its values stay, except those
+// of [CallerLocal] keys: a lock the caller holds is not lent to the
+// delivery), since the caller usually returns before the handlers end.
 //
 // onError receives the delivery's error (joined, or the first with
 // [StopOnFirstError]; a panic as a *PanicError, which with the sequential
@@ -107,7 +108,7 @@ func publishBackground[N any](ctx context.Context, m *Mediator, r *notificationR
 	}
 	m.bg.Add(1)
 	m.bgMu.RUnlock()
-	ctx = context.WithoutCancel(ctx)
+	ctx = backgroundContext{context.WithoutCancel(ctx)}
 	go func() {
 		defer m.bg.Done()
 		if err := publishRecovered(ctx, r, n); err != nil {
@@ -115,6 +116,27 @@ func publishBackground[N any](ctx context.Context, m *Mediator, r *notificationR
 		}
 	}()
 	return nil
+}
+
+// CallerLocal is implemented by context keys whose values belong to the
+// call that put them in the context and must not outlive it: a lock the
+// caller holds, say (the locking package's key is one). A background
+// Publish passes the caller's context on without them, so a delivery that
+// runs after the caller returned cannot borrow what the caller has given
+// back.
+type CallerLocal interface {
+	CallerLocal()
+}
+
+// backgroundContext hides the values of CallerLocal keys.
+type backgroundContext struct{ context.Context }
+
+// Value answers nil for a CallerLocal key and passes other keys on.
+func (c backgroundContext) Value(key any) any {
+	if _, ok := key.(CallerLocal); ok {
+		return nil
+	}
+	return c.Context.Value(key)
 }
 
 // publishRecovered runs one delivery and turns a panic into a *PanicError.

@@ -8,6 +8,11 @@ import (
 // scopeKey finds the innermost lock scope in a context.
 type scopeKey struct{}
 
+// CallerLocal marks the scope as the caller's own: a background Publish
+// does not pass it on, so its delivery never borrows the caller's locks,
+// which may be released before it runs.
+func (scopeKey) CallerLocal() {}
+
 func scopeOf(ctx context.Context) *scope {
 	s, _ := ctx.Value(scopeKey{}).(*scope)
 	return s

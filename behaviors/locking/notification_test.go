@@ -207,3 +207,50 @@ func TestMarkedNotificationWithoutLockingFailsBuild(t *testing.T) {
 		t.Error("Build with only a per-handler behavior succeeded; want the guard error")
 	}
 }
+
+// acctCommand and acctTouched lock the same final key, "acct:1".
+type acctCommand struct {
+	mediator.Command[mediator.Unit]
+	locking.DistributedLock `lock:"prefix=acct,timeout=0"`
+	ID                      string `lock:"key"`
+}
+
+type acctTouched struct {
+	mediator.Notification
+	locking.DistributedLock `lock:"prefix=acct,timeout=0"`
+	ID                      string `lock:"key"`
+}
+
+// A background delivery published from inside a locked handler must not
+// borrow the handler's lock: the handler may give it back while the
+// delivery still runs. It contends instead.
+func TestBackgroundPublishDoesNotBorrowTheCallersLock(t *testing.T) {
+	reported := make(chan error, 1)
+	ran := make(chan struct{}, 1)
+	m := build(t, memory.WithInMemoryDistributedLocking(),
+		mediator.WithBackgroundPublish(func(_ context.Context, _ any, err error) { reported <- err }),
+		locking.WithDistributedLocking[acctCommand, mediator.Unit](),
+		locking.WithNotificationLocking[acctTouched](),
+		mediator.WithNotificationHandler[acctTouched](func(context.Context, acctTouched) error {
+			ran <- struct{}{}
+			return nil
+		}),
+		mediator.WithHandler[acctCommand, mediator.Unit](func(m *mediator.Mediator) mediator.Handler[acctCommand, mediator.Unit] {
+			return mediator.HandlerFunc[acctCommand, mediator.Unit](func(ctx context.Context, c acctCommand) (mediator.Unit, error) {
+				if err := mediator.Publish(ctx, m, acctTouched{ID: c.ID}); err != nil {
+					return mediator.Unit{}, err
+				}
+				select { // still holding acct:1
+				case err := <-reported:
+					return mediator.Unit{}, err
+				case <-ran:
+					return mediator.Unit{}, errors.New("the background delivery ran under the caller's lock")
+				}
+			})
+		}),
+	)
+	_, err := mediator.Send(context.Background(), m, acctCommand{ID: "1"})
+	if !errors.Is(err, locking.ErrNotAcquired) {
+		t.Errorf("Send = %v; want the delivery to contend for acct:1", err)
+	}
+}
