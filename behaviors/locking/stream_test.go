@@ -34,8 +34,8 @@ type quietExport struct {
 func ledgerHandler(ctx context.Context, q exportLedger) iter.Seq2[int, error] {
 	return func(yield func(int, error) bool) {
 		for i := 1; i <= q.N; i++ {
-			if err := ctx.Err(); err != nil {
-				yield(0, err)
+			if ctx.Err() != nil {
+				yield(0, context.Cause(ctx))
 				return
 			}
 			if i == q.BlockAt {
