@@ -16,20 +16,20 @@ import (
 // fluent form or [New] to pass every option at once.
 type Builder struct {
 	opts []Option
+	// globalFailed is set when a global behavior could not be built: it
+	// may have guarded types, so checkGuards stays quiet (see marker.go).
+	globalFailed bool
 
 	// Set while Build runs.
 	reg       *registry.Registry
 	container *dig.Container
 	globals   []registry.Registration
-	// globalFailed is set when a global behavior could not be built: it
-	// may have guarded types, so checkGuards stays quiet (see marker.go).
-	globalFailed bool
-	notifs       *registry.Registry
-	invokes      []registry.Registration
-	lifecycle    *Lifecycle
-	strategy     PublishStrategy
-	requireNH    bool
-	built        bool
+	notifs    *registry.Registry
+	invokes   []registry.Registration
+	lifecycle *Lifecycle
+	strategy  PublishStrategy
+	requireNH bool
+	built     bool
 }
 
 // NewBuilder returns an empty Builder.
