@@ -38,6 +38,10 @@ func newBehavior[Req, Res any](tl *typeLock) (*behavior[Req, Res], error) {
 	return b, nil
 }
 
+// Guards tells the mediator that this behavior covers the DistributedLock
+// marker of its type.
+func (b *behavior[Req, Res]) Guards(guard string, _ reflect.Type) bool { return guard == guardName }
+
 // Handle takes the message's lock(s), runs next while holding them and gives
 // them back however next ends.
 func (b *behavior[Req, Res]) Handle(ctx context.Context, req Req, next mediator.Next[Req, Res]) (Res, error) {
@@ -45,11 +49,22 @@ func (b *behavior[Req, Res]) Handle(ctx context.Context, req Req, next mediator.
 	var err error
 	switch b.keys.source {
 	case fromMethod:
+		if b.keys.nilRecv && *(*unsafe.Pointer)(unsafe.Pointer(&req)) == nil {
+			err = b.keys.nilReceiver()
+			break
+		}
 		s, err = b.enter(ctx, b.keys.withPart(b.single(req)))
 	case fromMethods:
+		if b.keys.nilRecv && *(*unsafe.Pointer)(unsafe.Pointer(&req)) == nil {
+			err = b.keys.nilReceiver()
+			break
+		}
 		s, err = b.enterMany(ctx, b.keys.many(b.multi(req)))
 	case fromFields:
-		s, err = b.enter(ctx, b.fieldKey(&req))
+		var key string
+		if key, err = b.fieldKey(&req); err == nil {
+			s, err = b.enter(ctx, key)
+		}
 	default:
 		s, err = b.enter(ctx, b.keys.base)
 	}
@@ -66,7 +81,7 @@ func (b *behavior[Req, Res]) Handle(ctx context.Context, req Req, next mediator.
 // fieldKey builds the key of a message with lock:"key" fields. Plain fields
 // are read from the caller's copy; Stringer fields need a heap copy, made by
 // boxing it once.
-func (b *behavior[Req, Res]) fieldKey(req *Req) string {
+func (b *behavior[Req, Res]) fieldKey(req *Req) (string, error) {
 	if b.keys.stringers {
 		return b.keys.fromBoxed(*req)
 	}
@@ -74,7 +89,7 @@ func (b *behavior[Req, Res]) fieldKey(req *Req) string {
 	if b.keys.pointer {
 		p = *(*unsafe.Pointer)(p)
 	}
-	return b.keys.fromPlainStruct(p)
+	return b.keys.fromPlainStruct(p), nil
 }
 
 // run calls next inside s. The deferred exit releases the locks when next
