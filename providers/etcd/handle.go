@@ -64,6 +64,9 @@ func (h *handle) watch(ctx context.Context, from int64) {
 		for {
 			select {
 			case <-ctx.Done():
+				if h.sess.ctx.Err() != nil && !h.released.Load() {
+					h.lose() // the session was abandoned: its lease is not renewed
+				}
 				return
 			case <-h.sess.done:
 				h.lose()
