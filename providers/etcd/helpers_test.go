@@ -73,3 +73,9 @@ func ctxT(t testing.TB) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// etcdtest3 starts a 3-member cluster.
+func etcdtest3(t testing.TB) *etcdtest.Cluster {
+	t.Helper()
+	return etcdtest.StartCluster(t, 3)
+}
