@@ -123,6 +123,11 @@ func newProvider(cc *pgx.ConnConfig, s settings) (*Provider, error) {
 	params["lock_timeout"] = "0"
 	params["idle_in_transaction_session_timeout"] = "0"
 	params["idle_session_timeout"] = "0"
+	// nextval WAL-logs one record per 32 values and then gives its
+	// transaction an xid, so that the commit flushes the record; with
+	// synchronous_commit off that flush is skipped and a crash could hand
+	// out a token again. The provider's own sessions always flush.
+	params["synchronous_commit"] = "on"
 	cc.RuntimeParams = params
 	cfg.ConnConfig = cc
 	cfg.MaxConns = s.maxConns
@@ -298,18 +303,31 @@ func (p *Provider) acquire(ctx context.Context, key string, id int64, deadline t
 	if err := p.readySequence(ctx, key, deadline); err != nil {
 		return nil, err
 	}
-	c, err := p.conn(ctx, key, deadline)
-	if err != nil {
-		return nil, err
-	}
-	tctx, cancel := context.WithDeadline(ctx, deadline)
+	var c *pgxpool.Conn
 	var token int64
-	err = c.QueryRow(tctx, p.trySQL, id).Scan(&token)
-	cancel()
-	if err != nil {
+	for attempt := 0; ; attempt++ {
+		var err error
+		c, err = p.conn(ctx, key, deadline)
+		if err != nil {
+			return nil, err
+		}
+		tctx, cancel := context.WithDeadline(ctx, deadline)
+		err = c.QueryRow(tctx, p.trySQL, id).Scan(&token)
+		cancel()
+		if err == nil {
+			break
+		}
 		// The statement may have taken the lock before it failed: only
 		// closing the session is sure to give it back.
+		broken := c.Conn().IsClosed()
 		p.discard(c)
+		if broken && attempt == 0 && ctx.Err() == nil && time.Now().Before(deadline) {
+			// An idle connection that died with a restarted server: its
+			// session, and whatever it took, is gone; one more try on a
+			// fresh connection tells a server that is back from one that
+			// is down.
+			continue
+		}
 		return nil, p.acquireError(ctx, key, err, deadline)
 	}
 	if token > 0 {
@@ -452,10 +470,10 @@ func (p *Provider) acquireError(ctx context.Context, key string, err error, dead
 // discard closes c's session (which gives back any advisory lock it holds)
 // and drops it from the pool.
 func (p *Provider) discard(c *pgxpool.Conn) {
+	conn := c.Hijack() // out of the pool now, not after an asynchronous destroy
 	ctx, cancel := context.WithTimeout(context.Background(), p.s.releaseTimeout)
 	defer cancel()
-	_ = c.Conn().Close(ctx)
-	c.Release()
+	_ = conn.Close(ctx)
 }
 
 // contextError reports that ctx ended while the caller wanted key. It wraps

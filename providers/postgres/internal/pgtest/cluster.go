@@ -277,12 +277,18 @@ func (c *Cluster) Stop() error {
 	return c.stopLocked("fast")
 }
 
-// Restart stops the server if it runs and starts it again on the same port,
-// with its data.
-func (c *Cluster) Restart() error {
+// Restart stops the server if it runs (pg_ctl stop -m fast) and starts it
+// again on the same port, with its data.
+func (c *Cluster) Restart() error { return c.restart("fast") }
+
+// Crash stops the server as a crash would (pg_ctl stop -m immediate: no
+// checkpoint, recovery from the WAL at the next start) and starts it again.
+func (c *Cluster) Crash() error { return c.restart("immediate") }
+
+func (c *Cluster) restart(mode string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.stopLocked("fast"); err != nil {
+	if err := c.stopLocked(mode); err != nil {
 		return err
 	}
 	var err error
