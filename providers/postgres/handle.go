@@ -51,6 +51,7 @@ func (p *Provider) newHandle(key string, id int64, token uint64, c *pgxpool.Conn
 		return nil, &locking.UnavailableError{Key: key, Err: ErrClosed}
 	}
 	p.held[h] = struct{}{}
+	p.holding.Add(1)
 	p.mu.Unlock()
 	go h.watch(wctx)
 	return h, nil
@@ -114,6 +115,7 @@ func (h *handle) Release(ctx context.Context) error {
 		p.mu.Lock()
 		delete(p.held, h)
 		p.mu.Unlock()
+		p.holding.Done()
 	}()
 
 	h.stopWatch()

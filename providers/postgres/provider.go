@@ -28,6 +28,10 @@ const (
 	codeUniqueViolation  = "23505" // the same race, seen in pg_class
 )
 
+// maxBrokenRetries bounds the tries on further connections after one turned
+// out to be broken (idle connections that died with a restarted server).
+const maxBrokenRetries = 3
+
 // ApplicationName is the application_name of the provider's own sessions
 // (unless the DSN or the application's pool sets one): they are easy to find
 // in pg_stat_activity.
@@ -56,6 +60,7 @@ type Provider struct {
 	closing  chan struct{} // closed by Close: acquisitions in progress give up
 	inflight sync.WaitGroup
 	held     map[*handle]struct{}
+	holding  sync.WaitGroup // one per handle until its Release has finished
 	seqReady bool
 
 	closeOnce sync.Once
@@ -231,6 +236,9 @@ func (p *Provider) Close() error {
 				errs = append(errs, err)
 			}
 		}
+		// A Release that another goroutine started before Close still
+		// uses its connection: the pool closes after it.
+		p.holding.Wait()
 		p.pool.Close()
 	})
 	return errors.Join(errs...)
@@ -321,11 +329,11 @@ func (p *Provider) acquire(ctx context.Context, key string, id int64, deadline t
 		// closing the session is sure to give it back.
 		broken := c.Conn().IsClosed()
 		p.discard(c)
-		if broken && attempt == 0 && ctx.Err() == nil && time.Now().Before(deadline) {
+		if broken && attempt < maxBrokenRetries && ctx.Err() == nil && time.Now().Before(deadline) {
 			// An idle connection that died with a restarted server: its
-			// session, and whatever it took, is gone; one more try on a
-			// fresh connection tells a server that is back from one that
-			// is down.
+			// session, and whatever it took, is gone; another try (on a
+			// fresh connection once the stale ones are used up) tells a
+			// server that is back from one that is down.
 			continue
 		}
 		return nil, p.acquireError(ctx, key, err, deadline)
@@ -344,16 +352,25 @@ func (p *Provider) acquire(ctx context.Context, key string, id int64, deadline t
 // lock_timeout set to the time left, then draws the token. The caller's
 // ctx and Close interrupt the wait with a cancel request to the server.
 func (p *Provider) wait(ctx context.Context, key string, id int64, deadline time.Time, c *pgxpool.Conn) (locking.Handle, error) {
+	ctxBound := false // the context's deadline ends the wait, not the timeout
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
+		deadline, ctxBound = d, true
+	}
+	// notAcquired reports the end of the wait: when the context's deadline
+	// bounded it, the context's error (it is due within a millisecond).
+	notAcquired := func() error {
+		if ctxBound {
+			<-ctx.Done()
+		}
+		if ctx.Err() != nil {
+			return contextError(ctx, key)
+		}
+		return &locking.Error{Key: key}
 	}
 	left := time.Until(deadline)
 	if left < time.Millisecond { // lock_timeout = 0 would mean no limit
 		c.Release()
-		if ctx.Err() != nil {
-			return nil, contextError(ctx, key)
-		}
-		return nil, &locking.Error{Key: key}
+		return nil, notAcquired()
 	}
 	// The server ends the wait by lock_timeout; the query's own deadline,
 	// later by DialTimeout, only cuts off a server that stopped answering.
@@ -393,7 +410,10 @@ func (p *Provider) wait(ctx context.Context, key string, id int64, deadline time
 		if errors.As(err, &pgErr) && (pgErr.Code == codeLockNotAvailable || pgErr.Code == codeDeadlock) {
 			// Not granted: the session holds nothing and can be reused.
 			c.Release()
-			return nil, &locking.Error{Key: key}
+			if pgErr.Code == codeDeadlock {
+				return nil, &locking.Error{Key: key}
+			}
+			return nil, notAcquired()
 		}
 		p.discard(c)
 		return nil, p.acquireError(ctx, key, err, deadline)
