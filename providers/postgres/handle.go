@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -24,7 +27,7 @@ type handle struct {
 	conn  *pgxpool.Conn
 	lost  lostSignal
 
-	stopWatch context.CancelFunc
+	stopping  atomic.Bool   // set by Release before it wakes watch
 	watchDone chan struct{} // closed when watch has returned
 	sessionOK bool          // set by watch before watchDone closes: it was stopped, not cut off
 
@@ -40,37 +43,37 @@ var (
 // newHandle registers a granted lock and starts watching its session. On a
 // closed provider it gives the lock back and reports ErrClosed.
 func (p *Provider) newHandle(key string, id int64, token uint64, c *pgxpool.Conn) (locking.Handle, error) {
-	wctx, stop := context.WithCancel(context.Background())
-	h := &handle{p: p, key: key, id: id, token: token, conn: c, stopWatch: stop, watchDone: make(chan struct{})}
+	h := &handle{p: p, key: key, id: id, token: token, conn: c, watchDone: make(chan struct{})}
 	h.lost.init()
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		stop()
 		p.discard(c)
 		return nil, &locking.UnavailableError{Key: key, Err: ErrClosed}
 	}
 	p.held[h] = struct{}{}
 	p.holding.Add(1)
 	p.mu.Unlock()
-	go h.watch(wctx)
+	go h.watch()
 	return h, nil
 }
 
-// watch reads the held lock's connection until Release stops it (wctx) or
-// the session ends; in the latter case the server has already let the lock
-// go, so lost fires at once. No query runs on the connection meanwhile: the
-// only messages a healthy idle session gets are notices and parameter
-// changes, which are skipped.
-func (h *handle) watch(wctx context.Context) {
+// watch reads the held lock's connection until Release stops it (by a read
+// deadline in the past, after setting stopping) or the session ends; in the
+// latter case the server has already let the lock go, so lost fires at once.
+// No query runs on the connection meanwhile: the only messages a healthy
+// idle session gets are notices and parameter changes, which are skipped.
+// (A deadline rather than a context: pgconn watches a cancellable context
+// with a goroutine of its own per call.)
+func (h *handle) watch() {
 	defer close(h.watchDone)
 	pc := h.conn.Conn().PgConn()
 	for {
-		err := pc.WaitForNotification(wctx)
+		err := pc.WaitForNotification(context.Background())
 		if err == nil {
 			continue // a notification (the provider LISTENs to nothing)
 		}
-		if wctx.Err() != nil && !pc.IsClosed() {
+		if h.stopping.Load() && !pc.IsClosed() {
 			h.sessionOK = true
 			return
 		}
@@ -118,20 +121,25 @@ func (h *handle) Release(ctx context.Context) error {
 		p.holding.Done()
 	}()
 
-	h.stopWatch()
+	nc := h.conn.Conn().PgConn().Conn()
+	h.stopping.Store(true)
+	_ = nc.SetReadDeadline(time.Now()) // wakes watch
 	<-h.watchDone
 	if !h.sessionOK {
 		p.discard(h.conn)
 		return fmt.Errorf("postgres: release %q: %w (its session had ended)", h.key, locking.ErrLockLost)
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.s.releaseTimeout)
-	defer cancel()
+	// The unlock is bounded by a deadline on the connection too (ctx's
+	// cancellation never reaches a Release).
+	_ = nc.SetDeadline(time.Now().Add(p.s.releaseTimeout))
 	var unlocked bool
-	err := h.conn.QueryRow(ctx, "SELECT pg_advisory_unlock($1)", h.id).Scan(&unlocked)
+	err := h.conn.QueryRow(context.Background(), "SELECT pg_advisory_unlock($1)", h.id).Scan(&unlocked)
+	_ = nc.SetDeadline(time.Time{})
 	switch {
 	case err != nil:
 		p.discard(h.conn)
-		if errors.Is(err, context.DeadlineExceeded) {
+		var netErr net.Error
+		if errors.As(err, &netErr) && netErr.Timeout() {
 			err = fmt.Errorf("no answer within %s: %w", p.s.releaseTimeout, err)
 		}
 		return &locking.UnavailableError{Key: h.key, Err: fmt.Errorf("postgres: release: %w", err)}

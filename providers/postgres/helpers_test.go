@@ -15,7 +15,7 @@ import (
 )
 
 // database returns the DSN of a fresh database on the shared cluster.
-func database(t *testing.T) string {
+func database(t testing.TB) string {
 	t.Helper()
 	if shared == nil {
 		t.Skip("\n" + strings.Repeat("!", 78) + "\n!!! SKIPPED: pgtest: " + sharedSkip + "\n" + strings.Repeat("!", 78))
