@@ -278,7 +278,7 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 	start := time.Now()
 	id := p.LockID(key)
 	if timeout <= 0 {
-		return p.acquire(ctx, key, id, start.Add(p.s.dialTimeout), false)
+		return p.acquire(ctx, key, id, start.Add(p.s.dialTimeout), false, true)
 	}
 	deadline := start.Add(timeout)
 	w, head := p.queues.join(key)
@@ -296,7 +296,9 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 			return nil, &locking.UnavailableError{Key: key, Err: ErrClosed}
 		}
 	}
-	h, err := p.acquire(ctx, key, id, deadline, true)
+	// A caller that queued behind others found the key contended: it goes
+	// straight to the server's queue, which grants at once if the key is free.
+	h, err := p.acquire(ctx, key, id, deadline, true, head)
 	var le *locking.Error
 	if errors.As(err, &le) {
 		le.Timeout = timeout
@@ -305,9 +307,9 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 }
 
 // acquire runs as the head of key's queue (or as a single try): it takes a
-// connection, tries the lock and, when wait is set and the lock is taken,
-// waits for it in the server's queue until deadline.
-func (p *Provider) acquire(ctx context.Context, key string, id int64, deadline time.Time, wait bool) (locking.Handle, error) {
+// connection, tries the lock (when try is set) and, when wait is set and the
+// lock is taken, waits for it in the server's queue until deadline.
+func (p *Provider) acquire(ctx context.Context, key string, id int64, deadline time.Time, wait, try bool) (locking.Handle, error) {
 	if err := p.readySequence(ctx, key, deadline); err != nil {
 		return nil, err
 	}
@@ -318,6 +320,13 @@ func (p *Provider) acquire(ctx context.Context, key string, id int64, deadline t
 		c, err = p.conn(ctx, key, deadline)
 		if err != nil {
 			return nil, err
+		}
+		if !try {
+			h, err, broken := p.wait(ctx, key, id, deadline, c)
+			if broken && attempt < maxBrokenRetries && time.Now().Before(deadline) {
+				continue // as below
+			}
+			return h, err
 		}
 		tctx, cancel := context.WithDeadline(ctx, deadline)
 		err = c.QueryRow(tctx, p.trySQL, id).Scan(&token)
@@ -345,13 +354,16 @@ func (p *Provider) acquire(ctx context.Context, key string, id int64, deadline t
 		c.Release()
 		return nil, &locking.Error{Key: key}
 	}
-	return p.wait(ctx, key, id, deadline, c)
+	h, err, _ := p.wait(ctx, key, id, deadline, c)
+	return h, err
 }
 
 // wait waits in the server's lock queue on c until deadline, with
 // lock_timeout set to the time left, then draws the token. The caller's
 // ctx and Close interrupt the wait with a cancel request to the server.
-func (p *Provider) wait(ctx context.Context, key string, id int64, deadline time.Time, c *pgxpool.Conn) (locking.Handle, error) {
+// broken reports a connection found dead (c is discarded), which another
+// connection may not be.
+func (p *Provider) wait(ctx context.Context, key string, id int64, deadline time.Time, c *pgxpool.Conn) (_ locking.Handle, _ error, broken bool) {
 	ctxBound := false // the context's deadline ends the wait, not the timeout
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline, ctxBound = d, true
@@ -370,7 +382,7 @@ func (p *Provider) wait(ctx context.Context, key string, id int64, deadline time
 	left := time.Until(deadline)
 	if left < time.Millisecond { // lock_timeout = 0 would mean no limit
 		c.Release()
-		return nil, notAcquired()
+		return nil, notAcquired(), false
 	}
 	// The server ends the wait by lock_timeout; the query's own deadline,
 	// later by DialTimeout, only cuts off a server that stopped answering.
@@ -401,9 +413,9 @@ func (p *Provider) wait(ctx context.Context, key string, id int64, deadline time
 		<-interrupted
 		p.discard(c)
 		if ctx.Err() != nil {
-			return nil, contextError(ctx, key)
+			return nil, contextError(ctx, key), false
 		}
-		return nil, &locking.UnavailableError{Key: key, Err: ErrClosed}
+		return nil, &locking.UnavailableError{Key: key, Err: ErrClosed}, false
 	}
 	if err != nil {
 		var pgErr *pgconn.PgError
@@ -411,14 +423,16 @@ func (p *Provider) wait(ctx context.Context, key string, id int64, deadline time
 			// Not granted: the session holds nothing and can be reused.
 			c.Release()
 			if pgErr.Code == codeDeadlock {
-				return nil, &locking.Error{Key: key}
+				return nil, &locking.Error{Key: key}, false
 			}
-			return nil, notAcquired()
+			return nil, notAcquired(), false
 		}
+		broken := c.Conn().IsClosed() && ctx.Err() == nil
 		p.discard(c)
-		return nil, p.acquireError(ctx, key, err, deadline)
+		return nil, p.acquireError(ctx, key, err, deadline), broken
 	}
-	return p.newHandle(key, id, uint64(token), c)
+	h, err := p.newHandle(key, id, uint64(token), c)
+	return h, err, false
 }
 
 // closingContext is a context that is done when the provider closes, for
