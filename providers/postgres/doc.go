@@ -67,8 +67,8 @@
 // returns at once and the handle's Lost channel closes — the server has
 // already let the lock go — and the locking behavior cancels the handler with
 // locking.ErrLockLost. A silently dropped network path is seen only when TCP
-// gives up (keepalives); the server then holds the lock until it, too, sees
-// the session gone.
+// gives up (Go's default keepalives: about 2.5 minutes); the server holds
+// the lock until it, too, sees the session gone.
 //
 // # Cost
 //
