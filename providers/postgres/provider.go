@@ -55,13 +55,15 @@ type Provider struct {
 	seqSQL  string // creates the sequence
 	queues  *queues
 
-	mu       sync.Mutex
-	closed   bool
-	closing  chan struct{} // closed by Close: acquisitions in progress give up
-	inflight sync.WaitGroup
-	held     map[*handle]struct{}
-	holding  sync.WaitGroup // one per handle until its Release has finished
-	seqReady bool
+	mu     sync.Mutex
+	closed bool
+	// closeCtx is cancelled by Close: acquisitions in progress give up.
+	closeCtx    context.Context
+	closeCancel context.CancelFunc
+	inflight    sync.WaitGroup
+	held        map[*handle]struct{}
+	holding     sync.WaitGroup // one per handle until its Release has finished
+	seqReady    bool
 
 	closeOnce sync.Once
 }
@@ -141,15 +143,17 @@ func newProvider(cc *pgx.ConnConfig, s settings) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
 	}
+	closeCtx, closeCancel := context.WithCancel(context.Background())
 	return &Provider{
-		pool:    p,
-		s:       s,
-		trySQL:  "SELECT CASE WHEN pg_try_advisory_lock($1) THEN nextval('" + s.sequence + "') ELSE 0 END",
-		waitSQL: "SELECT nextval('" + s.sequence + "') FROM (SELECT pg_advisory_lock($1) OFFSET 0) AS granted",
-		seqSQL:  "CREATE SEQUENCE IF NOT EXISTS " + s.sequence,
-		queues:  newQueues(),
-		closing: make(chan struct{}),
-		held:    make(map[*handle]struct{}),
+		closeCtx:    closeCtx,
+		closeCancel: closeCancel,
+		pool:        p,
+		s:           s,
+		trySQL:      "SELECT CASE WHEN pg_try_advisory_lock($1) THEN nextval('" + s.sequence + "') ELSE 0 END",
+		waitSQL:     "SELECT nextval('" + s.sequence + "') FROM (SELECT pg_advisory_lock($1) OFFSET 0) AS granted",
+		seqSQL:      "CREATE SEQUENCE IF NOT EXISTS " + s.sequence,
+		queues:      newQueues(),
+		held:        make(map[*handle]struct{}),
 	}, nil
 }
 
@@ -220,7 +224,7 @@ func (p *Provider) Close() error {
 	p.closeOnce.Do(func() {
 		p.mu.Lock()
 		p.closed = true
-		close(p.closing)
+		p.closeCancel()
 		p.mu.Unlock()
 		p.inflight.Wait()
 
@@ -292,7 +296,7 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 			return nil, &locking.Error{Key: key, Timeout: timeout}
 		case <-ctx.Done():
 			return nil, contextError(ctx, key)
-		case <-p.closing:
+		case <-p.closeCtx.Done():
 			return nil, &locking.UnavailableError{Key: key, Err: ErrClosed}
 		}
 	}
@@ -390,7 +394,7 @@ func (p *Provider) wait(ctx context.Context, key string, id int64, deadline time
 	defer cancel()
 	wctx, stopCause := context.WithCancel(ctx)
 	defer stopCause()
-	stopClose := context.AfterFunc(closingContext{p.closing}, stopCause)
+	stopClose := context.AfterFunc(p.closeCtx, stopCause)
 	defer stopClose()
 	interrupted := make(chan struct{})
 	stopInterrupt := context.AfterFunc(wctx, func() {
@@ -435,22 +439,6 @@ func (p *Provider) wait(ctx context.Context, key string, id int64, deadline time
 	return h, err, false
 }
 
-// closingContext is a context that is done when the provider closes, for
-// context.AfterFunc.
-type closingContext struct{ ch chan struct{} }
-
-func (c closingContext) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (c closingContext) Done() <-chan struct{}       { return c.ch }
-func (c closingContext) Value(any) any               { return nil }
-func (c closingContext) Err() error {
-	select {
-	case <-c.ch:
-		return context.Canceled
-	default:
-		return nil
-	}
-}
-
 // readySequence makes sure the fence sequence exists before the first grant
 // (the registrations do it at Build; a provider from New does it here).
 func (p *Provider) readySequence(ctx context.Context, key string, deadline time.Time) error {
@@ -476,12 +464,17 @@ func (p *Provider) readySequence(ctx context.Context, key string, deadline time.
 func (p *Provider) conn(ctx context.Context, key string, deadline time.Time) (*pgxpool.Conn, error) {
 	actx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
+	stop := context.AfterFunc(p.closeCtx, cancel) // Close does not wait for a free connection
+	defer stop()
 	c, err := p.pool.Acquire(actx)
 	if err == nil {
 		return c, nil
 	}
 	if ctx.Err() != nil {
 		return nil, contextError(ctx, key)
+	}
+	if p.closeCtx.Err() != nil {
+		return nil, &locking.UnavailableError{Key: key, Err: ErrClosed}
 	}
 	if st := p.pool.Stat(); st.AcquiredConns() >= st.MaxConns() {
 		return nil, &locking.UnavailableError{Key: key, Err: fmt.Errorf("%w (%d)", ErrConnectionLimit, st.MaxConns())}

@@ -391,3 +391,30 @@ func countLocks(t testing.TB, dsn, cond string) int {
 	}
 	return n
 }
+
+// TestCloseEndsAWaitForAConnection: with every connection in use, a caller
+// waiting for one is ended by Close with ErrClosed at once, and Close does
+// not wait out the caller's timeout.
+func TestCloseEndsAWaitForAConnection(t *testing.T) {
+	noLeaks(t)
+	dsn := database(t)
+	p, err := postgres.New(dsn, &postgres.Options{MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acquire(t, p, "a", 0) // takes the only connection; Close releases it
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.TryAcquire(context.Background(), "b", time.Minute)
+		done <- err
+	}()
+	waitFor(t, "the caller to queue", func() bool { return p.Waiters("b") == 1 })
+	start := time.Now()
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	within(t, "Close", time.Since(start), 0, 10*time.Second)
+	if err := <-done; !errors.Is(err, postgres.ErrClosed) {
+		t.Fatalf("the wait for a connection ended with %v, want ErrClosed", err)
+	}
+}
