@@ -14,11 +14,12 @@ import (
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 )
 
-// handle is one held advisory lock: the session of conn holds it. One
-// goroutine (watch) reads conn while the lock is held, so the end of the
-// session — a FATAL message from a terminated or shutting-down backend, or
-// the socket closing — is seen the moment it arrives; Release stops it
-// before unlocking on the same connection.
+// handle is one held advisory lock: the session of conn holds it. From
+// watchDelay after the grant, one goroutine (watch) reads conn while the
+// lock is held, so the end of the session — a FATAL message from a
+// terminated or shutting-down backend, or the socket closing — is seen the
+// moment it arrives; Release stops it before unlocking on the same
+// connection.
 type handle struct {
 	p     *Provider
 	key   string
@@ -27,9 +28,10 @@ type handle struct {
 	conn  *pgxpool.Conn
 	lost  lostSignal
 
-	stopping  atomic.Bool   // set by Release before it wakes watch
-	watchDone chan struct{} // closed when watch has returned
-	sessionOK bool          // set by watch before watchDone closes: it was stopped, not cut off
+	watchStart *time.Timer   // starts watch after watchDelay
+	stopping   atomic.Bool   // set by Release before it wakes watch
+	watchDone  chan struct{} // closed when watch has returned
+	sessionOK  bool          // set by watch before watchDone closes: it was stopped, not cut off
 
 	mu       sync.Mutex
 	released bool
@@ -54,9 +56,17 @@ func (p *Provider) newHandle(key string, id int64, token uint64, c *pgxpool.Conn
 	p.held[h] = struct{}{}
 	p.holding.Add(1)
 	p.mu.Unlock()
-	go h.watch()
+	// No goroutine for a lock released within watchDelay: the timer's own
+	// goroutine, if it fires, is the watcher.
+	h.watchStart = time.AfterFunc(watchDelay, h.watch)
 	return h, nil
 }
+
+// watchDelay is how long after the grant the session watcher starts: a lock
+// held for less costs no goroutine, and Lost closes at most this much later
+// than the session's end (a watcher that starts after the end sees it at
+// once).
+const watchDelay = 50 * time.Millisecond
 
 // watch reads the held lock's connection until Release stops it (by a read
 // deadline in the past, after setting stopping) or the session ends; in the
@@ -122,9 +132,16 @@ func (h *handle) Release(ctx context.Context) error {
 	}()
 
 	nc := h.conn.Conn().PgConn().Conn()
-	h.stopping.Store(true)
-	_ = nc.SetReadDeadline(time.Now()) // wakes watch
-	<-h.watchDone
+	if !h.watchStart.Stop() {
+		// The watcher runs (or is about to): wake it and wait for it.
+		h.stopping.Store(true)
+		_ = nc.SetReadDeadline(time.Now())
+		<-h.watchDone
+	} else {
+		// Never started: nothing read the connection, so whether the
+		// session is alive the unlock below tells.
+		h.sessionOK = !h.conn.Conn().IsClosed()
+	}
 	if !h.sessionOK {
 		p.discard(h.conn)
 		return fmt.Errorf("postgres: release %q: %w (its session had ended)", h.key, locking.ErrLockLost)

@@ -204,3 +204,36 @@ func TestAfterLostRunsOnLossAndStopUnregisters(t *testing.T) {
 		t.Fatalf("%d connections in use after the lost lock's release", inUse)
 	}
 }
+
+// TestLostRightAfterTheGrant: a session terminated in the first
+// milliseconds of a hold (before the session watcher has started) still
+// closes Lost within a second.
+func TestLostRightAfterTheGrant(t *testing.T) {
+	noLeaks(t)
+	dsn := database(t)
+	p := newProvider(t, dsn, nil)
+	conn, err := pgx.Connect(ctxT(t), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	h := acquire(t, p, "k", 0)
+	granted := time.Now()
+	var n int
+	err = conn.QueryRow(ctxT(t), `SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory'
+		AND granted AND ((classid::bigint << 32) | objid::bigint) = $1`, p.LockID("k")).Scan(&n)
+	if err != nil || n != 1 {
+		t.Fatalf("terminating the holder: %d, %v", n, err)
+	}
+	t.Logf("terminated %s after the grant", time.Since(granted))
+	terminated := time.Now()
+	select {
+	case <-h.Lost():
+		within(t, "Lost after an early termination", time.Since(terminated), 0, time.Second)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Lost did not close")
+	}
+	if err := h.Release(context.Background()); !errors.Is(err, locking.ErrLockLost) {
+		t.Fatalf("Release = %v, want ErrLockLost", err)
+	}
+}
