@@ -60,8 +60,9 @@
 //
 // # Lost
 //
-// While a lock is held, one goroutine reads its connection (pgconn's
-// WaitForNotification). A healthy idle session sends nothing; a terminated
+// From 50ms after the grant until the release, one goroutine reads the
+// lock's connection (pgconn's WaitForNotification); a lock released sooner
+// costs no goroutine. A healthy idle session sends nothing; a terminated
 // backend or a shutting-down server sends a FATAL message and closes the
 // socket, and a broken connection fails the read: either way the goroutine
 // returns at once and the handle's Lost channel closes — the server has
@@ -72,7 +73,8 @@
 //
 // # Cost
 //
-// Each held lock costs one connection of the provider and one goroutine;
+// Each held lock costs one connection of the provider and (from 50ms after
+// the grant) one goroutine;
 // each key that the provider's callers wait for costs one more connection
 // (the head's). Options.MaxConns (default 32) bounds them; past it,
 // TryAcquire waits within its timeout for a connection and then fails with
