@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 )
@@ -25,7 +25,7 @@ type handle struct {
 	key   string
 	id    int64
 	token uint64
-	conn  *pgxpool.Conn
+	conn  *pgx.Conn
 	lost  lostSignal
 
 	watchStart *time.Timer   // starts watch after watchDelay
@@ -44,7 +44,7 @@ var (
 
 // newHandle registers a granted lock and starts watching its session. On a
 // closed provider it gives the lock back and reports ErrClosed.
-func (p *Provider) newHandle(key string, id int64, token uint64, c *pgxpool.Conn) (locking.Handle, error) {
+func (p *Provider) newHandle(key string, id int64, token uint64, c *pgx.Conn) (locking.Handle, error) {
 	h := &handle{p: p, key: key, id: id, token: token, conn: c, watchDone: make(chan struct{})}
 	h.lost.init()
 	p.mu.Lock()
@@ -77,7 +77,7 @@ const watchDelay = 50 * time.Millisecond
 // with a goroutine of its own per call.)
 func (h *handle) watch() {
 	defer close(h.watchDone)
-	pc := h.conn.Conn().PgConn()
+	pc := h.conn.PgConn()
 	for {
 		err := pc.WaitForNotification(context.Background())
 		if err == nil {
@@ -131,7 +131,7 @@ func (h *handle) Release(ctx context.Context) error {
 		p.holding.Done()
 	}()
 
-	nc := h.conn.Conn().PgConn().Conn()
+	nc := h.conn.PgConn().Conn()
 	if !h.watchStart.Stop() {
 		// The watcher runs (or is about to): wake it and wait for it.
 		h.stopping.Store(true)
@@ -140,7 +140,7 @@ func (h *handle) Release(ctx context.Context) error {
 	} else {
 		// Never started: nothing read the connection, so whether the
 		// session is alive the unlock below tells.
-		h.sessionOK = !h.conn.Conn().IsClosed()
+		h.sessionOK = !h.conn.IsClosed()
 	}
 	if !h.sessionOK {
 		p.discard(h.conn)
@@ -164,6 +164,6 @@ func (h *handle) Release(ctx context.Context) error {
 		p.discard(h.conn)
 		return fmt.Errorf("postgres: release %q: %w (the session no longer held it)", h.key, locking.ErrLockLost)
 	}
-	h.conn.Release()
+	p.conns.put(h.conn)
 	return nil
 }

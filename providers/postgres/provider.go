@@ -48,7 +48,7 @@ const ApplicationName = "turbomediator-locks"
 // or restarted, the connection broken) the handle's Lost channel closes at
 // once. See the package documentation for the whole design.
 type Provider struct {
-	pool    *pgxpool.Pool
+	conns   *conns
 	s       settings
 	trySQL  string // one try that draws the token when granted
 	waitSQL string // a wait in the server's queue, then the token
@@ -112,10 +112,6 @@ func NewFromPool(pool *pgxpool.Pool, opts *Options) (*Provider, error) {
 }
 
 func newProvider(cc *pgx.ConnConfig, s settings) (*Provider, error) {
-	cfg, err := pgxpool.ParseConfig("")
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
-	}
 	cc.ConnectTimeout = s.dialTimeout
 	params := map[string]string{}
 	for k, v := range cc.RuntimeParams {
@@ -136,18 +132,11 @@ func newProvider(cc *pgx.ConnConfig, s settings) (*Provider, error) {
 	// out a token again. The provider's own sessions always flush.
 	params["synchronous_commit"] = "on"
 	cc.RuntimeParams = params
-	cfg.ConnConfig = cc
-	cfg.MaxConns = s.maxConns
-	cfg.MinConns = 0
-	p, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
-	}
 	closeCtx, closeCancel := context.WithCancel(context.Background())
 	return &Provider{
 		closeCtx:    closeCtx,
 		closeCancel: closeCancel,
-		pool:        p,
+		conns:       newConns(cc, int(s.maxConns), closeCtx.Done()),
 		s:           s,
 		trySQL:      "SELECT CASE WHEN pg_try_advisory_lock($1) THEN nextval('" + s.sequence + "') ELSE 0 END",
 		waitSQL:     "SELECT nextval('" + s.sequence + "') FROM (SELECT pg_advisory_lock($1) OFFSET 0) AS granted",
@@ -169,10 +158,7 @@ func (p *Provider) Waiters(key string) int { return p.queues.count(key) }
 
 // Conns returns how many connections the provider has open, in use (held
 // locks and heads of waiting queues) or idle.
-func (p *Provider) Conns() (inUse, idle int) {
-	st := p.pool.Stat()
-	return int(st.AcquiredConns()), int(st.IdleConns())
-}
+func (p *Provider) Conns() (inUse, idle int) { return p.conns.stat() }
 
 // Ping checks, within Options.DialTimeout, that the server answers and the
 // fence sequence exists (creating it unless Options.SkipCreateSequence). A
@@ -189,21 +175,29 @@ func (p *Provider) Ping(ctx context.Context) error {
 // ensureSequence creates the fence sequence once (or, with
 // SkipCreateSequence, checks that it can be read).
 func (p *Provider) ensureSequence(ctx context.Context) error {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(p.s.dialTimeout)
+	}
+	c, err := p.conns.get(ctx, deadline)
+	if err != nil {
+		return err
+	}
+	defer p.conns.put(c) // no lock is taken on it
 	p.mu.Lock()
 	ready := p.seqReady
 	p.mu.Unlock()
 	if ready {
-		return p.pool.Ping(ctx)
+		return c.Ping(ctx)
 	}
-	var err error
 	if p.s.createSequence {
-		_, err = p.pool.Exec(ctx, p.seqSQL)
+		_, err = c.Exec(ctx, p.seqSQL)
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && (pgErr.Code == codeDuplicateTable || pgErr.Code == codeUniqueViolation) {
 			err = nil // another process created it at the same moment
 		}
 	} else {
-		_, err = p.pool.Exec(ctx, "SELECT last_value FROM "+p.s.sequence)
+		_, err = c.Exec(ctx, "SELECT last_value FROM "+p.s.sequence)
 	}
 	if err != nil {
 		return fmt.Errorf("fence sequence %s: %w", p.s.sequence, err)
@@ -241,9 +235,9 @@ func (p *Provider) Close() error {
 			}
 		}
 		// A Release that another goroutine started before Close still
-		// uses its connection: the pool closes after it.
+		// uses its connection: the others close after it.
 		p.holding.Wait()
-		p.pool.Close()
+		p.conns.close()
 	})
 	return errors.Join(errs...)
 }
@@ -317,7 +311,7 @@ func (p *Provider) acquire(ctx context.Context, key string, id int64, deadline t
 	if err := p.readySequence(ctx, key, deadline); err != nil {
 		return nil, err
 	}
-	var c *pgxpool.Conn
+	var c *pgx.Conn
 	var token int64
 	for attempt := 0; ; attempt++ {
 		var err error
@@ -332,15 +326,15 @@ func (p *Provider) acquire(ctx context.Context, key string, id int64, deadline t
 			}
 			return h, err
 		}
-		tctx, cancel := context.WithDeadline(ctx, deadline)
-		err = c.QueryRow(tctx, p.trySQL, id).Scan(&token)
-		cancel()
+		err = bounded(ctx, c, deadline, func() error {
+			return c.QueryRow(context.Background(), p.trySQL, id).Scan(&token)
+		})
 		if err == nil {
 			break
 		}
 		// The statement may have taken the lock before it failed: only
 		// closing the session is sure to give it back.
-		broken := c.Conn().IsClosed()
+		broken := c.IsClosed()
 		p.discard(c)
 		if broken && attempt < maxBrokenRetries && ctx.Err() == nil && time.Now().Before(deadline) {
 			// An idle connection that died with a restarted server: its
@@ -355,7 +349,7 @@ func (p *Provider) acquire(ctx context.Context, key string, id int64, deadline t
 		return p.newHandle(key, id, uint64(token), c)
 	}
 	if !wait {
-		c.Release()
+		p.conns.put(c)
 		return nil, &locking.Error{Key: key}
 	}
 	h, err, _ := p.wait(ctx, key, id, deadline, c)
@@ -367,7 +361,7 @@ func (p *Provider) acquire(ctx context.Context, key string, id int64, deadline t
 // ctx and Close interrupt the wait with a cancel request to the server.
 // broken reports a connection found dead (c is discarded), which another
 // connection may not be.
-func (p *Provider) wait(ctx context.Context, key string, id int64, deadline time.Time, c *pgxpool.Conn) (_ locking.Handle, _ error, broken bool) {
+func (p *Provider) wait(ctx context.Context, key string, id int64, deadline time.Time, c *pgx.Conn) (_ locking.Handle, _ error, broken bool) {
 	ctxBound := false // the context's deadline ends the wait, not the timeout
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline, ctxBound = d, true
@@ -385,7 +379,7 @@ func (p *Provider) wait(ctx context.Context, key string, id int64, deadline time
 	}
 	left := time.Until(deadline)
 	if left < time.Millisecond { // lock_timeout = 0 would mean no limit
-		c.Release()
+		p.conns.put(c)
 		return nil, notAcquired(), false
 	}
 	// The server ends the wait by lock_timeout; the query's own deadline,
@@ -401,7 +395,7 @@ func (p *Provider) wait(ctx context.Context, key string, id int64, deadline time
 		defer close(interrupted)
 		cctx, cancel := context.WithTimeout(context.Background(), p.s.dialTimeout)
 		defer cancel()
-		_ = c.Conn().PgConn().CancelRequest(cctx)
+		_ = c.PgConn().CancelRequest(cctx)
 	})
 
 	b := &pgx.Batch{}
@@ -425,13 +419,13 @@ func (p *Provider) wait(ctx context.Context, key string, id int64, deadline time
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && (pgErr.Code == codeLockNotAvailable || pgErr.Code == codeDeadlock) {
 			// Not granted: the session holds nothing and can be reused.
-			c.Release()
+			p.conns.put(c)
 			if pgErr.Code == codeDeadlock {
 				return nil, &locking.Error{Key: key}, false
 			}
 			return nil, notAcquired(), false
 		}
-		broken := c.Conn().IsClosed() && ctx.Err() == nil
+		broken := c.IsClosed() && ctx.Err() == nil
 		p.discard(c)
 		return nil, p.acquireError(ctx, key, err, deadline), broken
 	}
@@ -461,23 +455,17 @@ func (p *Provider) readySequence(ctx context.Context, key string, deadline time.
 
 // conn takes one of the provider's connections, waiting until deadline for
 // one to be free or dialled.
-func (p *Provider) conn(ctx context.Context, key string, deadline time.Time) (*pgxpool.Conn, error) {
-	actx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	stop := context.AfterFunc(p.closeCtx, cancel) // Close does not wait for a free connection
-	defer stop()
-	c, err := p.pool.Acquire(actx)
-	if err == nil {
+func (p *Provider) conn(ctx context.Context, key string, deadline time.Time) (*pgx.Conn, error) {
+	c, err := p.conns.get(ctx, deadline)
+	switch {
+	case err == nil:
 		return c, nil
-	}
-	if ctx.Err() != nil {
+	case ctx.Err() != nil:
 		return nil, contextError(ctx, key)
-	}
-	if p.closeCtx.Err() != nil {
+	case errors.Is(err, errConnsClosed):
 		return nil, &locking.UnavailableError{Key: key, Err: ErrClosed}
-	}
-	if st := p.pool.Stat(); st.AcquiredConns() >= st.MaxConns() {
-		return nil, &locking.UnavailableError{Key: key, Err: fmt.Errorf("%w (%d)", ErrConnectionLimit, st.MaxConns())}
+	case errors.Is(err, errNoFreeConn):
+		return nil, &locking.UnavailableError{Key: key, Err: fmt.Errorf("%w (%d)", ErrConnectionLimit, p.s.maxConns)}
 	}
 	return nil, &locking.UnavailableError{Key: key, Err: fmt.Errorf("postgres: connecting: %w", err)}
 }
@@ -495,12 +483,34 @@ func (p *Provider) acquireError(ctx context.Context, key string, err error, dead
 }
 
 // discard closes c's session (which gives back any advisory lock it holds)
-// and drops it from the pool.
-func (p *Provider) discard(c *pgxpool.Conn) {
-	conn := c.Hijack() // out of the pool now, not after an asynchronous destroy
-	ctx, cancel := context.WithTimeout(context.Background(), p.s.releaseTimeout)
-	defer cancel()
-	_ = conn.Close(ctx)
+// and frees its place.
+func (p *Provider) discard(c *pgx.Conn) { p.conns.drop(c, p.s.releaseTimeout) }
+
+// bounded runs f, a statement on c issued with context.Background() (so
+// that pgx registers nothing per call), with c's socket deadline at
+// deadline; ctx's end moves the deadline to now. When ctx ended, it reports
+// ctx's error even if f succeeded: the caller then discards c.
+func bounded(ctx context.Context, c *pgx.Conn, deadline time.Time, f func() error) error {
+	nc := c.PgConn().Conn()
+	_ = nc.SetDeadline(deadline)
+	var stop func() bool
+	var fired chan struct{}
+	if ctx.Done() != nil {
+		fired = make(chan struct{})
+		stop = context.AfterFunc(ctx, func() {
+			_ = nc.SetDeadline(time.Now())
+			close(fired)
+		})
+	}
+	err := f()
+	if stop != nil && !stop() {
+		<-fired
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return err
 }
 
 // contextError reports that ctx ended while the caller wanted key. It wraps
