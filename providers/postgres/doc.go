@@ -83,8 +83,7 @@
 //
 // # Errors
 //
-// Contention (the lock stayed taken, lock_timeout ran out, the server's
-// deadlock detector chose this waiter) is a *locking.Error
+// Contention (the lock stayed taken, lock_timeout ran out) is a *locking.Error
 // (locking.ErrNotAcquired); a server or network failure is a
 // *locking.UnavailableError (locking.ErrUnavailable) wrapping the pgx error,
 // which keeps the server's SQLSTATE (*pgconn.PgError). The two are never
