@@ -42,7 +42,10 @@
 //
 // # Goroutines
 //
-// The provider runs the session keep-alive and one watcher per held lock
-// (ended by Release or by losing the lock). Close revokes the lease and
-// waits for all of them.
+// The provider runs two goroutines, whatever the number of locks: the
+// session keep-alive, and one watch on its key prefix (deletions only) that
+// tells it when an entry of its own is deleted by someone else. Close
+// revokes the lease and waits for both. Handles implement
+// locking.LostNotifier, so the locking behavior watches a held lock without
+// a goroutine of its own either.
 package etcd

@@ -35,13 +35,19 @@ type Provider struct {
 	s      settings
 	seq    atomic.Uint64
 
-	mu      sync.Mutex // guards sess, closed, waiters
-	sess    *session
-	closed  bool
-	waiters map[string]int
+	mu       sync.Mutex // guards sess, closed, waiters, entries, watching and handles' tokens
+	sess     *session
+	closed   bool
+	waiters  map[string]int
+	entries  map[string]*handle // queue entries of this provider, held or waiting
+	watching bool
 
-	// wg counts the provider's goroutines: the session keep-alive and one
-	// watcher per held lock. Close waits for them.
+	// watchCtx ends the prefix watch (see watch.go) at Close.
+	watchCtx    context.Context
+	watchCancel context.CancelFunc
+
+	// wg counts the provider's goroutines: the session keep-alive and the
+	// prefix watch. Close waits for them.
 	wg sync.WaitGroup
 }
 
@@ -58,7 +64,15 @@ func New(client *clientv3.Client, opts *Options) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Provider{client: client, s: s, waiters: map[string]int{}}, nil
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Provider{
+		client:      client,
+		s:           s,
+		waiters:     map[string]int{},
+		entries:     map[string]*handle{},
+		watchCtx:    ctx,
+		watchCancel: cancel,
+	}, nil
 }
 
 // TTL returns the session lease.
@@ -108,6 +122,7 @@ func (p *Provider) Close() error {
 	sess := p.sess
 	p.sess = nil
 	p.mu.Unlock()
+	p.watchCancel()
 	var err error
 	if sess != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), p.s.releaseTimeout)
@@ -172,9 +187,11 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 	}
 	queue := p.QueuePrefix(key)
 	entry := queue + strconv.FormatInt(int64(sess.id), 16) + "-" + strconv.FormatUint(p.seq.Add(1), 36)
+	h := p.track(key, entry, sess)
 
 	rev, first, err := p.enqueue(ctx, sess, queue, entry, reqDeadline)
 	if err != nil {
+		p.untrack(h)
 		// The entry may have been created although the answer never came.
 		if ctx.Err() != nil {
 			_ = p.giveBack(sess, entry)
@@ -185,8 +202,10 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 		}
 		return nil, p.failure(ctx, key, err)
 	}
+	p.ensureWatching(rev + 1)
 	if !first {
 		if single {
+			p.untrack(h)
 			if err := p.giveBack(sess, entry); err != nil {
 				return nil, &locking.UnavailableError{Key: key, Err: err}
 			}
@@ -196,6 +215,7 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 		err = p.waitTurn(ctx, sess, queue, rev, deadline)
 		p.addWaiter(key, -1)
 		if err != nil {
+			p.untrack(h)
 			if gerr := p.giveBack(sess, entry); gerr != nil && errors.Is(err, errTimedOut) {
 				err = gerr // contention is reported only when etcd confirmed
 			}
@@ -205,11 +225,13 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 			return nil, p.failure(ctx, key, err)
 		}
 	}
-	if sess.isDone() {
+	p.grant(h, rev)
+	if sess.isDone() || h.lost.isFired() {
+		p.untrack(h)
 		_ = p.giveBack(sess, entry)
-		return nil, &locking.UnavailableError{Key: key, Err: errors.New("etcd: the session lease was lost while waiting")}
+		return nil, &locking.UnavailableError{Key: key, Err: errors.New("etcd: the queue entry or its session lease was lost while waiting")}
 	}
-	return p.newHandle(key, entry, rev, sess), nil
+	return h, nil
 }
 
 // enqueue creates entry (in a transaction, attached to the session lease)

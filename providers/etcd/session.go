@@ -45,16 +45,23 @@ func (p *Provider) openSession(ctx context.Context, deadline time.Time) (*sessio
 	}
 	s := &session{id: resp.ID, done: make(chan struct{}), ctx: kctx, cancel: stop}
 	lostAfter := time.Duration(p.s.ttlSeconds) * time.Second * 2 / 3
-	p.wg.Go(func() { s.keepAlive(ka, granted, lostAfter) })
+	p.wg.Go(func() {
+		s.keepAlive(ka, granted, lostAfter, func() {
+			p.loseWhere(func(h *handle) bool { return h.sess == s })
+		})
+	})
 	return s, nil
 }
 
 // keepAlive drains the keep-alive answers and closes done when they stop
-// coming for lostAfter or the keep-alive ends.
-func (s *session) keepAlive(ka <-chan *clientv3.LeaseKeepAliveResponse, granted time.Time, lostAfter time.Duration) {
+// coming for lostAfter or the keep-alive ends; onLost runs then, once.
+func (s *session) keepAlive(ka <-chan *clientv3.LeaseKeepAliveResponse, granted time.Time, lostAfter time.Duration, onLost func()) {
 	timer := time.NewTimer(time.Until(granted.Add(lostAfter)))
 	defer timer.Stop()
-	lose := sync.OnceFunc(func() { close(s.done) })
+	lose := sync.OnceFunc(func() {
+		close(s.done)
+		onLost()
+	})
 	for {
 		select {
 		case _, ok := <-ka:
