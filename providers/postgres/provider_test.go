@@ -172,6 +172,8 @@ func TestFIFOWithinAProvider(t *testing.T) {
 		})
 		waitFor(t, "the waiter to queue", func() bool { return p.Waiters("k") == i+1 })
 	}
+	// The head may still be on its way to the server's queue.
+	waitFor(t, "the head to wait at the server", func() bool { return serverWaiters(t, dsn) >= 1 })
 	if got := serverWaiters(t, dsn); got != 1 {
 		t.Fatalf("%d sessions wait at the server, want 1 (the head)", got)
 	}
