@@ -22,6 +22,7 @@ type holdUntilCancelled struct {
 	Account                 string
 	held                    chan<- uint64
 	cause                   chan<- error
+	cancelledAt             chan<- time.Time
 }
 
 func (c holdUntilCancelled) LockKey() string { return c.Account }
@@ -32,19 +33,27 @@ func holdHandler(ctx context.Context, c holdUntilCancelled) (error, error) {
 	h, _ := locking.FromContext(ctx)
 	c.held <- h.Token()
 	<-ctx.Done()
+	c.cancelledAt <- time.Now()
 	c.cause <- context.Cause(ctx)
 	return nil, nil
 }
 
-// sendHold runs holdUntilCancelled in the background; the channel gets
-// Send's answer: the handler's cause and Send's error.
-func sendHold(m *mediator.Mediator, account string) (held <-chan uint64, result <-chan [2]error) {
+// holdResult is how a holdUntilCancelled Send ended.
+type holdResult struct {
+	cause, err  error     // the handler's cancellation cause, Send's error
+	cancelledAt time.Time // when the handler saw its context end
+}
+
+// sendHold runs holdUntilCancelled in the background; result gets how it
+// ended.
+func sendHold(m *mediator.Mediator, account string) (held <-chan uint64, result <-chan holdResult) {
 	h := make(chan uint64, 1)
-	r := make(chan [2]error, 1)
+	r := make(chan holdResult, 1)
 	go func() {
 		cause := make(chan error, 1)
-		_, err := mediator.Send(context.Background(), m, holdUntilCancelled{Account: account, held: h, cause: cause})
-		r <- [2]error{<-cause, err}
+		at := make(chan time.Time, 1)
+		_, err := mediator.Send(context.Background(), m, holdUntilCancelled{Account: account, held: h, cause: cause, cancelledAt: at})
+		r <- holdResult{cause: <-cause, err: err, cancelledAt: <-at}
 	}()
 	return h, r
 }
@@ -68,16 +77,16 @@ func holderPid(t *testing.T, dsn string, p *postgres.Provider, key string) int {
 
 // expectLost checks that Send ended with ErrLockLost and the handler's
 // context was cancelled with that cause.
-func expectLost(t *testing.T, result <-chan [2]error, since time.Time, what string) {
+func expectLost(t *testing.T, result <-chan holdResult, since time.Time, what string) {
 	t.Helper()
 	select {
 	case r := <-result:
-		within(t, what, time.Since(since), 0, time.Second)
-		if !errors.Is(r[0], locking.ErrLockLost) {
-			t.Fatalf("the handler's context was cancelled with %v, want ErrLockLost", r[0])
+		within(t, what, r.cancelledAt.Sub(since), 0, time.Second)
+		if !errors.Is(r.cause, locking.ErrLockLost) {
+			t.Fatalf("the handler's context was cancelled with %v, want ErrLockLost", r.cause)
 		}
-		if !errors.Is(r[1], locking.ErrLockLost) {
-			t.Fatalf("Send = %v, want ErrLockLost", r[1])
+		if !errors.Is(r.err, locking.ErrLockLost) {
+			t.Fatalf("Send = %v, want ErrLockLost", r.err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatalf("%s: the handler was never cancelled", what)
@@ -106,10 +115,11 @@ func TestTerminatedBackendLosesTheLockWithinASecond(t *testing.T) {
 	}
 	defer conn.Close(context.Background())
 	var ok bool
+	terminating := time.Now()
 	if err := conn.QueryRow(ctxT(t), "SELECT pg_terminate_backend($1)", pid).Scan(&ok); err != nil || !ok {
 		t.Fatalf("pg_terminate_backend(%d) = %v, %v", pid, ok, err)
 	}
-	expectLost(t, result, time.Now(), "Lost after pg_terminate_backend")
+	expectLost(t, result, terminating, "Lost after pg_terminate_backend")
 	h := acquire(t, p, "holdUntilCancelled:acct:7", time.Second)
 	defer release(t, h)
 	if h.Token() <= token {
