@@ -67,9 +67,10 @@
 // socket, and a broken connection fails the read: either way the goroutine
 // returns at once and the handle's Lost channel closes — the server has
 // already let the lock go — and the locking behavior cancels the handler with
-// locking.ErrLockLost. A silently dropped network path is seen only when TCP
-// gives up (Go's default keepalives: about 2.5 minutes); the server holds
-// the lock until it, too, sees the session gone.
+// locking.ErrLockLost. A network path that goes silent is seen by TCP
+// keepalives, which Options.KeepAlive paces on both sides: the server ends
+// such a session (letting the lock go) after about 2.5×KeepAlive, and the
+// provider, probing twice as fast, closes Lost first.
 //
 // # Cost
 //

@@ -22,6 +22,8 @@ const (
 	DefaultDialTimeout = 5 * time.Second
 	// DefaultReleaseTimeout bounds a Release.
 	DefaultReleaseTimeout = 5 * time.Second
+	// DefaultKeepAlive paces the TCP keepalives of the provider's sessions.
+	DefaultKeepAlive = 10 * time.Second
 )
 
 // Options configure the PostgreSQL provider. The zero value (and a nil
@@ -59,6 +61,15 @@ type Options struct {
 	// ReleaseTimeout bounds a Release, which runs on a context that the
 	// caller's cancellation does not reach. Default 5s.
 	ReleaseTimeout time.Duration
+	// KeepAlive paces the TCP keepalives of the provider's sessions, for a
+	// network path that goes silent while a lock is held. The server probes
+	// after KeepAlive of silence, then every KeepAlive/2, and ends the
+	// session (letting the lock go) after 3 unanswered probes: about
+	// 2.5×KeepAlive. The provider probes twice as fast (idle KeepAlive/2,
+	// then every KeepAlive/4, 3 probes), so Lost closes first, at about
+	// 1.25×KeepAlive. Negative leaves both sides at their system defaults
+	// (often two hours on the server). Default 10s.
+	KeepAlive time.Duration
 }
 
 // ErrInvalidOptions is wrapped by the error of invalid [Options] (a bad
@@ -79,6 +90,7 @@ type settings struct {
 	maxConns       int32
 	dialTimeout    time.Duration
 	releaseTimeout time.Duration
+	keepAlive      time.Duration // <= 0: system defaults
 }
 
 // sequenceName accepts an identifier or schema.identifier of plain
@@ -97,6 +109,7 @@ func (o *Options) settings() (settings, error) {
 		maxConns:       in.MaxConns,
 		dialTimeout:    in.DialTimeout,
 		releaseTimeout: in.ReleaseTimeout,
+		keepAlive:      in.KeepAlive,
 	}
 	if s.keyPrefix == "" {
 		s.keyPrefix = DefaultKeyPrefix
@@ -118,6 +131,12 @@ func (o *Options) settings() (settings, error) {
 	}
 	if s.releaseTimeout == 0 {
 		s.releaseTimeout = DefaultReleaseTimeout
+	}
+	if s.keepAlive == 0 {
+		s.keepAlive = DefaultKeepAlive
+	}
+	if s.keepAlive > 0 && s.keepAlive < 2*time.Second {
+		return s, fmt.Errorf("%w: KeepAlive %s is below 2s (the server counts in seconds)", ErrInvalidOptions, s.keepAlive)
 	}
 	if s.dialTimeout < 0 || s.releaseTimeout < 0 {
 		return s, fmt.Errorf("%w: negative DialTimeout or ReleaseTimeout", ErrInvalidOptions)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 	"time"
@@ -131,6 +132,24 @@ func newProvider(cc *pgx.ConnConfig, s settings) (*Provider, error) {
 	// synchronous_commit off that flush is skipped and a crash could hand
 	// out a token again. The provider's own sessions always flush.
 	params["synchronous_commit"] = "on"
+	if ka := s.keepAlive; ka > 0 {
+		// The server's side of a silent path: it ends the session, and
+		// lets the lock go, after about 2.5×KeepAlive.
+		params["tcp_keepalives_idle"] = strconv.Itoa(int(ka / time.Second))
+		params["tcp_keepalives_interval"] = strconv.Itoa(int(max(ka/2/time.Second, 1)))
+		params["tcp_keepalives_count"] = "3"
+		// Ours probes twice as fast, so Lost closes before the server
+		// could grant the lock to someone else.
+		cfg := net.KeepAliveConfig{Enable: true, Idle: ka / 2, Interval: ka / 4, Count: 3}
+		dial := cc.DialFunc
+		cc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dial(ctx, network, addr)
+			if tc, ok := c.(*net.TCPConn); ok && err == nil {
+				_ = tc.SetKeepAliveConfig(cfg)
+			}
+			return c, err
+		}
+	}
 	cc.RuntimeParams = params
 	closeCtx, closeCancel := context.WithCancel(context.Background())
 	return &Provider{

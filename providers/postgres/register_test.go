@@ -190,6 +190,7 @@ func TestBadOptionsFailBuild(t *testing.T) {
 		"bad sequence":  postgres.WithPostgresDistributedLocking("postgres://x/y", func(o *postgres.Options) { o.Sequence = "x; DROP TABLE y" }),
 		"bad MaxConns":  postgres.WithPostgresDistributedLockingOptions(postgres.Options{DSN: "postgres://x/y", MaxConns: -1}),
 		"bad FromDI":    postgres.WithPostgresDistributedLockingFromDI(func(o *postgres.Options) { o.DialTimeout = -1 }),
+		"bad KeepAlive": postgres.WithPostgresDistributedLocking("postgres://x/y", func(o *postgres.Options) { o.KeepAlive = time.Second }),
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := mediator.New(opt)
