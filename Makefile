@@ -25,9 +25,11 @@ vet:
 	@$(call each,$(GO) vet $(PKGS))
 
 # chaos runs the fault-injection suite for longer than the short run `make test`
-# includes (CHAOS_DURATION; CHAOS_SEED replays a schedule).
+# includes (CHAOS_DURATION; CHAOS_SEED replays a schedule), then the etcd
+# provider's chaos mode (members killed, frozen, a majority stopped).
 chaos:
 	CHAOS_DURATION=$${CHAOS_DURATION:-2m} $(GO) test -race -count=1 -run Chaos -timeout 10m -v ./internal/chaos/...
+	cd providers/etcd && GOWORK=off CHAOS_DURATION=$${CHAOS_DURATION:-2m} $(GO) test -race -count=1 -run TestChaosEtcd -timeout 10m -v .
 
 bench:
 	@$(call each,$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) $(PKGS))

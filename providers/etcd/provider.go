@@ -35,12 +35,13 @@ type Provider struct {
 	s      settings
 	seq    atomic.Uint64
 
-	mu       sync.Mutex // guards sess, closed, waiters, entries, watching and handles' tokens
+	mu       sync.Mutex // guards sess, opening, closed, waiters, entries, watching and handles' tokens
 	sess     *session
 	closed   bool
 	waiters  map[string]int
 	entries  map[string]*handle // queue entries of this provider, held or waiting
 	watching bool
+	opening  *opening // the session being opened, if one is
 
 	// watchCtx ends the prefix watch (see watch.go) at Close.
 	watchCtx    context.Context
@@ -137,22 +138,59 @@ func (p *Provider) Close() error {
 }
 
 // session returns the current session, opening a new one when there is none
-// or the last one was lost.
+// or the last one was lost. One caller opens it (bounded by deadline, not by
+// its ctx, since others may wait for it); the others wait for that opening,
+// each up to its own ctx and deadline, so an unreachable etcd costs each
+// caller its own bound, not the sum of everyone's.
 func (p *Provider) session(ctx context.Context, deadline time.Time) (*session, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.closed {
+		p.mu.Unlock()
 		return nil, ErrClosed
 	}
 	if p.sess != nil && !p.sess.isDone() {
-		return p.sess, nil
+		s := p.sess
+		p.mu.Unlock()
+		return s, nil
 	}
-	s, err := p.openSession(ctx, deadline)
-	if err != nil {
-		return nil, err
+	op := p.opening
+	if op == nil {
+		op = &opening{done: make(chan struct{})}
+		p.opening = op
+		p.mu.Unlock()
+		s, err := p.openSession(context.WithoutCancel(ctx), deadline)
+		p.mu.Lock()
+		p.opening = nil
+		if err == nil && p.closed {
+			s.abandon()
+			s, err = nil, ErrClosed
+		}
+		if err == nil {
+			p.sess = s
+		}
+		op.s, op.err = s, err
+		close(op.done)
+		p.mu.Unlock()
+		return s, err
 	}
-	p.sess = s
-	return s, nil
+	p.mu.Unlock()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case <-op.done:
+		return op.s, op.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-timer.C:
+		return nil, errors.New("etcd: timed out waiting for the session lease")
+	}
+}
+
+// opening is a session being opened by one caller, waited for by others.
+type opening struct {
+	done chan struct{}
+	s    *session
+	err  error
 }
 
 // TryAcquire takes the lock on key, waiting up to timeout; timeout <= 0 makes

@@ -2,6 +2,7 @@ package etcd_test
 
 import (
 	"errors"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -127,4 +128,64 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// TestUnreachableCostsEachCallerItsOwnBound has 8 goroutines try at once on
+// a provider whose etcd does not answer (a listener that accepts and says
+// nothing): each reports ErrUnavailable within its own bound (DialTimeout
+// 1s), not after the others' attempts.
+func TestUnreachableCostsEachCallerItsOwnBound(t *testing.T) {
+	noLeaks(t)
+	p := newProvider(t, testOptions(), silentListener(t))
+	ctx := ctxT(t)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range 8 {
+		wg.Go(func() {
+			_, err := p.TryAcquire(ctx, "k", 0)
+			if !errors.Is(err, locking.ErrUnavailable) {
+				t.Errorf("TryAcquire: %v, want ErrUnavailable", err)
+			}
+			if d := time.Since(start); d > 4*time.Second {
+				t.Errorf("TryAcquire(0) returned after %s with DialTimeout 1s", d)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// silentListener accepts connections and never answers; it returns its
+// address. Cleanup closes it and the connections.
+func silentListener(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		wg    sync.WaitGroup
+	)
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		_ = l.Close()
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	return l.Addr().String()
 }
