@@ -10,7 +10,7 @@ import (
 
 // heavy are module path prefixes that only the nested provider modules may
 // bring into an application's module graph.
-var heavy = []string{"go.etcd.io/", "google.golang.org/grpc"}
+var heavy = []string{"go.etcd.io/", "google.golang.org/grpc", "github.com/jackc/pgx"}
 
 // appGraph builds a throw-away application module importing pkgs, with the
 // repository's modules replaced by this checkout, tidies it and returns its
@@ -73,9 +73,9 @@ func heavyLines(graph string) []string {
 
 const root = "github.com/turbomediator/turbomediator-go"
 
-// TestRedisAppGraphHasNoEtcdNorGRPC is the promise of the nested etcd
-// module: an application on the mediator, the locking behavior and the
-// Redis provider sees neither etcd nor gRPC in `go mod graph`.
+// TestRedisAppGraphHasNoEtcdNorGRPC is the promise of the nested etcd and
+// postgres modules: an application on the mediator, the locking behavior and
+// the Redis provider sees neither etcd, gRPC nor pgx in `go mod graph`.
 func TestRedisAppGraphHasNoEtcdNorGRPC(t *testing.T) {
 	graph := appGraph(t, map[string]string{root: "."},
 		root+"/mediator", root+"/behaviors/locking", root+"/providers/redis")
@@ -94,5 +94,15 @@ func TestEtcdAppGraphHasEtcd(t *testing.T) {
 		root+"/mediator", root+"/providers/etcd")
 	if len(heavyLines(graph)) == 0 {
 		t.Fatalf("the graph of an etcd app shows no etcd nor gRPC: the check would not see them:\n%s", graph)
+	}
+}
+
+// TestPostgresAppGraphHasPgx is the control for pgx: the check finds it in
+// the graph of an application that uses the PostgreSQL provider.
+func TestPostgresAppGraphHasPgx(t *testing.T) {
+	graph := appGraph(t, map[string]string{root: ".", root + "/providers/postgres": "providers/postgres"},
+		root+"/mediator", root+"/providers/postgres")
+	if len(heavyLines(graph)) == 0 || !strings.Contains(graph, "github.com/jackc/pgx/v5") {
+		t.Fatalf("the graph of a PostgreSQL app shows no pgx: the check would not see it:\n%s", graph)
 	}
 }
