@@ -45,11 +45,12 @@ func (b *behavior[Req, Res]) Handle(ctx context.Context, req Req, next mediator.
 	var err error
 	switch b.keys.source {
 	case fromMethod:
-		s, err = b.enter(ctx, b.keys.withPart(b.single(req)))
+		s = b.newScope(ctx)
+		s, err = b.enterScope(s, s.keyIn(b.keys.base, b.keys.appendPart(s.keyBuf[:0], b.single(req))))
 	case fromMethods:
 		s, err = b.enterMany(ctx, b.keys.many(b.multi(req)))
 	case fromFields:
-		s, err = b.enter(ctx, b.fieldKey(&req))
+		s, err = b.enterFields(ctx, &req)
 	default:
 		s, err = b.enter(ctx, b.keys.base)
 	}
@@ -63,18 +64,19 @@ func (b *behavior[Req, Res]) Handle(ctx context.Context, req Req, next mediator.
 	return run(s, req, next)
 }
 
-// fieldKey builds the key of a message with lock:"key" fields. Plain fields
-// are read from the caller's copy; Stringer fields need a heap copy, made by
-// boxing it once.
-func (b *behavior[Req, Res]) fieldKey(req *Req) string {
+// enterFields takes the key of a message with lock:"key" fields. Plain
+// fields are read from the caller's copy, into the scope's key buffer;
+// Stringer fields need a heap copy, made by boxing it once.
+func (b *behavior[Req, Res]) enterFields(ctx context.Context, req *Req) (*scope, error) {
 	if b.keys.stringers {
-		return b.keys.fromBoxed(*req)
+		return b.enter(ctx, b.keys.fromBoxed(*req))
 	}
 	p := unsafe.Pointer(req)
 	if b.keys.pointer {
 		p = *(*unsafe.Pointer)(p)
 	}
-	return b.keys.fromPlainStruct(p)
+	s := b.newScope(ctx)
+	return b.enterScope(s, s.keyIn(b.keys.base, b.keys.appendPlainStruct(s.keyBuf[:0], p)))
 }
 
 // run calls next inside s. The deferred exit releases the locks when next

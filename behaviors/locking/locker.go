@@ -5,12 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/turbomediator/turbomediator-go/internal/grant"
 )
 
 // locker takes and gives back the locks of one message type. It is built at
 // Build with the type's resolved settings and shared by all its Sends.
 type locker struct {
 	provider Provider
+	// grants is provider when it can fill the scope's own grant instead of
+	// allocating a handle (the in-memory provider); nil otherwise.
+	grants grant.Acquirer
 	// ident is the provider as a comparable value, or nil when its type is
 	// not comparable. Re-entry borrows only a lock taken from the same
 	// provider: the same key in another mediator's store is another lock.
@@ -26,14 +31,25 @@ type locker struct {
 // the handler must be skipped with a nil error.
 var errSkip = errors.New("locking: skipped")
 
+// newScope allocates the scope of one Send.
+func (l *locker) newScope(ctx context.Context) *scope {
+	s := &scope{Context: ctx, parent: scopeOf(ctx), l: l}
+	s.rel.values = ctx
+	return s
+}
+
 // enter takes key, or borrows it from an enclosing scope of ctx that holds
 // it, and returns the scope the handler runs in.
 func (l *locker) enter(ctx context.Context, key string) (*scope, error) {
-	parent := scopeOf(ctx)
-	s := &scope{Context: ctx, parent: parent, l: l}
-	s.rel.values = ctx
+	return l.enterScope(l.newScope(ctx), key)
+}
+
+// enterScope is enter with the scope made by newScope, in which key may
+// have been built.
+func (l *locker) enterScope(s *scope, key string) (*scope, error) {
+	ctx := s.Context
 	s.handles, s.owned = s.one[:], s.ownOne[:]
-	if h := l.borrow(parent, key); h != nil {
+	if h := l.borrow(s.parent, key); h != nil {
 		s.one[0] = h
 		s.live.Store(true)
 		return s, nil
@@ -42,9 +58,18 @@ func (l *locker) enter(ctx context.Context, key string) (*scope, error) {
 	if l.timed {
 		start = clock()
 	}
-	h, err := l.provider.TryAcquire(ctx, key, l.timeout)
-	if err != nil || h == nil {
-		return nil, l.failed(ctx, key, start, h, err)
+	var h Handle
+	if l.grants != nil {
+		if err := l.grants.TryAcquireGrant(ctx, key, l.timeout, &s.grant); err != nil {
+			return nil, l.failed(ctx, key, start, nil, err)
+		}
+		h = &s.grant
+	} else {
+		var err error
+		h, err = l.provider.TryAcquire(ctx, key, l.timeout)
+		if err != nil || h == nil {
+			return nil, l.failed(ctx, key, start, h, err)
+		}
 	}
 	s.one[0], s.ownOne[0] = h, true
 	s.live.Store(true)
@@ -60,9 +85,8 @@ func (l *locker) enter(ctx context.Context, key string) (*scope, error) {
 // enclosing scope holds, within one overall timeout. On a failure it gives
 // back what it took, last first.
 func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
-	parent := scopeOf(ctx)
-	s := &scope{Context: ctx, parent: parent, l: l}
-	s.rel.values = ctx
+	s := l.newScope(ctx)
+	parent := s.parent
 	s.handles, s.owned = make([]Handle, len(keys)), make([]bool, len(keys))
 	var start time.Duration
 	if l.timed || (l.timeout > 0 && len(keys) > 1) {

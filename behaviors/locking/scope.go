@@ -5,12 +5,17 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
+
+	"github.com/turbomediator/turbomediator-go/internal/grant"
 )
 
 // scope is one Send's set of held locks. It is also the context handed to
 // the handler: embedding the caller's context and answering scopeKey itself
 // saves the allocation of a separate context.WithValue. One allocation holds
-// the scope, a single-key handle slot and the release context.
+// the scope, a single-key handle slot and the release context; with the
+// in-memory provider also the handle itself (grant) and the key (keyBuf),
+// so that such a Send allocates nothing else.
 type scope struct {
 	context.Context // the caller's
 
@@ -27,6 +32,34 @@ type scope struct {
 	acquired time.Duration // clock() when granted; only when someone observes
 	watch    *lostWatch
 	rel      releaseContext
+
+	// grant is the handle a grant.Acquirer fills; keyBuf holds the bytes of
+	// a key built for such a provider. A string made over keyBuf keeps the
+	// scope alive while the provider holds the key, never longer than the
+	// key is held; keyBuf is written once, before the string is made.
+	grant  grant.Grant
+	keyBuf [keyBufSize]byte
+}
+
+// keyBufSize is the longest key built inside the scope; a longer one gets an
+// allocation of its own. It fits "WithdrawCommand:" and a UUID.
+const keyBufSize = 56
+
+// keyIn returns the key whose bytes were appended to s.keyBuf[:0] (buf), or
+// base when buf is nil (the type-wide key). For a provider that fills the
+// scope's grant the string is made over the buffer (or over the larger array
+// append had to allocate); for any other it is a copy of its own, so that a
+// provider keeping keys does not keep scopes.
+func (s *scope) keyIn(base string, buf []byte) string {
+	if buf == nil {
+		return base
+	}
+	if s.l.grants == nil {
+		return string(buf)
+	}
+	// buf is s.keyBuf, or an array append allocated for a longer key; either
+	// way nobody else writes to it again.
+	return unsafe.String(unsafe.SliceData(buf), len(buf))
 }
 
 // Value answers scopeKey with the scope and passes other keys on.

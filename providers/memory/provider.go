@@ -2,12 +2,13 @@ package memory
 
 import (
 	"context"
+	"errors"
 	"hash/maphash"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+	"github.com/turbomediator/turbomediator-go/internal/grant"
 )
 
 // Provider is an in-process [locking.Provider]: exclusive locks on string
@@ -19,12 +20,6 @@ type Provider struct {
 	seed   maphash.Seed
 	mask   uint64
 	shards []shard
-	// tokens issues the fencing token of every grant, of every key. It is
-	// written on every grant, so it gets a cache line of its own: the fields
-	// above are read on every call and must not bounce between cores with it.
-	_      [64]byte
-	tokens atomic.Uint64
-	_      [56]byte
 	// waiters recycles waiters with their channel and timer.
 	waiters sync.Pool
 	// queued, when set (by tests only), is called after a waiter has joined a
@@ -51,9 +46,6 @@ func (p *Provider) setup(c config) {
 	p.seed = maphash.MakeSeed()
 	p.mask = uint64(n - 1)
 	p.shards = make([]shard, n)
-	for i := range p.shards {
-		p.shards[i].tokens = &p.tokens
-	}
 }
 
 func (p *Provider) setupDefault() { p.setup(defaultConfig()) }
@@ -75,6 +67,31 @@ func (p *Provider) shardFor(key string) *shard {
 // caller holds nothing and has left the queue. The in-memory provider never
 // fails otherwise.
 func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Duration) (locking.Handle, error) {
+	g, err := p.acquire(ctx, key, timeout, nil)
+	if err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// errNoGrant is TryAcquireGrant's answer to a nil grant.
+var errNoGrant = errors.New("memory: TryAcquireGrant needs a grant to fill")
+
+// TryAcquireGrant is [Provider.TryAcquire] filling g, which the caller
+// provides zeroed, instead of allocating a handle: g is the handle, granted
+// exactly when the error is nil. The locking behavior uses it to keep its
+// per-Send state and the handle in one allocation; applications call
+// TryAcquire.
+func (p *Provider) TryAcquireGrant(ctx context.Context, key string, timeout time.Duration, g *grant.Grant) error {
+	if g == nil {
+		return errNoGrant
+	}
+	_, err := p.acquire(ctx, key, timeout, g)
+	return err
+}
+
+// acquire is TryAcquire into g, or into a new Grant when g is nil.
+func (p *Provider) acquire(ctx context.Context, key string, timeout time.Duration, g *grant.Grant) (*grant.Grant, error) {
 	if ctx.Err() != nil {
 		return nil, contextError(ctx, key)
 	}
@@ -83,12 +100,12 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 	st, held := sh.keys[key]
 	if !held {
 		st = sh.lockedNewState(key)
-		token := sh.tokens.Add(1)
+		token := sh.lockedNextToken()
 		sh.mu.Unlock()
 		// Allocated once the key is ours: if the allocation has to help the
 		// garbage collector, the others queue up meanwhile instead of
 		// overtaking a caller that has not queued yet.
-		return &handle{key: key, token: token, shard: sh, state: st}, nil
+		return granted(g, key, token, st), nil
 	}
 	if timeout <= 0 {
 		sh.mu.Unlock()
@@ -100,11 +117,20 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 	if p.queued != nil {
 		p.queued(key)
 	}
-	return p.wait(ctx, key, sh, st, w, timeout)
+	return p.wait(ctx, key, sh, st, w, timeout, g)
+}
+
+// granted fills g (a new Grant when g is nil) with a grant of key.
+func granted(g *grant.Grant, key string, token uint64, st *keyState) *grant.Grant {
+	if g == nil {
+		g = new(grant.Grant)
+	}
+	g.Set(key, token, st)
+	return g
 }
 
 // wait blocks the caller until w is granted, timeout runs out or ctx ends.
-func (p *Provider) wait(ctx context.Context, key string, sh *shard, st *keyState, w *waiter, timeout time.Duration) (locking.Handle, error) {
+func (p *Provider) wait(ctx context.Context, key string, sh *shard, st *keyState, w *waiter, timeout time.Duration, g *grant.Grant) (*grant.Grant, error) {
 	if w.timer == nil {
 		w.timer = time.NewTimer(timeout)
 	} else {
@@ -115,7 +141,7 @@ func (p *Provider) wait(ctx context.Context, key string, sh *shard, st *keyState
 	case <-w.grant:
 		token := w.token
 		p.putWaiter(w)
-		return &handle{key: key, token: token, shard: sh, state: st}, nil
+		return granted(g, key, token, st), nil
 	case <-ctx.Done():
 		cancelled = true
 	case <-w.timer.C:
@@ -141,13 +167,13 @@ func (p *Provider) wait(ctx context.Context, key string, sh *shard, st *keyState
 	// that instant the caller keeps the lock it got; a cancelled caller passes
 	// it on.
 	<-w.grant
-	h := &handle{key: key, token: w.token, shard: sh, state: st}
+	token := w.token
 	p.putWaiter(w)
 	if cancelled {
-		_ = h.Release(context.Background())
+		sh.release(key, st)
 		return nil, contextError(ctx, key)
 	}
-	return h, nil
+	return granted(g, key, token, st), nil
 }
 
 func (p *Provider) getWaiter() *waiter {

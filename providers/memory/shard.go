@@ -2,12 +2,23 @@ package memory
 
 import (
 	"sync"
-	"sync/atomic"
+	"unsafe"
 )
 
-// shard is one independently locked part of the key map. Every field is
-// guarded by mu.
+// shard is one independently locked part of the key map, with the fencing
+// token counter of its keys. It fills whole cache lines, so that two
+// goroutines working in neighbouring shards never write to one line.
 type shard struct {
+	shardState
+	_ [cacheLine - unsafe.Sizeof(shardState{})%cacheLine]byte
+}
+
+// cacheLine is a multiple of the cache line size of common CPUs, and of the
+// pair of lines that x86 prefetchers fetch together.
+const cacheLine = 128
+
+// shardState is a shard's data. Every field is guarded by mu.
+type shardState struct {
 	mu   sync.Mutex
 	keys map[string]*keyState
 	// free keeps a few keyStates for reuse, linked through next, so locking a
@@ -17,16 +28,19 @@ type shard struct {
 	// peak is the largest len(keys) since the map was last made; Go maps
 	// never shrink, so an emptied map that once grew large is replaced.
 	peak int
-	// tokens is the provider's one fencing-token counter.
-	tokens *atomic.Uint64
-	// pad keeps neighbouring shards' mutexes off one cache line.
-	_ [64]byte
+	// tokens is the last fencing token granted for a key of this shard. A key
+	// always hashes to the same shard, so its tokens grow with every grant;
+	// a counter per shard, written under the mutex the grant takes anyway,
+	// keeps goroutines on distinct keys from bouncing one counter's cache
+	// line between cores.
+	tokens uint64
 }
 
 // keyState exists exactly while its key is held: it is created by the grant
 // to a free key and deleted by the release that finds no waiter. The waiters
 // are a doubly linked FIFO list.
 type keyState struct {
+	shard      *shard
 	head, tail *waiter
 	waiting    int
 	next       *keyState // free-list link while unused
@@ -41,6 +55,12 @@ const (
 	shrinkPeak = 64
 )
 
+// lockedNextToken draws the next fencing token. The caller holds mu.
+func (s *shard) lockedNextToken() uint64 {
+	s.tokens++
+	return s.tokens
+}
+
 // lockedNewState returns a keyState for key, stored in the map. The caller
 // holds mu and has checked that key has none.
 func (s *shard) lockedNewState(key string) *keyState {
@@ -50,7 +70,7 @@ func (s *shard) lockedNewState(key string) *keyState {
 		st.next = nil
 		s.nfree--
 	} else {
-		st = new(keyState)
+		st = &keyState{shard: s}
 	}
 	if s.keys == nil {
 		s.keys = make(map[string]*keyState)
