@@ -21,7 +21,7 @@ func TestMatchesASimpleModel(t *testing.T) {
 		ctx := context.Background()
 		holder := map[string]locking.Handle{} // the model: current handle per key
 		var handles []locking.Handle          // every handle ever granted
-		lastToken := map[string]uint64{} // per key: tokens grow with every grant of a key
+		lastToken := map[string]uint64{}      // per key: tokens grow with every grant of a key
 		for step := range 20_000 {
 			key := "k" + strconv.Itoa(rng.IntN(8))
 			if rng.IntN(2) == 0 || len(handles) == 0 {
