@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/mediator"
@@ -53,29 +54,136 @@ func (a *scaleAccounts) Handle(_ context.Context, c scaleWithdraw) (benchBalance
 // behavior), noop the behavior with a provider that does nothing, memory the
 // behavior with the in-memory provider.
 func BenchmarkSendScaling(b *testing.B) {
-	providers := []struct {
-		name string
-		opts []func() mediator.Option
-	}{
-		{"nolock", nil},
-		{"noop", []func() mediator.Option{locking.WithNoOpLocking, lockScale}},
-		{"memory", []func() mediator.Option{func() mediator.Option { return memory.WithInMemoryDistributedLocking() }, lockScale}},
-	}
-	for _, p := range providers {
+	for _, p := range scaleProviders {
 		for g := 1; g <= scaleWorkers; g++ {
 			b.Run(p.name+"/goroutines="+strconv.Itoa(g), func(b *testing.B) {
-				opts := []mediator.Option{mediator.WithHandler[scaleWithdraw, benchBalance](&scaleAccounts{})}
-				for _, o := range p.opts {
-					opts = append(opts, o())
-				}
-				runScaling(b, build(b, opts...), g)
+				runScaling(b, p.build(b), g)
 			})
 		}
 	}
 }
 
+// scaleProviders are the set-ups BenchmarkSendScaling and
+// BenchmarkSendScalingInterleaved compare. memory-1shard puts every key
+// under one mutex and one token counter: what sharing one cache line costs.
+var scaleProviders = []struct {
+	name  string
+	build func(b *testing.B) *mediator.Mediator
+}{
+	{"nolock", func(b *testing.B) *mediator.Mediator { return buildScale(b) }},
+	{"noop", func(b *testing.B) *mediator.Mediator { return buildScale(b, locking.WithNoOpLocking(), lockScale()) }},
+	{"memory", func(b *testing.B) *mediator.Mediator {
+		return buildScale(b, memory.WithInMemoryDistributedLocking(), lockScale())
+	}},
+	{"memory-1shard", func(b *testing.B) *mediator.Mediator {
+		return buildScale(b, memory.WithInMemoryDistributedLocking(memory.WithShards(1)), lockScale())
+	}},
+}
+
+func buildScale(b *testing.B, opts ...mediator.Option) *mediator.Mediator {
+	return build(b, append(opts, mediator.WithHandler[scaleWithdraw, benchBalance](&scaleAccounts{}))...)
+}
+
 func lockScale() mediator.Option {
 	return locking.WithDistributedLocking[scaleWithdraw, benchBalance]()
+}
+
+// scaleIDs returns the account ids of goroutine w: 64 of its own.
+func scaleIDs(w int) (ids [64]string) {
+	for i := range ids {
+		ids[i] = "w" + strconv.Itoa(w) + "-acc-" + strconv.Itoa(i)
+	}
+	return ids
+}
+
+// BenchmarkSendScalingInterleaved is BenchmarkSendScaling with both
+// goroutine counts in one run, alternating every phaseSends Sends: a phase
+// of one goroutine, then a phase of two, and so on, so that both meet the
+// same moments of a shared machine's load. It reports the wall time per Send
+// of each (ns/send-1g, ns/send-2g) and the throughput of two goroutines over
+// that of one (x-throughput-2g, 2.0 being perfect). ns/op counts both.
+func BenchmarkSendScalingInterleaved(b *testing.B) {
+	for _, p := range scaleProviders {
+		b.Run(p.name, func(b *testing.B) {
+			runInterleaved(b, p.build(b))
+		})
+	}
+}
+
+// phaseSends is the number of Sends of one phase of
+// BenchmarkSendScalingInterleaved: a few milliseconds, far shorter than the
+// load changes of a shared machine, far longer than starting a phase.
+const phaseSends = 20_000
+
+func runInterleaved(b *testing.B, m *mediator.Mediator) {
+	ctx := context.Background()
+	type phase struct {
+		n    int
+		done *sync.WaitGroup
+	}
+	var workers [scaleWorkers]chan phase
+	for w := range workers {
+		workers[w] = make(chan phase)
+		ids := scaleIDs(w)
+		go func() {
+			i := 0
+			for ph := range workers[w] {
+				for range ph.n {
+					_, err := mediator.Send(ctx, m, scaleWithdraw{AccountID: ids[i&63], Worker: w, Amount: int64(i & 63)})
+					if err != nil {
+						b.Error(err)
+					}
+					i++
+				}
+				ph.done.Done()
+			}
+		}()
+	}
+	defer func() {
+		for _, c := range workers {
+			close(c)
+		}
+	}()
+	// run makes n Sends split between the first g workers and returns the
+	// wall time they took.
+	run := func(g, n int) time.Duration {
+		var wg sync.WaitGroup
+		wg.Add(g)
+		start := time.Now()
+		for w := range g {
+			workers[w] <- phase{n: n / g, done: &wg}
+		}
+		wg.Wait()
+		return time.Since(start)
+	}
+	var t1, t2 time.Duration
+	var n1, n2 int
+	b.ReportAllocs()
+	b.ResetTimer()
+	for sent := 0; sent < b.N; {
+		n := min(phaseSends, b.N-sent)
+		if n < scaleWorkers {
+			n = scaleWorkers
+		}
+		if (sent/phaseSends)%2 == 0 {
+			t1 += run(1, n)
+			n1 += n
+		} else {
+			n = n / scaleWorkers * scaleWorkers
+			t2 += run(scaleWorkers, n)
+			n2 += n
+		}
+		sent += n
+	}
+	b.StopTimer()
+	if n1 == 0 || n2 == 0 {
+		return // b.N too small for both phases: the first, calibrating run
+	}
+	per1 := float64(t1.Nanoseconds()) / float64(n1)
+	per2 := float64(t2.Nanoseconds()) / float64(n2)
+	b.ReportMetric(per1, "ns/send-1g")
+	b.ReportMetric(per2, "ns/send-2g")
+	b.ReportMetric(per1/per2, "x-throughput-2g")
 }
 
 // runScaling makes b.N Sends on m, split between goroutines goroutines.
@@ -83,9 +191,7 @@ func runScaling(b *testing.B, m *mediator.Mediator, goroutines int) {
 	ctx := context.Background()
 	ids := make([][64]string, goroutines)
 	for w := range ids {
-		for i := range ids[w] {
-			ids[w][i] = "w" + strconv.Itoa(w) + "-acc-" + strconv.Itoa(i)
-		}
+		ids[w] = scaleIDs(w)
 	}
 	var wg sync.WaitGroup
 	start := make(chan struct{})
