@@ -9,13 +9,13 @@ import "github.com/turbomediator/turbomediator-go/internal/grant"
 
 // ReleaseGrant frees g's key, handing it to the first waiter if there is
 // one. The grant package calls it from g's first Release.
-func (st *keyState) ReleaseGrant(g *grant.Grant) { st.shard.release(g.Key(), st) }
+func (st *keyState) ReleaseGrant(*grant.Grant) { st.shard.release(st) }
 
-// release passes key to its next waiter, or forgets the key when nobody
+// release passes st's key to its next waiter, or forgets the key when nobody
 // waits. The waiter leaves the queue under the mutex, so a waiter that gives
 // up at the same moment either is still queued (and removes itself) or has
 // been granted (and waits for the signal, which is on its way).
-func (s *shard) release(key string, st *keyState) {
+func (s *shard) release(st *keyState) {
 	s.mu.Lock()
 	if w := st.lockedPop(); w != nil {
 		w.token = s.lockedNextToken()
@@ -26,6 +26,6 @@ func (s *shard) release(key string, st *keyState) {
 		w.grant <- struct{}{}
 		return
 	}
-	s.lockedDeleteState(key, st)
+	s.lockedDeleteState(st)
 	s.mu.Unlock()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"hash/maphash"
+	"math/bits"
 	"sync"
 	"time"
 
@@ -18,7 +19,7 @@ import (
 type Provider struct {
 	once   sync.Once
 	seed   maphash.Seed
-	mask   uint64
+	shift  uint8 // 64 - log2(len(shards)): the hash's top bits pick the shard
 	shards []shard
 	// waiters recycles waiters with their channel and timer.
 	waiters sync.Pool
@@ -44,18 +45,20 @@ func New(opts ...Option) *Provider {
 func (p *Provider) setup(c config) {
 	n := roundShards(c.shards)
 	p.seed = maphash.MakeSeed()
-	p.mask = uint64(n - 1)
+	p.shift = uint8(64 - bits.TrailingZeros(uint(n)))
 	p.shards = make([]shard, n)
 }
 
 func (p *Provider) setupDefault() { p.setup(defaultConfig()) }
 
-func (p *Provider) shardFor(key string) *shard {
+// hash returns key's hash and its shard. The top bits of the hash pick the
+// shard and the bottom bits the slot in the shard's table, so the keys of one
+// shard still spread over its table.
+func (p *Provider) hash(key string) (uint64, *shard) {
 	p.once.Do(p.setupDefault)
-	if p.mask == 0 {
-		return &p.shards[0]
-	}
-	return &p.shards[maphash.String(p.seed, key)&p.mask]
+	h := maphash.String(p.seed, key)
+	// A shift by 64 (one shard) gives 0.
+	return h, &p.shards[h>>p.shift]
 }
 
 // TryAcquire takes the lock on key, waiting up to timeout behind the callers
@@ -95,11 +98,11 @@ func (p *Provider) acquire(ctx context.Context, key string, timeout time.Duratio
 	if ctx.Err() != nil {
 		return nil, contextError(ctx, key)
 	}
-	sh := p.shardFor(key)
+	h, sh := p.hash(key)
 	sh.mu.Lock()
-	st, held := sh.keys[key]
-	if !held {
-		st = sh.lockedNewState(key)
+	st := sh.keys.find(h, key)
+	if st == nil {
+		st = sh.lockedNewState(key, h)
 		token := sh.lockedNextToken()
 		sh.mu.Unlock()
 		// Allocated once the key is ours: if the allocation has to help the
@@ -170,7 +173,7 @@ func (p *Provider) wait(ctx context.Context, key string, sh *shard, st *keyState
 	token := w.token
 	p.putWaiter(w)
 	if cancelled {
-		sh.release(key, st)
+		sh.release(st)
 		return nil, contextError(ctx, key)
 	}
 	return granted(g, key, token, st), nil
@@ -205,7 +208,7 @@ func (p *Provider) Len() int {
 	for i := range p.shards {
 		sh := &p.shards[i]
 		sh.mu.Lock()
-		n += len(sh.keys)
+		n += sh.keys.count
 		sh.mu.Unlock()
 	}
 	return n
@@ -213,10 +216,10 @@ func (p *Provider) Len() int {
 
 // Waiters returns the number of callers waiting in key's queue.
 func (p *Provider) Waiters(key string) int {
-	sh := p.shardFor(key)
+	h, sh := p.hash(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if st := sh.keys[key]; st != nil {
+	if st := sh.keys.find(h, key); st != nil {
 		return st.waiting
 	}
 	return 0
