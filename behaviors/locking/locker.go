@@ -49,14 +49,21 @@ func (l *locker) enter(ctx context.Context, key string) (*scope, error) {
 func (l *locker) enterScope(s *scope, key string) (*scope, error) {
 	ctx := s.Context
 	s.handles, s.owned = s.one[:], s.ownOne[:]
-	if h := l.borrow(s.parent, key); h != nil {
-		s.one[0] = h
-		s.live.Store(true)
-		return s, nil
-	}
 	var start time.Duration
 	if l.timed {
 		start = clock()
+	}
+	if s.parent != nil {
+		h, g, err := l.borrow(ctx, s.parent, key, l.timeout)
+		if err != nil {
+			return nil, l.failed(ctx, key, start, nil, err)
+		}
+		if h != nil {
+			s.one[0] = h
+			s.took(g)
+			s.live.Store(true)
+			return s, nil
+		}
 	}
 	var h Handle
 	if l.grants != nil {
@@ -75,13 +82,13 @@ func (l *locker) enterScope(s *scope, key string) (*scope, error) {
 	s.live.Store(true)
 	if l.timed {
 		s.acquired = clock()
-		l.acquired(ctx, h, s.acquired-start)
+		s.reportAcquired(h, s.acquired-start)
 	}
 	s.watchLost()
 	return s, nil
 }
 
-// enterMany takes every key (sorted, distinct) in order, skipping those an
+// enterMany takes every key (sorted, distinct) in order, borrowing those an
 // enclosing scope holds, within one overall timeout. On a failure it gives
 // back what it took, last first.
 func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
@@ -93,23 +100,34 @@ func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
 		start = clock()
 	}
 	for i, key := range keys {
-		if h := l.borrow(parent, key); h != nil {
-			s.handles[i] = h
-			continue
-		}
 		wait := l.timeout
 		if i > 0 && wait > 0 {
 			wait = max(start+l.timeout-clock(), 0)
 		}
-		h, err := l.provider.TryAcquire(ctx, key, wait)
+		h, g, err := l.borrow(ctx, parent, key, wait)
+		if err == nil && h != nil {
+			s.handles[i] = h
+			s.took(g)
+			continue
+		}
+		if err == nil {
+			h, err = l.provider.TryAcquire(ctx, key, wait)
+		}
 		if err != nil || h == nil {
-			err = l.failed(ctx, key, start, h, err)
-			s.releaseOwned()
-			return nil, err
+			// Give everything back before anyone is told: an observer
+			// that panics must not keep a key held.
+			if h != nil {
+				rel := releaseContext{values: ctx}
+				_ = h.Release(&rel)
+				rel.stop()
+				h = nil
+			}
+			s.giveBack(true)
+			return nil, l.failed(ctx, key, start, nil, err)
 		}
 		s.handles[i], s.owned[i] = h, true
 		if l.timed {
-			l.acquired(ctx, h, clock()-start)
+			s.reportAcquired(h, clock()-start)
 		}
 	}
 	s.live.Store(true)
@@ -120,13 +138,32 @@ func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
 	return s, nil
 }
 
-// borrow returns the handle of key if an enclosing scope took it from this
-// locker's provider.
-func (l *locker) borrow(parent *scope, key string) Handle {
+// borrow looks for key in the enclosing scopes of parent that took it from
+// this locker's provider. If one holds it, borrow takes the gate of that key
+// in the innermost such scope within wait, so that borrowers exclude each
+// other, and returns the handle and the gate. It returns no handle when no
+// enclosing scope holds key, and an error when the gate stayed taken or ctx
+// ended.
+func (l *locker) borrow(ctx context.Context, parent *scope, key string, wait time.Duration) (Handle, chan struct{}, error) {
 	if parent == nil || l.ident == nil {
-		return nil
+		return nil, nil, nil
 	}
-	return parent.find(l.ident, key)
+	for {
+		lender, i := parent.holder(l.ident, key)
+		if lender == nil {
+			return nil, nil, nil
+		}
+		g := lender.gate(i)
+		if err := waitGate(ctx, g, key, wait, l.timeout); err != nil {
+			return nil, nil, err
+		}
+		if lender.live.Load() {
+			return lender.handles[i], g, nil
+		}
+		// The lender's handler returned while we waited: its lock is
+		// gone. Look again (an outer scope, or the provider).
+		<-g
+	}
 }
 
 // failed turns a failed TryAcquire into what Send returns, and reports it.

@@ -31,7 +31,10 @@ type scope struct {
 
 	acquired time.Duration // clock() when granted; only when someone observes
 	watch    *lostWatch
-	rel      releaseContext
+	// borrows is made only when nested Sends borrow this scope's keys or
+	// this scope borrowed keys itself; see borrowing.
+	borrows atomic.Pointer[borrowing]
+	rel     releaseContext
 
 	// grant is the handle a grant.Acquirer fills; keyBuf holds the bytes of
 	// a key built for such a provider. A string made over keyBuf keeps the
@@ -62,6 +65,90 @@ func (s *scope) keyIn(base string, buf []byte) string {
 	return unsafe.String(unsafe.SliceData(buf), len(buf))
 }
 
+// borrowing is how the borrowers of one held lock exclude each other. A
+// nested Send on a key an enclosing scope holds (re-entry) does not go to the
+// provider: it takes the gate of that key in the innermost scope holding it,
+// and gives it back when its handler returns. Two goroutines started by one
+// handler thus take turns on the handler's lock, while a chain handler → Send
+// → handler → Send on the same key nests: each link takes the gate of the
+// link above it, which nobody else holds.
+type borrowing struct {
+	// taken are the gates of enclosing scopes this scope holds; written
+	// before the scope is published, read by finish.
+	taken []chan struct{}
+
+	once sync.Once
+	// gates has one channel of capacity 1 per handle of the scope: a
+	// borrower of handles[i] holds a value in gates[i] while it runs.
+	gates []chan struct{}
+}
+
+// gate returns the gate of handles[i], making the scope's gates on first use.
+func (s *scope) gate(i int) chan struct{} {
+	b := s.borrows.Load()
+	if b == nil {
+		b = &borrowing{}
+		if !s.borrows.CompareAndSwap(nil, b) {
+			b = s.borrows.Load()
+		}
+	}
+	b.once.Do(func() {
+		b.gates = make([]chan struct{}, len(s.handles))
+		for j := range b.gates {
+			b.gates[j] = make(chan struct{}, 1)
+		}
+	})
+	return b.gates[i]
+}
+
+// took records that s holds gate g of an enclosing scope. Only before s is
+// published.
+func (s *scope) took(g chan struct{}) {
+	b := s.borrows.Load()
+	if b == nil {
+		b = &borrowing{}
+		s.borrows.Store(b)
+	}
+	b.taken = append(b.taken, g)
+}
+
+// returnGates gives back the gates s took.
+func (s *scope) returnGates() {
+	if b := s.borrows.Load(); b != nil {
+		for _, g := range b.taken {
+			<-g
+		}
+		b.taken = nil
+	}
+}
+
+// waitGate takes gate g within wait (0: one try), unless ctx ends first. A
+// gate still taken when wait runs out is contention, like a lock that stayed
+// taken: an error for which errors.Is(err, ErrNotAcquired) holds.
+func waitGate(ctx context.Context, g chan struct{}, key string, wait, timeout time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case g <- struct{}{}:
+		return nil
+	default:
+	}
+	if wait <= 0 {
+		return &Error{Key: key, Timeout: timeout}
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case g <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return &Error{Key: key, Timeout: timeout}
+	}
+}
+
 // Value answers scopeKey with the scope and passes other keys on.
 func (s *scope) Value(key any) any {
 	if _, ok := key.(scopeKey); ok {
@@ -74,17 +161,26 @@ func (s *scope) Value(key any) any {
 // scopes still running. A nil scope finds nothing; a nil ident matches any
 // provider (HandleFor asks that way).
 func (s *scope) find(ident any, key string) Handle {
+	if holder, i := s.holder(ident, key); holder != nil {
+		return holder.handles[i]
+	}
+	return nil
+}
+
+// holder returns the innermost running scope, s or an enclosing one, that
+// holds key taken from the provider ident, and the index of its handle.
+func (s *scope) holder(ident any, key string) (*scope, int) {
 	for ; s != nil; s = s.parent {
 		if !s.live.Load() || (ident != nil && s.l.ident != ident) {
 			continue
 		}
-		for _, h := range s.handles {
+		for i, h := range s.handles {
 			if h.Key() == key {
-				return h
+				return s, i
 			}
 		}
 	}
-	return nil
+	return nil, 0
 }
 
 // handlerContext is the context the handler runs with: the scope itself, or
@@ -105,10 +201,13 @@ func (s *scope) exit() {
 }
 
 // finish stops the lost-lock watch, releases the locks this scope took in
-// reverse order, and reports a loss seen while the handler ran.
+// reverse order, and reports a loss seen while the handler ran. A panic of an
+// observer or log handler at the loss, recovered on the watcher's goroutine,
+// goes on up from here, once every lock is released.
 func (s *scope) finish(handlerErr error) error {
 	s.finished = true
 	var lostErr error
+	var lostPanic *recovered
 	if w := s.watch; w != nil {
 		for _, stop := range w.stops {
 			if stop() {
@@ -121,31 +220,68 @@ func (s *scope) finish(handlerErr error) error {
 			lostErr = lostError(s.handles[i-1].Key(), handlerErr)
 		}
 		w.cancel(nil)
+		lostPanic = w.panicked.Load()
 	}
 	s.live.Store(false)
-	s.releaseOwned()
+	s.giveBack(true)
+	if lostPanic != nil {
+		panic(lostPanic.value)
+	}
 	return lostErr
 }
 
-// releaseOwned releases, last taken first, with a context that the caller's
-// cancellation cannot reach.
-func (s *scope) releaseOwned() {
-	var hold time.Duration
-	if s.l.timed && s.acquired != 0 {
-		hold = clock() - s.acquired
+// giveBack gives back the gates of borrowed keys and releases the locks s
+// took, last taken first, with a context that the caller's cancellation
+// cannot reach. Only then, with report, does it tell the observers and the
+// logger: one that panics cannot keep a key held.
+func (s *scope) giveBack(report bool) {
+	s.returnGates()
+	report = report && s.l.timed
+	var one [1]error
+	errs := one[:]
+	if report && len(s.handles) > 1 {
+		errs = make([]error, len(s.handles))
 	}
 	for i := len(s.handles) - 1; i >= 0; i-- {
 		if !s.owned[i] || s.handles[i] == nil {
 			continue
 		}
-		h := s.handles[i]
-		err := h.Release(&s.rel)
-		if s.l.timed {
-			s.l.released(s.Context, h, hold, err)
+		err := s.handles[i].Release(&s.rel)
+		if report {
+			errs[i] = err
 		}
 	}
 	s.rel.stop()
+	if !report {
+		return
+	}
+	var hold time.Duration
+	if s.acquired != 0 {
+		hold = clock() - s.acquired
+	}
+	for i := len(s.handles) - 1; i >= 0; i-- {
+		if s.owned[i] && s.handles[i] != nil {
+			s.l.released(s.Context, s.handles[i], hold, errs[i])
+		}
+	}
 }
+
+// reportAcquired tells the observers and the logger that h was granted. If
+// one of them panics, s gives back everything it holds before the panic goes
+// on up.
+func (s *scope) reportAcquired(h Handle, wait time.Duration) {
+	done := false
+	defer func() {
+		if !done {
+			s.giveBack(false)
+		}
+	}()
+	s.l.acquired(s.Context, h, wait)
+	done = true
+}
+
+// recovered is a panic value kept to be raised again elsewhere.
+type recovered struct{ value any }
 
 // lostWatch cancels the handler's context when a held handle reports loss.
 // It exists only when some handle can be lost.
@@ -158,6 +294,10 @@ type lostWatch struct {
 	stops []func() bool
 	wg    sync.WaitGroup
 	lost  atomic.Int32 // 1 + index of the first handle lost; 0 none
+	// panicked is the first panic of an observer or log handler at a loss,
+	// recovered on the watcher's goroutine (where it would end the process)
+	// and raised again by finish on the request's.
+	panicked atomic.Pointer[recovered]
 }
 
 // watchLost starts one goroutine per owned handle whose Lost channel is not
@@ -182,6 +322,11 @@ func (s *scope) watchLost() {
 		onLost := func() {
 			w.lost.CompareAndSwap(0, int32(i+1))
 			w.cancel(ErrLockLost)
+			defer func() {
+				if p := recover(); p != nil {
+					w.panicked.CompareAndSwap(nil, &recovered{value: p})
+				}
+			}()
 			s.l.lost(s.Context, h, s.acquired)
 		}
 		w.wg.Add(1)
