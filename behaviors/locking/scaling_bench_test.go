@@ -2,6 +2,7 @@ package locking_test
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -75,6 +76,9 @@ var scaleProviders = []struct {
 	{"memory", func(b *testing.B) *mediator.Mediator {
 		return buildScale(b, memory.WithInMemoryDistributedLocking(), lockScale())
 	}},
+	{"memory-4096shards", func(b *testing.B) *mediator.Mediator {
+		return buildScale(b, memory.WithInMemoryDistributedLocking(memory.WithShards(4096)), lockScale())
+	}},
 	{"memory-1shard", func(b *testing.B) *mediator.Mediator {
 		return buildScale(b, memory.WithInMemoryDistributedLocking(memory.WithShards(1)), lockScale())
 	}},
@@ -120,14 +124,19 @@ func runInterleaved(b *testing.B, m *mediator.Mediator) {
 	type phase struct {
 		n    int
 		done *sync.WaitGroup
+		cpu  *time.Duration // the worker adds its thread's CPU time
 	}
 	var workers [scaleWorkers]chan phase
 	for w := range workers {
 		workers[w] = make(chan phase)
 		ids := scaleIDs(w)
 		go func() {
+			// A thread of its own, so that its CPU time is this worker's.
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
 			i := 0
 			for ph := range workers[w] {
+				start := threadCPU()
 				for range ph.n {
 					_, err := mediator.Send(ctx, m, scaleWithdraw{AccountID: ids[i&63], Worker: w, Amount: int64(i & 63)})
 					if err != nil {
@@ -135,6 +144,7 @@ func runInterleaved(b *testing.B, m *mediator.Mediator) {
 					}
 					i++
 				}
+				*ph.cpu += threadCPU() - start
 				ph.done.Done()
 			}
 		}()
@@ -144,46 +154,64 @@ func runInterleaved(b *testing.B, m *mediator.Mediator) {
 			close(c)
 		}
 	}()
-	// run makes n Sends split between the first g workers and returns the
-	// wall time they took.
-	run := func(g, n int) time.Duration {
+	// figures of the phases of one goroutine count: wall time, the workers'
+	// CPU time, the process's CPU time (workers, collector, everything).
+	type figures struct {
+		wall, workers, process time.Duration
+		sends                  int
+	}
+	var by [scaleWorkers + 1]figures
+	// run makes n Sends split between the first g workers.
+	run := func(g, n int) {
+		f := &by[g]
 		var wg sync.WaitGroup
 		wg.Add(g)
+		cpu0 := processCPU()
 		start := time.Now()
 		for w := range g {
-			workers[w] <- phase{n: n / g, done: &wg}
+			workers[w] <- phase{n: n / g, done: &wg, cpu: &f.workers}
 		}
 		wg.Wait()
-		return time.Since(start)
+		f.wall += time.Since(start)
+		f.process += processCPU() - cpu0
+		f.sends += n
 	}
-	var t1, t2 time.Duration
-	var n1, n2 int
 	b.ReportAllocs()
 	b.ResetTimer()
 	for sent := 0; sent < b.N; {
 		n := min(phaseSends, b.N-sent)
-		if n < scaleWorkers {
-			n = scaleWorkers
+		g := 1
+		if (sent/phaseSends)%2 == 1 {
+			g = scaleWorkers
 		}
-		if (sent/phaseSends)%2 == 0 {
-			t1 += run(1, n)
-			n1 += n
-		} else {
-			n = n / scaleWorkers * scaleWorkers
-			t2 += run(scaleWorkers, n)
-			n2 += n
-		}
+		n = max(n/g*g, g)
+		run(g, n)
 		sent += n
 	}
 	b.StopTimer()
-	if n1 == 0 || n2 == 0 {
+	one, two := by[1], by[scaleWorkers]
+	if one.sends == 0 || two.sends == 0 {
 		return // b.N too small for both phases: the first, calibrating run
 	}
-	per1 := float64(t1.Nanoseconds()) / float64(n1)
-	per2 := float64(t2.Nanoseconds()) / float64(n2)
-	b.ReportMetric(per1, "ns/send-1g")
-	b.ReportMetric(per2, "ns/send-2g")
-	b.ReportMetric(per1/per2, "x-throughput-2g")
+	per := func(d time.Duration, sends int) float64 { return float64(d.Nanoseconds()) / float64(sends) }
+	b.ReportMetric(per(one.wall, one.sends), "ns/send-1g")
+	b.ReportMetric(per(two.wall, two.sends), "ns/send-2g")
+	b.ReportMetric(per(one.wall, one.sends)/per(two.wall, two.sends), "x-throughput-2g")
+	if !cpuTimes {
+		return
+	}
+	// What two idle cores would give, from CPU time, which other processes'
+	// load does not inflate the way it inflates wall time: one goroutine is
+	// bound by its own CPU time per Send (the collector runs on the other
+	// core) unless the process needs more than both cores; two goroutines by
+	// the process's CPU time per Send over two cores. Stalls on cache lines
+	// that bounce between the cores are CPU time, so they count; waiting for
+	// a mutex held by the other goroutine is not, so it does not.
+	bound1 := max(per(one.workers, one.sends), per(one.process, one.sends)/2)
+	bound2 := per(two.process, two.sends) / 2
+	b.ReportMetric(per(one.process, one.sends), "cpu-ns/send-1g")
+	b.ReportMetric(per(two.process, two.sends), "cpu-ns/send-2g")
+	b.ReportMetric(bound1/bound2, "x-cpu-2g")
 }
 
 // runScaling makes b.N Sends on m, split between goroutines goroutines.
