@@ -213,6 +213,7 @@ func (requestComposer[Req, Res]) compose(b *Builder, e *registry.Entry, globals 
 	next := Next[Req, Res](h.Handle)
 	wrapped := false
 	mt := MessageType{Type: e.Type, entry: e}
+	var behaviors []Behavior[Req, Res]
 	if len(e.Behaviors) > 0 {
 		scope := b.container.Scope(e.Type.String())
 		if err := scope.Provide(func() MessageType { return mt }); err != nil {
@@ -220,7 +221,7 @@ func (requestComposer[Req, Res]) compose(b *Builder, e *registry.Entry, globals 
 		}
 		// Constructors run in registration order; the chain is then linked
 		// from the innermost (last registered) outwards.
-		behaviors := make([]Behavior[Req, Res], len(e.Behaviors))
+		behaviors = make([]Behavior[Req, Res], len(e.Behaviors))
 		for i, reg := range e.Behaviors {
 			bh, err := resolve[Behavior[Req, Res]](scope, reg, "behavior for "+e.Type.String())
 			if err != nil {
@@ -246,6 +247,9 @@ func (requestComposer[Req, Res]) compose(b *Builder, e *registry.Entry, globals 
 		}
 		next = chainGlobal(g.GlobalBehavior, next)
 		wrapped = true
+	}
+	if err := checkGuards(e, behaviors, globals); err != nil {
+		return nil, err
 	}
 	if wrapped {
 		r.pipeline = next

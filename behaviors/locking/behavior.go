@@ -38,6 +38,10 @@ func newBehavior[Req, Res any](tl *typeLock) (*behavior[Req, Res], error) {
 	return b, nil
 }
 
+// Guards tells the mediator that this behavior covers the DistributedLock
+// marker of its type.
+func (b *behavior[Req, Res]) Guards(guard string, _ reflect.Type) bool { return guard == guardName }
+
 // Handle takes the message's lock(s), runs next while holding them and gives
 // them back however next ends.
 func (b *behavior[Req, Res]) Handle(ctx context.Context, req Req, next mediator.Next[Req, Res]) (Res, error) {
@@ -45,9 +49,17 @@ func (b *behavior[Req, Res]) Handle(ctx context.Context, req Req, next mediator.
 	var err error
 	switch b.keys.source {
 	case fromMethod:
+		if b.keys.nilRecv && *(*unsafe.Pointer)(unsafe.Pointer(&req)) == nil {
+			err = b.keys.nilReceiver()
+			break
+		}
 		s = b.newScope(ctx)
-		s, err = b.enterScope(s, s.keyIn(b.keys.base, b.keys.appendPart(s.keyBuf[:0], b.single(req))))
+		s, err = b.enterScope(s, s.keyIn(b.keys.base, b.keys.appendWithPart(s.keyBuf[:0], b.single(req))))
 	case fromMethods:
+		if b.keys.nilRecv && *(*unsafe.Pointer)(unsafe.Pointer(&req)) == nil {
+			err = b.keys.nilReceiver()
+			break
+		}
 		s, err = b.enterMany(ctx, b.keys.many(b.multi(req)))
 	case fromFields:
 		s, err = b.enterFields(ctx, &req)
@@ -69,7 +81,11 @@ func (b *behavior[Req, Res]) Handle(ctx context.Context, req Req, next mediator.
 // Stringer fields need a heap copy, made by boxing it once.
 func (b *behavior[Req, Res]) enterFields(ctx context.Context, req *Req) (*scope, error) {
 	if b.keys.stringers {
-		return b.enter(ctx, b.keys.fromBoxed(*req))
+		key, err := b.keys.fromBoxed(*req)
+		if err != nil {
+			return nil, err
+		}
+		return b.enter(ctx, key)
 	}
 	p := unsafe.Pointer(req)
 	if b.keys.pointer {

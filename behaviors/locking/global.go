@@ -22,11 +22,11 @@ func (g *globalBehavior) AppliesTo(mt mediator.MessageType) (bool, error) {
 		return false, nil // its own WithDistributedLocking locks it
 	}
 	spec, err := inspect(mt.Type)
+	if !spec.hasMarker {
+		return false, nil // not locked here: its key sources do not matter
+	}
 	if err != nil {
 		return false, err
-	}
-	if !spec.hasMarker {
-		return false, nil
 	}
 	tl, err := resolve(mt.Type, g.options, nil, g.deps)
 	if err != nil {
@@ -36,6 +36,10 @@ func (g *globalBehavior) AppliesTo(mt mediator.MessageType) (bool, error) {
 	return true, nil
 }
 
+// Guards tells the mediator that every type carrying the DistributedLock
+// marker is covered: locked here, or by its own WithDistributedLocking.
+func (g *globalBehavior) Guards(guard string, _ reflect.Type) bool { return guard == guardName }
+
 // Handle locks req's key(s) around next.
 func (g *globalBehavior) Handle(ctx context.Context, req any, next mediator.AnyNext) (any, error) {
 	tl := g.types[reflect.TypeOf(req)]
@@ -44,13 +48,18 @@ func (g *globalBehavior) Handle(ctx context.Context, req any, next mediator.AnyN
 	}
 	var s *scope
 	var err error
-	switch tl.keys.source {
-	case fromMethod:
+	switch {
+	case tl.keys.nilRecv && isNilBoxed(req):
+		err = tl.keys.nilReceiver()
+	case tl.keys.source == fromMethod:
 		s, err = tl.enter(ctx, tl.keys.withPart(req.(KeyProvider).LockKey()))
-	case fromMethods:
+	case tl.keys.source == fromMethods:
 		s, err = tl.enterMany(ctx, tl.keys.many(req.(MultiKeyProvider).LockKeys()))
-	case fromFields:
-		s, err = tl.enter(ctx, tl.keys.fromBoxed(req))
+	case tl.keys.source == fromFields:
+		var key string
+		if key, err = tl.keys.fromBoxed(req); err == nil {
+			s, err = tl.enter(ctx, key)
+		}
 	default:
 		s, err = tl.enter(ctx, tl.keys.base)
 	}
@@ -63,4 +72,25 @@ func (g *globalBehavior) Handle(ctx context.Context, req any, next mediator.AnyN
 		return nil, err
 	}
 	return run(s, req, next)
+}
+
+// unlocked is the behavior of WithoutLocking: it covers the marker and
+// wraps no type.
+type unlocked struct{}
+
+func (unlocked) Guards(guard string, _ reflect.Type) bool { return guard == guardName }
+
+func (unlocked) AppliesTo(mediator.MessageType) (bool, error) { return false, nil }
+
+func (unlocked) Handle(ctx context.Context, req any, next mediator.AnyNext) (any, error) {
+	return next(ctx, req)
+}
+
+// WithoutLocking builds a mediator whose handlers of types carrying the
+// [DistributedLock] marker run without any lock, on purpose: to show what
+// the lock prevents (the bank sample's -no-lock), or to test a handler alone
+// (see also [WithNoOpLocking]). Without it, such a type with no locking
+// behavior fails Build. It adds nothing to any pipeline.
+func WithoutLocking() mediator.Option {
+	return mediator.Options("locking.WithoutLocking", mediator.WithGlobalBehavior(unlocked{}))
 }

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"unsafe"
 )
 
@@ -17,14 +18,19 @@ type keyField struct {
 	offset   uintptr
 	kind     reflect.Kind
 	typ      reflect.Type
-	stringer bool // call String; ptrStringer: on a pointer to the field
+	stringer bool // call String; ptrStr: on a pointer to the field
 	ptrStr   bool
+	nilable  bool // an interface or a pointer: String on nil is refused
 }
 
 var stringerType = reflect.TypeFor[fmt.Stringer]()
 
 func newKeyField(f reflect.StructField) (keyField, error) {
 	kf := keyField{name: f.Name, offset: f.Offset, kind: f.Type.Kind(), typ: f.Type}
+	switch kf.kind {
+	case reflect.Interface, reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan:
+		kf.nilable = true
+	}
 	switch {
 	case f.Type.Implements(stringerType):
 		kf.stringer = true
@@ -49,7 +55,7 @@ func (f *keyField) appendTo(buf []byte, base unsafe.Pointer) []byte {
 	p := unsafe.Add(base, f.offset)
 	switch f.kind {
 	case reflect.String:
-		return append(buf, *(*string)(p)...)
+		return appendPart(buf, *(*string)(p))
 	case reflect.Bool:
 		return strconv.AppendBool(buf, *(*bool)(p))
 	case reflect.Int:
@@ -79,13 +85,34 @@ func (f *keyField) appendTo(buf []byte, base unsafe.Pointer) []byte {
 }
 
 // appendStringer appends the String() of the field of the struct at base,
-// which must be on the heap: reflect keeps the pointer.
-func (f *keyField) appendStringer(buf []byte, base unsafe.Pointer) []byte {
+// which must be on the heap: reflect keeps the pointer. A nil field is an
+// error rather than a call that would panic.
+func (f *keyField) appendStringer(buf []byte, base unsafe.Pointer) ([]byte, bool) {
 	v := reflect.NewAt(f.typ, unsafe.Add(base, f.offset))
+	if f.nilable && v.Elem().IsNil() {
+		return buf, false
+	}
 	if !f.ptrStr {
 		v = v.Elem()
 	}
-	return append(buf, v.Interface().(fmt.Stringer).String()...)
+	return appendPart(buf, v.Interface().(fmt.Stringer).String()), true
+}
+
+// appendPart appends one part of a composite key, escaping the separator
+// ':' and the escape character (a backslash) with a backslash, so that the parts
+// ("a:b", "c") and ("a", "b:c") make different keys. A part without either
+// character is appended as it is.
+func appendPart(buf []byte, part string) []byte {
+	if strings.IndexByte(part, ':') < 0 && strings.IndexByte(part, '\\') < 0 {
+		return append(buf, part...)
+	}
+	for i := 0; i < len(part); i++ {
+		if c := part[i]; c == ':' || c == '\\' {
+			buf = append(buf, '\\')
+		}
+		buf = append(buf, part[i])
+	}
+	return buf
 }
 
 // keySource says where a message type's key comes from.
@@ -107,10 +134,14 @@ type keyPlan struct {
 	fields    []keyField
 	pointer   bool // the message type is a pointer to the struct
 	stringers bool // some key field is a fmt.Stringer
+	// nilRecv: the message type is a pointer whose LockKey or LockKeys has
+	// a value receiver, so calling it on a nil message would panic.
+	nilRecv bool
+	typ     string // the message type, for errors
 }
 
 func newKeyPlan(spec typeSpec, base string, isPointer bool) keyPlan {
-	kp := keyPlan{base: base, baseColon: base + ":", pointer: isPointer}
+	kp := keyPlan{base: base, baseColon: base + ":", pointer: isPointer, nilRecv: spec.valueRecv, typ: spec.typ}
 	switch {
 	case spec.multi:
 		kp.source = fromMethods
@@ -138,9 +169,9 @@ func (kp *keyPlan) withPart(part string) string {
 // a nil pointer message, the type-wide key): one allocation for the final
 // string, the fields formatted on the stack. p may point into the caller's
 // stack unless the type has Stringer fields; then it must be on the heap.
-func (kp *keyPlan) fromStruct(p unsafe.Pointer) string {
+func (kp *keyPlan) fromStruct(p unsafe.Pointer) (string, error) {
 	if p == nil {
-		return kp.base
+		return kp.base, nil
 	}
 	var stack [96]byte
 	buf := append(stack[:0], kp.baseColon...)
@@ -149,15 +180,28 @@ func (kp *keyPlan) fromStruct(p unsafe.Pointer) string {
 			buf = append(buf, ':')
 		}
 		if kp.fields[i].stringer {
-			buf = kp.fields[i].appendStringer(buf, p)
+			var ok bool
+			if buf, ok = kp.fields[i].appendStringer(buf, p); !ok {
+				return "", &KeyError{Type: kp.typ, Reason: fmt.Sprintf("its key field %s is a nil %s: set it before sending", kp.fields[i].name, kp.fields[i].typ)}
+			}
 		} else {
 			buf = kp.fields[i].appendTo(buf, p)
 		}
 	}
 	if len(buf) == len(kp.baseColon) {
-		return kp.base
+		return kp.base, nil
 	}
-	return string(buf)
+	return string(buf), nil
+}
+
+// nilReceiver is the error of a nil pointer message whose key method has a
+// value receiver.
+func (kp *keyPlan) nilReceiver() error {
+	method := "LockKey"
+	if kp.source == fromMethods {
+		method = "LockKeys"
+	}
+	return &KeyError{Type: kp.typ, Reason: "the message is a nil pointer and its " + method + " method has a value receiver: send a non-nil " + kp.typ}
 }
 
 // fromPlainStruct is fromStruct for types without Stringer fields. It keeps
@@ -193,9 +237,9 @@ func (kp *keyPlan) appendPlainStruct(buf []byte, p unsafe.Pointer) []byte {
 	return buf
 }
 
-// appendPart appends base:part to buf, or returns nil for an empty part
-// (the type-wide key, kp.base).
-func (kp *keyPlan) appendPart(buf []byte, part string) []byte {
+// appendWithPart appends withPart(part) to buf, or returns nil for an empty
+// part (the type-wide key, kp.base).
+func (kp *keyPlan) appendWithPart(buf []byte, part string) []byte {
 	if part == "" {
 		return nil
 	}
@@ -205,12 +249,18 @@ func (kp *keyPlan) appendPart(buf []byte, part string) []byte {
 // fromBoxed builds the key from a message held in an interface: the data
 // word points to the struct (to a heap copy for a struct type, to the struct
 // itself for a pointer type).
-func (kp *keyPlan) fromBoxed(req any) string {
+func (kp *keyPlan) fromBoxed(req any) (string, error) {
 	p := (*[2]unsafe.Pointer)(unsafe.Pointer(&req))[1]
 	if kp.stringers {
 		return kp.fromStruct(p)
 	}
-	return kp.fromPlainStruct(p)
+	return kp.fromPlainStruct(p), nil
+}
+
+// isNilBoxed reports whether req, a pointer message held in an interface,
+// is a nil pointer.
+func isNilBoxed(req any) bool {
+	return (*[2]unsafe.Pointer)(unsafe.Pointer(&req))[1] == nil
 }
 
 // many turns the parts a MultiKeyProvider returned into sorted, distinct

@@ -66,7 +66,11 @@ func newApp(cfg Config, store Store) (*App, error) {
 		mediator.WithHandler[TransferCommand, TransferResult](NewTransferHandler),
 		mediator.WithHandler[StressCommand, StressResult](NewStressHandler),
 	}
-	if !cfg.NoLock {
+	if cfg.NoLock {
+		// Unlocked on purpose: without this, Build refuses commands that
+		// carry the lock marker with no locking behavior.
+		opts = append(opts, locking.WithoutLocking())
+	} else {
 		opts = append(opts, lockingOptions(cfg)...)
 	}
 	m, err := mediator.New(opts...)
