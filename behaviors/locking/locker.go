@@ -33,9 +33,7 @@ var errSkip = errors.New("locking: skipped")
 
 // newScope allocates the scope of one Send.
 func (l *locker) newScope(ctx context.Context) *scope {
-	s := &scope{Context: ctx, parent: scopeOf(ctx), l: l}
-	s.rel.values = ctx
-	return s
+	return &scope{Context: ctx, parent: scopeOf(ctx), l: l}
 }
 
 // enter takes key, or borrows it from an enclosing scope of ctx that holds
@@ -48,7 +46,6 @@ func (l *locker) enter(ctx context.Context, key string) (*scope, error) {
 // have been built.
 func (l *locker) enterScope(s *scope, key string) (*scope, error) {
 	ctx := s.Context
-	s.handles, s.owned = s.one[:], s.ownOne[:]
 	var start time.Duration
 	if l.timed {
 		start = clock()
@@ -94,7 +91,7 @@ func (l *locker) enterScope(s *scope, key string) (*scope, error) {
 func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
 	s := l.newScope(ctx)
 	parent := s.parent
-	s.handles, s.owned = make([]Handle, len(keys)), make([]bool, len(keys))
+	s.many = newManyKeys(len(keys))
 	var start time.Duration
 	if l.timed || (l.timeout > 0 && len(keys) > 1) {
 		start = clock()
@@ -106,7 +103,7 @@ func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
 		}
 		h, g, err := l.borrow(ctx, parent, key, wait)
 		if err == nil && h != nil {
-			s.handles[i] = h
+			s.handles()[i] = h
 			s.took(g)
 			continue
 		}
@@ -125,7 +122,7 @@ func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
 			s.giveBack(true)
 			return nil, l.failed(ctx, key, start, nil, err)
 		}
-		s.handles[i], s.owned[i] = h, true
+		s.handles()[i], s.owned()[i] = h, true
 		if l.timed {
 			s.reportAcquired(h, clock()-start)
 		}
@@ -158,7 +155,7 @@ func (l *locker) borrow(ctx context.Context, parent *scope, key string, wait tim
 			return nil, nil, err
 		}
 		if lender.live.Load() {
-			return lender.handles[i], g, nil
+			return lender.handles()[i], g, nil
 		}
 		// The lender's handler returned while we waited: its lock is
 		// gone. Look again (an outer scope, or the provider).

@@ -24,14 +24,36 @@ func clock() time.Duration { return time.Since(clockBase) }
 // the caller (so a cancelled request still frees its lock), but bounded by
 // ReleaseTimeout. It keeps the caller's values (trace ids, say). The deadline
 // and its timer are set up only when a provider asks for them, so a release
-// that never looks (the memory provider's) costs no allocation: the context
-// lives inside the scope, where it takes three words.
+// that never looks (the memory provider's) costs no allocation. A lock scope
+// does not carry one: it hands providers itself seen as a releaseView, whose
+// values are the scope's caller's.
 type releaseContext struct {
 	values context.Context
+	clock  releaseClock
+}
+
+func (c *releaseContext) Deadline() (time.Time, bool) { return c.clock.deadline() }
+func (c *releaseContext) Done() <-chan struct{}       { return c.clock.done() }
+func (c *releaseContext) Err() error                  { return c.clock.err() }
+func (c *releaseContext) Value(key any) any           { return c.values.Value(key) }
+func (c *releaseContext) stop()                       { c.clock.stop() }
+
+// releaseView is a scope seen as the context its locks are released with:
+// the scope's caller's values, the scope's release clock.
+type releaseView scope
+
+func (v *releaseView) Deadline() (time.Time, bool) { return v.relClock.deadline() }
+func (v *releaseView) Done() <-chan struct{}       { return v.relClock.done() }
+func (v *releaseView) Err() error                  { return v.relClock.err() }
+func (v *releaseView) Value(key any) any           { return v.Context.Value(key) }
+
+// releaseClock is the deadline of a release context: one word until a
+// provider asks about it.
+type releaseClock struct {
 	timing atomic.Pointer[releaseTiming] // nil until a provider asks
 }
 
-// releaseTiming is the deadline of a releaseContext and what enforces it.
+// releaseTiming is the deadline of a releaseClock and what enforces it.
 type releaseTiming struct {
 	deadline time.Duration // clock() + ReleaseTimeout
 
@@ -42,7 +64,7 @@ type releaseTiming struct {
 }
 
 // timed returns c's timing, starting the deadline at the first question.
-func (c *releaseContext) timed() *releaseTiming {
+func (c *releaseClock) timed() *releaseTiming {
 	if t := c.timing.Load(); t != nil {
 		return t
 	}
@@ -53,13 +75,13 @@ func (c *releaseContext) timed() *releaseTiming {
 	return t
 }
 
-// Deadline returns ReleaseTimeout after the first question about it.
-func (c *releaseContext) Deadline() (time.Time, bool) {
+// deadline returns ReleaseTimeout after the first question about it.
+func (c *releaseClock) deadline() (time.Time, bool) {
 	return clockBase.Add(c.timed().deadline), true
 }
 
-// Done returns a channel closed at the deadline.
-func (c *releaseContext) Done() <-chan struct{} {
+// done returns a channel closed at the deadline.
+func (c *releaseClock) done() <-chan struct{} {
 	t := c.timed()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -89,8 +111,8 @@ func (t *releaseTiming) lockedExpire() {
 	}
 }
 
-// Err returns context.DeadlineExceeded once the deadline has passed.
-func (c *releaseContext) Err() error {
+// err returns context.DeadlineExceeded once the deadline has passed.
+func (c *releaseClock) err() error {
 	t := c.timing.Load()
 	if t == nil {
 		return nil // no deadline yet
@@ -106,11 +128,8 @@ func (c *releaseContext) Err() error {
 	return nil
 }
 
-// Value returns the caller's values.
-func (c *releaseContext) Value(key any) any { return c.values.Value(key) }
-
 // stop ends the timer once every handle is released.
-func (c *releaseContext) stop() {
+func (c *releaseClock) stop() {
 	t := c.timing.Load()
 	if t == nil {
 		return

@@ -17,7 +17,7 @@ func TestReleaseContextStartsItsDeadlineAtTheFirstQuestion(t *testing.T) {
 	if err := c.Err(); err != nil {
 		t.Fatalf("Err before any question = %v, want nil", err)
 	}
-	if c.timing.Load() != nil {
+	if c.clock.timing.Load() != nil {
 		t.Fatal("timing set up before anyone asked")
 	}
 	before := time.Now()
@@ -58,7 +58,7 @@ func TestReleaseContextStartsItsDeadlineAtTheFirstQuestion(t *testing.T) {
 func TestReleaseContextExpires(t *testing.T) {
 	for _, doneFirst := range []bool{true, false} {
 		c := &releaseContext{values: context.Background()}
-		c.timed().deadline = clock() // as if ReleaseTimeout had passed
+		c.clock.timed().deadline = clock() // as if ReleaseTimeout had passed
 		var done <-chan struct{}
 		if doneFirst {
 			done = c.Done()
