@@ -16,6 +16,9 @@ import (
 // fluent form or [New] to pass every option at once.
 type Builder struct {
 	opts []Option
+	// globalFailed is set when a global behavior could not be built: it
+	// may have guarded types, so checkGuards stays quiet (see marker.go).
+	globalFailed bool
 
 	// Set while Build runs.
 	reg       *registry.Registry
@@ -82,6 +85,7 @@ func (b *Builder) Build() (*Mediator, error) {
 		globals = append(globals, globalBehavior{GlobalBehavior: v, source: g.Source})
 	}
 
+	b.globalFailed = len(globals) < len(b.globals)
 	routes := make(map[registry.Key]any, len(b.reg.Entries()))
 	for _, e := range b.reg.Entries() {
 		if e.Handler == nil {

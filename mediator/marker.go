@@ -38,19 +38,23 @@ type Guardian interface {
 var guardedType = reflect.TypeFor[Guarded]()
 
 // checkGuards fails Build for a request type carrying a Guarded marker that
-// none of its behaviors, per-type or global, guards.
-func checkGuards[Req, Res any](e *registry.Entry, behaviors []Behavior[Req, Res], globals []globalBehavior) error {
+// none of its behaviors, per-type or global, guards. When a global behavior
+// could not be built, its failure is the problem to report, not a guess.
+func checkGuards[Req, Res any](b *Builder, e *registry.Entry, behaviors []Behavior[Req, Res], globals []globalBehavior) error {
+	if b.globalFailed {
+		return nil
+	}
 	g, ok := guardOf(e.Type)
 	if !ok || g.Unguarded == nil {
 		return nil
 	}
-	for _, b := range behaviors {
-		if gd, ok := b.(Guardian); ok && gd.Guards(g.Name, e.Type) {
+	for _, bh := range behaviors {
+		if gd, ok := bh.(Guardian); ok && gd.Guards(g.Name, e.Type) {
 			return nil
 		}
 	}
-	for _, b := range globals {
-		if gd, ok := b.GlobalBehavior.(Guardian); ok && gd.Guards(g.Name, e.Type) {
+	for _, gb := range globals {
+		if gd, ok := gb.GlobalBehavior.(Guardian); ok && gd.Guards(g.Name, e.Type) {
 			return nil
 		}
 	}

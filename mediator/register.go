@@ -248,7 +248,7 @@ func (requestComposer[Req, Res]) compose(b *Builder, e *registry.Entry, globals 
 		next = chainGlobal(g.GlobalBehavior, next)
 		wrapped = true
 	}
-	if err := checkGuards(e, behaviors, globals); err != nil {
+	if err := checkGuards(b, e, behaviors, globals); err != nil {
 		return nil, err
 	}
 	if wrapped {

@@ -16,6 +16,8 @@ import (
 // dig's.
 type deps struct {
 	dig.In
+	// Claims are the per-type registrations of the mediator.
+	Claims []typeClaim `group:"locking.types"`
 
 	Provider  Provider              `optional:"true"`
 	Defaults  *defaultsRegistration `optional:"true"`
@@ -54,10 +56,7 @@ func resolve(t reflect.Type, global Options, perType []func(*Options), d *deps) 
 	if err != nil {
 		return nil, err
 	}
-	timeout, throw, gp, prefix := global.DefaultTimeout, global.DefaultThrowIfNotAcquired, global.GlobalKeyPrefix, spec.name
-	if spec.tag.hasPrefix {
-		prefix = spec.tag.prefix
-	}
+	timeout, throw := global.DefaultTimeout, global.DefaultThrowIfNotAcquired
 	if spec.tag.hasTimeout {
 		timeout = spec.tag.timeout
 	}
@@ -72,20 +71,11 @@ func resolve(t reflect.Type, global Options, perType []func(*Options), d *deps) 
 		if set.throw {
 			throw = set.values.DefaultThrowIfNotAcquired
 		}
-		if set.globalPrefix {
-			gp = set.values.GlobalKeyPrefix
-		}
-		if set.keyPrefix && set.values.KeyPrefix != "" {
-			prefix = set.values.KeyPrefix
-		}
 	}
 	if timeout < 0 {
-		return nil, fmt.Errorf("locking: %s: negative timeout %s", t, timeout)
+		return nil, fmt.Errorf("locking: %s: its options set a negative DefaultTimeout %s: use 0 for one try that fails at once, or a positive wait", t, timeout)
 	}
-	base := prefix
-	if gp != "" {
-		base = gp + ":" + prefix
-	}
+	base, _ := basePrefix(spec, global, perType)
 	tl := &typeLock{
 		locker: locker{provider: d.Provider, prefix: base, timeout: timeout, throw: throw, reporter: d.reporter()},
 		keys:   newKeyPlan(spec, base, t.Kind() == reflect.Pointer),
@@ -100,6 +90,94 @@ func resolve(t reflect.Type, global Options, perType []func(*Options), d *deps) 
 		return nil, fmt.Errorf("locking: %s: key fields on a one-field struct are not supported", t)
 	}
 	return tl, nil
+}
+
+// basePrefix returns "[GlobalKeyPrefix:]Prefix" of a type with these
+// settings, and whether Prefix is the type's name by default (no prefix= tag,
+// no KeyPrefix).
+func basePrefix(spec typeSpec, global Options, perType []func(*Options)) (base string, byDefault bool) {
+	gp, prefix, byDefault := global.GlobalKeyPrefix, spec.name, true
+	if spec.tag.hasPrefix {
+		prefix, byDefault = spec.tag.prefix, false
+	}
+	if perType != nil {
+		set := whatIsSet(global, perType)
+		if set.globalPrefix {
+			gp = set.values.GlobalKeyPrefix
+		}
+		if set.keyPrefix && set.values.KeyPrefix != "" {
+			prefix, byDefault = set.values.KeyPrefix, false
+		}
+	}
+	if gp != "" {
+		return gp + ":" + prefix, byDefault
+	}
+	return prefix, byDefault
+}
+
+// typeClaim is what each WithDistributedLocking puts in the container's
+// group, so that every locking behavior sees which other types are locked
+// and under which prefix.
+type typeClaim struct {
+	t         reflect.Type
+	configure []func(*Options)
+	source    string // where WithDistributedLocking was called
+}
+
+const claimGroup = "locking.types"
+
+// sameStruct reports whether a and b are one struct type, maybe one of them
+// as a pointer: T and *T share their locks on purpose.
+func sameStruct(a, b reflect.Type) bool {
+	if a.Kind() == reflect.Pointer {
+		a = a.Elem()
+	}
+	if b.Kind() == reflect.Pointer {
+		b = b.Elem()
+	}
+	return a == b
+}
+
+// fullName is a type's name with its whole package path, which tells apart
+// two types whose String is the same.
+func fullName(t reflect.Type) string {
+	if t.Kind() == reflect.Pointer {
+		return "*" + fullName(t.Elem())
+	}
+	if t.PkgPath() == "" {
+		return t.String()
+	}
+	return t.PkgPath() + "." + t.Name()
+}
+
+// defaultPrefixOf returns the base prefix of claim c's type when it is its
+// default (its name), or "".
+func (c typeClaim) defaultPrefix(global Options) string {
+	spec, err := inspect(c.t)
+	if err != nil {
+		return ""
+	}
+	base, byDefault := basePrefix(spec, global, c.configure)
+	if !byDefault {
+		return ""
+	}
+	return base
+}
+
+// checkCollision fails for type t, whose locks are under base by default,
+// when another per-type registration's type of the same name (from another
+// package) is too. Of the two, the one whose full name sorts last reports,
+// so a collision is reported once. self is t's own registration line.
+func checkCollision(t reflect.Type, base, self string, global Options, claims []typeClaim) error {
+	for _, c := range claims {
+		if sameStruct(c.t, t) || fullName(c.t) > fullName(t) {
+			continue
+		}
+		if c.defaultPrefix(global) == base {
+			return &PrefixCollisionError{Prefix: base, First: fullName(c.t), FirstSource: c.source, Second: fullName(t), SecondSource: self}
+		}
+	}
+	return nil
 }
 
 // isDirectIface reports whether an interface holding a t keeps the value in

@@ -135,3 +135,28 @@ func (e *KeyError) Error() string {
 
 // Unwrap returns ErrNoKey.
 func (e *KeyError) Unwrap() error { return ErrNoKey }
+
+// PrefixCollisionError fails Build when two locked message types of the same
+// name from different packages both take their default prefix, the name:
+// they would share locks and fencing counters.
+type PrefixCollisionError struct {
+	// Prefix is the key prefix both would lock under.
+	Prefix string
+	// First and Second are the two types, with their package paths.
+	First, Second string
+	// FirstSource and SecondSource are where their locking was registered
+	// ("file:line"), when known.
+	FirstSource, SecondSource string
+}
+
+// Error names both types and says how to part them.
+func (e *PrefixCollisionError) Error() string {
+	where := func(src string) string {
+		if src == "" {
+			return ""
+		}
+		return " (registered at " + src + ")"
+	}
+	return fmt.Sprintf("locking: %s%s and %s%s both lock under the default prefix %q, so they would share locks and fencing tokens: give one of them its own prefix, with a prefix= tag on its DistributedLock or KeyPrefix in its WithDistributedLocking options",
+		e.First, where(e.FirstSource), e.Second, where(e.SecondSource), e.Prefix)
+}

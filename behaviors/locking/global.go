@@ -13,6 +13,9 @@ type globalBehavior struct {
 	options Options
 	deps    *deps
 	types   map[reflect.Type]*typeLock // filled at Build, read-only after
+	// byDefault maps the base prefix of each type locked here under its
+	// default prefix (its name) to the type, to catch two of one name.
+	byDefault map[string]reflect.Type
 }
 
 // AppliesTo selects the marked types and resolves their settings; a bad tag
@@ -31,6 +34,20 @@ func (g *globalBehavior) AppliesTo(mt mediator.MessageType) (bool, error) {
 	tl, err := resolve(mt.Type, g.options, nil, g.deps)
 	if err != nil {
 		return false, err
+	}
+	if base, byDefault := basePrefix(spec, g.options, nil); byDefault {
+		if other, ok := g.byDefault[base]; ok && !sameStruct(other, mt.Type) {
+			return false, &PrefixCollisionError{Prefix: base, First: fullName(other), Second: fullName(mt.Type)}
+		}
+		g.byDefault[base] = mt.Type
+		perType, err := globalOptions(g.deps.Defaults, nil, "locking.WithDistributedLocking")
+		if err == nil {
+			for _, c := range g.deps.Claims {
+				if !sameStruct(c.t, mt.Type) && c.defaultPrefix(perType) == base {
+					return false, &PrefixCollisionError{Prefix: base, First: fullName(c.t), FirstSource: c.source, Second: fullName(mt.Type)}
+				}
+			}
+		}
 	}
 	g.types[mt.Type] = tl
 	return true, nil

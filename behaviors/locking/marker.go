@@ -24,8 +24,14 @@ import (
 //     throw=false the handler is skipped and Send returns the zero response
 //     and a nil error.
 //
-// A malformed tag fails Build with a [*TagError] naming the type and the word.
-// DistributedLock is zero-size: embedding it costs nothing.
+// The marker may also sit in a struct the message embeds, by value or by
+// pointer, at any depth: it is found, with its tag, where Go's promotion
+// rules find it (the shallowest wins; two at one depth fail Build).
+//
+// A malformed tag fails Build with a [*TagError] naming the type and every
+// bad word. A handled type carrying the marker that no locking behavior
+// covers fails Build too (see [UnlockedError]). DistributedLock is
+// zero-size: embedding it costs nothing.
 type DistributedLock struct{}
 
 // KeyProvider is implemented by messages that scope their lock to one entity:

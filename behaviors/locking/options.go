@@ -1,7 +1,7 @@
 package locking
 
 import (
-	"errors"
+	"fmt"
 	"time"
 
 	"github.com/turbomediator/turbomediator-go/mediator"
@@ -49,11 +49,28 @@ type defaultsRegistration struct {
 
 // WithDefaults sets the global defaults of the locking behavior for every
 // message type of the mediator. Per-type registrations and tags still win
-// over them. A mediator takes one WithDefaults.
+// over them. A mediator takes one WithDefaults. Options that cannot work (a
+// KeyPrefix, a negative DefaultTimeout) fail Build naming the line of this
+// call.
 func WithDefaults(configure ...func(*Options)) mediator.Option {
 	reg := &defaultsRegistration{configure: configure}
+	if err := checkGlobal(configured(builtinOptions(), configure)); err != nil {
+		return mediator.Failed("locking.WithDefaults", err)
+	}
 	return mediator.Options("locking.WithDefaults",
 		mediator.Provide(func() *defaultsRegistration { return reg }))
+}
+
+// checkGlobal refuses global options that cannot work, in words that say
+// what to change.
+func checkGlobal(o Options) error {
+	if o.KeyPrefix != "" {
+		return fmt.Errorf("locking: KeyPrefix %q here would give every message type the same locks: set it per type, in the options of locking.WithDistributedLocking[T, R] or with a prefix= tag", o.KeyPrefix)
+	}
+	if o.DefaultTimeout < 0 {
+		return fmt.Errorf("locking: negative DefaultTimeout %s: use 0 for one try that fails at once, or a positive wait", o.DefaultTimeout)
+	}
+	return nil
 }
 
 // globalOptions applies the built-in defaults, then WithDefaults, then extra
@@ -64,11 +81,8 @@ func globalOptions(d *defaultsRegistration, extra []func(*Options), where string
 		o = configured(o, d.configure)
 	}
 	o = configured(o, extra)
-	if o.KeyPrefix != "" {
-		return o, errors.New("locking: " + where + " sets KeyPrefix: it would give every message type the same locks; set it per type in WithDistributedLocking or with a prefix= tag")
-	}
-	if o.DefaultTimeout < 0 {
-		return o, errors.New("locking: " + where + " sets a negative DefaultTimeout: " + o.DefaultTimeout.String())
+	if err := checkGlobal(o); err != nil {
+		return o, fmt.Errorf("%s with locking.WithDefaults: %w", where, err)
 	}
 	return o, nil
 }

@@ -3,6 +3,11 @@ package locking
 import (
 	"fmt"
 	"reflect"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"go.uber.org/dig"
 
 	"github.com/turbomediator/turbomediator-go/mediator"
 )
@@ -31,8 +36,10 @@ func WithDistributedLocking[Req mediator.Message[Res], Res any](configure ...fun
 	if reg.configure == nil {
 		reg.configure = []func(*Options){}
 	}
+	claim := typeClaim{t: t, configure: reg.configure, source: callerLine()}
 	return mediator.Options(name,
 		mediator.WithMessageOption[Req](registrationKey{}, reg),
+		mediator.Provide(func() typeClaim { return claim }, dig.Group(claimGroup)),
 		mediator.WithBehavior[Req, Res](func(mt mediator.MessageType, d deps) (mediator.Behavior[Req, Res], error) {
 			if regs := mt.Options(registrationKey{}); len(regs) > 1 && regs[0] != reg {
 				return nil, fmt.Errorf("locking: WithDistributedLocking is registered %d times for %s: keep one", len(regs), t)
@@ -40,13 +47,18 @@ func WithDistributedLocking[Req mediator.Message[Res], Res any](configure ...fun
 			if err := d.check(name); err != nil {
 				return nil, err
 			}
-			global, err := globalOptions(d.Defaults, nil, "WithDefaults")
+			global, err := globalOptions(d.Defaults, nil, "locking.WithDistributedLocking")
 			if err != nil {
 				return nil, err
 			}
 			tl, err := resolve(t, global, reg.configure, &d)
 			if err != nil {
 				return nil, err
+			}
+			if claim.defaultPrefix(global) != "" {
+				if err := checkCollision(t, tl.prefix, claim.source, global, d.Claims); err != nil {
+					return nil, err
+				}
 			}
 			return newBehavior[Req, Res](tl)
 		}))
@@ -67,16 +79,46 @@ type globalRegistration struct{}
 // Send more than the per-type form.
 func WithGlobalDistributedLocking(configure ...func(*Options)) mediator.Option {
 	reg := &globalRegistration{}
+	if err := checkGlobal(configured(builtinOptions(), configure)); err != nil {
+		return mediator.Failed("locking.WithGlobalDistributedLocking", err)
+	}
 	return mediator.Options("locking.WithGlobalDistributedLocking",
 		mediator.Provide(func() *globalRegistration { return reg }),
 		mediator.WithGlobalBehavior(func(_ *globalRegistration, d deps) (mediator.GlobalBehavior, error) {
 			if err := d.check("WithGlobalDistributedLocking"); err != nil {
 				return nil, err
 			}
-			o, err := globalOptions(d.Defaults, configure, "WithGlobalDistributedLocking")
+			o, err := globalOptions(d.Defaults, configure, "locking.WithGlobalDistributedLocking")
 			if err != nil {
 				return nil, err
 			}
-			return &globalBehavior{options: o, deps: &d, types: make(map[reflect.Type]*typeLock)}, nil
+			return &globalBehavior{options: o, deps: &d, types: make(map[reflect.Type]*typeLock), byDefault: make(map[string]reflect.Type)}, nil
 		}))
+}
+
+// callerLine returns "dir/file.go:line" of the first caller outside this
+// module's library packages (test files count as the user's), the form the
+// mediator gives registration sites in.
+func callerLine() string {
+	var pcs [16]uintptr
+	n := runtime.Callers(2, pcs[:])
+	frames := runtime.CallersFrames(pcs[:n])
+	for {
+		f, more := frames.Next()
+		library := strings.HasPrefix(f.Function, "github.com/turbomediator/turbomediator-go/") &&
+			!strings.HasPrefix(f.Function, "github.com/turbomediator/turbomediator-go/samples/") &&
+			!strings.HasSuffix(f.File, "_test.go")
+		if !library {
+			file := f.File
+			if i := strings.LastIndexByte(file, '/'); i >= 0 {
+				if j := strings.LastIndexByte(file[:i], '/'); j >= 0 {
+					file = file[j+1:]
+				}
+			}
+			return file + ":" + strconv.Itoa(f.Line)
+		}
+		if !more {
+			return ""
+		}
+	}
 }

@@ -249,7 +249,7 @@ type ValueKeysCommand struct {
 
 func (c ValueKeysCommand) LockKeys() []string { return c.IDs }
 
-type refKey struct{ id int }
+type refKey struct{}
 
 func (r *refKey) String() string { return "ref" }
 

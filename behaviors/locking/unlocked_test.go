@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/mediator"
@@ -105,5 +106,32 @@ func TestMarkedTypeCoveredOrWaivedBuilds(t *testing.T) {
 				t.Fatalf("held %q, want %q", joined(keys), want)
 			}
 		})
+	}
+}
+
+func TestGlobalOptionsErrorsNameTheirOwnLine(t *testing.T) {
+	defaults, defaultsAt := locking.WithDefaults(func(o *locking.Options) { o.KeyPrefix = "x" }), lineHere()
+	global, globalAt := locking.WithGlobalDistributedLocking(func(o *locking.Options) { o.DefaultTimeout = -time.Second }), lineHere()
+	for _, c := range []struct {
+		opt  mediator.Option
+		want string
+	}{
+		{defaults, "locking.WithDefaults (at " + defaultsAt + "): locking: KeyPrefix \"x\" here would give every message type the same locks: set it per type, in the options of locking.WithDistributedLocking[T, R] or with a prefix= tag"},
+		{global, "locking.WithGlobalDistributedLocking (at " + globalAt + "): locking: negative DefaultTimeout -1s: use 0 for one try that fails at once, or a positive wait"},
+	} {
+		_, err := mediator.New(locking.WithNoOpLocking(), c.opt,
+			locking.WithDistributedLocking[AccountCommand, int](),
+			mediator.WithHandler[AccountCommand, int](func(context.Context, AccountCommand) (int, error) { return 0, nil }))
+		if got := buildErrorOf(t, err).Error(); got != c.want {
+			t.Errorf("error\n%s\nwant\n%s", got, c.want)
+		}
+	}
+}
+
+func TestGlobalLockingWithoutProviderReportsThatAlone(t *testing.T) {
+	_, err := mediator.New(locking.WithGlobalDistributedLocking(),
+		mediator.WithHandler[AccountCommand, int](func(context.Context, AccountCommand) (int, error) { return 0, nil }))
+	if p := buildErrorOf(t, err); !errors.Is(p, locking.ErrNoProvider) {
+		t.Fatalf("problem %v, want ErrNoProvider alone", p)
 	}
 }
