@@ -71,7 +71,7 @@ var scaleProviders = []struct {
 	name  string
 	build func(b *testing.B) *mediator.Mediator
 }{
-	{"nolock", func(b *testing.B) *mediator.Mediator { return buildScale(b) }},
+	{"nolock", func(b *testing.B) *mediator.Mediator { return buildScale(b, locking.WithoutLocking()) }},
 	{"noop", func(b *testing.B) *mediator.Mediator { return buildScale(b, locking.WithNoOpLocking(), lockScale()) }},
 	{"memory", func(b *testing.B) *mediator.Mediator {
 		return buildScale(b, memory.WithInMemoryDistributedLocking(), lockScale())
