@@ -2,6 +2,7 @@ package locking_test
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"strconv"
 	"strings"
@@ -142,5 +143,41 @@ func TestMemoryKeysBuiltInTheScopeStayExact(t *testing.T) {
 	}
 	if n := p.Len(); n != 0 {
 		t.Fatalf("Len = %d after every Send returned, want 0", n)
+	}
+}
+
+// A handle kept from an earlier Send lives in that Send's scope; releasing it
+// again, while a later Send holds the same key, must not free the later
+// holder's lock.
+func TestMemoryStaleHandleCannotFreeALaterHolder(t *testing.T) {
+	p := memory.New()
+	var first locking.Handle
+	var stillHeld bool
+	m := build(t, withMemory(p),
+		locking.WithDistributedLocking[AccountCommand, int](),
+		mediator.WithHandler[AccountCommand, int](func(ctx context.Context, _ AccountCommand) (int, error) {
+			h, _ := locking.FromContext(ctx)
+			if first == nil {
+				first = h
+				return 0, nil
+			}
+			if err := first.Release(context.Background()); err != nil {
+				return 0, err
+			}
+			_, err := p.TryAcquire(context.Background(), h.Key(), 0)
+			stillHeld = errors.Is(err, locking.ErrNotAcquired)
+			return 0, nil
+		}),
+	)
+	for range 2 {
+		if _, err := mediator.Send(context.Background(), m, AccountCommand{ID: "42"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !stillHeld {
+		t.Fatal("releasing the first Send's handle freed the second Send's lock")
+	}
+	if n := p.Len(); n != 0 {
+		t.Fatalf("Len = %d after both Sends, want 0", n)
 	}
 }
