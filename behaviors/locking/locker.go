@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/turbomediator/turbomediator-go/internal/grant"
@@ -165,6 +166,9 @@ func (l *locker) borrow(ctx context.Context, parent *scope, key string, wait tim
 
 // failed turns a failed TryAcquire into what Send returns, and reports it.
 func (l *locker) failed(ctx context.Context, key string, start time.Duration, h Handle, err error) error {
+	// The key may be made over the scope's buffer (see scope.keyIn): an
+	// error that outlives the Send gets a copy, not the scope.
+	key = strings.Clone(key)
 	if h != nil {
 		// A provider that returns both a handle and an error is not to be
 		// trusted with the handle either.

@@ -95,13 +95,16 @@ func (s *scope) releaseContext() context.Context { return (*releaseView)(s) }
 // keyIn returns the key whose bytes were appended to s.keyBuf[:0] (buf), or
 // base when buf is nil (the type-wide key). For a provider that fills the
 // scope's grant the string is made over the buffer (or over the larger array
-// append had to allocate); for any other it is a copy of its own, so that a
-// provider keeping keys does not keep scopes.
+// append had to allocate): the provider keeps it only while the key is held,
+// and the handle that reports it lives in the scope anyway. For any other
+// provider, and when observers or a logger get the key in events they may
+// keep, it is a copy of its own, so that nothing that keeps a key keeps a
+// scope (and its caller's context) with it.
 func (s *scope) keyIn(base string, buf []byte) string {
 	if buf == nil {
 		return base
 	}
-	if s.l.grants == nil {
+	if s.l.grants == nil || s.l.timed {
 		return string(buf)
 	}
 	// buf is s.keyBuf, or an array append allocated for a longer key; either
