@@ -16,6 +16,9 @@ import (
 // fluent form or [New] to pass every option at once.
 type Builder struct {
 	opts []Option
+	// globalFailed is set when a global behavior could not be built: it
+	// may have guarded types, so checkGuards stays quiet (see marker.go).
+	globalFailed bool
 
 	// Set while Build runs.
 	reg       *registry.Registry
@@ -38,9 +41,6 @@ type Builder struct {
 	// gave to types. Both serve the message about a type provided twice.
 	provided map[string]string
 	plurals  map[string]string
-	// globalFailed is set when a global behavior could not be built: it
-	// may have guarded types, so checkGuards stays quiet (see marker.go).
-	globalFailed bool
 
 	// publishLimit bounds a Parallel Publish; onError makes Publish run in
 	// the background (see strategy.go).

@@ -53,7 +53,8 @@ func (b *behavior[Req, Res]) Handle(ctx context.Context, req Req, next mediator.
 			err = b.keys.nilReceiver()
 			break
 		}
-		s, err = b.enter(ctx, b.keys.withPart(b.single(req)))
+		s = b.newScope(ctx)
+		s, err = b.enterScope(s, s.keyIn(b.keys.base, b.keys.appendWithPart(s.keyBuf[:0], b.single(req))))
 	case fromMethods:
 		if b.keys.nilRecv && *(*unsafe.Pointer)(unsafe.Pointer(&req)) == nil {
 			err = b.keys.nilReceiver()
@@ -61,10 +62,7 @@ func (b *behavior[Req, Res]) Handle(ctx context.Context, req Req, next mediator.
 		}
 		s, err = b.enterMany(ctx, b.keys.many(b.multi(req)))
 	case fromFields:
-		var key string
-		if key, err = b.fieldKey(&req); err == nil {
-			s, err = b.enter(ctx, key)
-		}
+		s, err = b.enterFields(ctx, &req)
 	default:
 		s, err = b.enter(ctx, b.keys.base)
 	}
@@ -78,18 +76,23 @@ func (b *behavior[Req, Res]) Handle(ctx context.Context, req Req, next mediator.
 	return run(s, req, next)
 }
 
-// fieldKey builds the key of a message with lock:"key" fields. Plain fields
-// are read from the caller's copy; Stringer fields need a heap copy, made by
-// boxing it once.
-func (b *behavior[Req, Res]) fieldKey(req *Req) (string, error) {
+// enterFields takes the key of a message with lock:"key" fields. Plain
+// fields are read from the caller's copy, into the scope's key buffer;
+// Stringer fields need a heap copy, made by boxing it once.
+func (b *behavior[Req, Res]) enterFields(ctx context.Context, req *Req) (*scope, error) {
 	if b.keys.stringers {
-		return b.keys.fromBoxed(*req)
+		key, err := b.keys.fromBoxed(*req)
+		if err != nil {
+			return nil, err
+		}
+		return b.enter(ctx, key)
 	}
 	p := unsafe.Pointer(req)
 	if b.keys.pointer {
 		p = *(*unsafe.Pointer)(p)
 	}
-	return b.keys.fromPlainStruct(p), nil
+	s := b.newScope(ctx)
+	return b.enterScope(s, s.keyIn(b.keys.base, b.keys.appendPlainStruct(s.keyBuf[:0], p)))
 }
 
 // run calls next inside s. The deferred exit releases the locks when next

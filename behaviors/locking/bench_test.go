@@ -61,7 +61,7 @@ func benchSendLoop(b *testing.B, m *mediator.Mediator) {
 
 // BenchmarkSendNoLock is the baseline: the same handler, no behavior.
 func BenchmarkSendNoLock(b *testing.B) {
-	m := build(b, mediator.WithHandler[benchWithdraw, benchBalance](&benchAccounts{}))
+	m := build(b, locking.WithoutLocking(), mediator.WithHandler[benchWithdraw, benchBalance](&benchAccounts{}))
 	benchSendLoop(b, m)
 }
 
@@ -70,7 +70,7 @@ func BenchmarkSendNoLock(b *testing.B) {
 func BenchmarkSendMutex(b *testing.B) {
 	a := &benchAccounts{}
 	var mu sync.Mutex
-	m := build(b, mediator.WithHandler[benchWithdraw, benchBalance](func(ctx context.Context, c benchWithdraw) (benchBalance, error) {
+	m := build(b, locking.WithoutLocking(), mediator.WithHandler[benchWithdraw, benchBalance](func(ctx context.Context, c benchWithdraw) (benchBalance, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		return a.Handle(ctx, c)

@@ -7,6 +7,8 @@ import (
 	"unsafe"
 
 	"go.uber.org/dig"
+
+	"github.com/turbomediator/turbomediator-go/internal/grant"
 )
 
 // deps is what the behavior asks the container for at Build. Everything is
@@ -88,6 +90,7 @@ func resolve(t reflect.Type, global Options, perType []func(*Options), d *deps) 
 	if reflect.TypeOf(d.Provider).Comparable() {
 		tl.ident = d.Provider
 	}
+	tl.grants, _ = d.Provider.(grant.Acquirer)
 	if tl.keys.source == fromFields && !tl.keys.pointer && isDirectIface(t) {
 		// Such a struct has one field, so it cannot carry both a message
 		// marker and a key field; refuse it rather than misread it.

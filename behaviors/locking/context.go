@@ -25,10 +25,10 @@ func scopeOf(ctx context.Context) *scope {
 // after the handler has returned.
 func FromContext(ctx context.Context) (h Handle, ok bool) {
 	s := scopeOf(ctx)
-	if s == nil || !s.live.Load() || len(s.handles) == 0 {
+	if s == nil || !s.live.Load() || len(s.handles()) == 0 {
 		return nil, false
 	}
-	return s.handles[0], true
+	return s.handles()[0], true
 }
 
 // AllFromContext returns every handle of the innermost lock scope in ctx, in
@@ -39,7 +39,7 @@ func AllFromContext(ctx context.Context) []Handle {
 	if s == nil || !s.live.Load() {
 		return nil
 	}
-	return slices.Clone(s.handles)
+	return slices.Clone(s.handles())
 }
 
 // HandleFor returns the handle of key (a final key such as

@@ -208,21 +208,42 @@ func (kp *keyPlan) nilReceiver() error {
 // no pointer, so the typed behavior can pass it its own stack copy of the
 // message without that copy moving to the heap.
 func (kp *keyPlan) fromPlainStruct(p unsafe.Pointer) string {
-	if p == nil {
+	var stack [96]byte
+	buf := kp.appendPlainStruct(stack[:0], p)
+	if buf == nil {
 		return kp.base
 	}
-	var stack [96]byte
-	buf := append(stack[:0], kp.baseColon...)
+	return string(buf)
+}
+
+// appendPlainStruct appends the key of the struct at p (a type without
+// Stringer fields) to buf, or returns nil when the key is the type-wide one
+// (kp.base). Like fromPlainStruct it keeps no pointer to p.
+func (kp *keyPlan) appendPlainStruct(buf []byte, p unsafe.Pointer) []byte {
+	if p == nil {
+		return nil
+	}
+	buf = append(buf, kp.baseColon...)
+	start := len(buf)
 	for i := range kp.fields {
 		if i > 0 {
 			buf = append(buf, ':')
 		}
 		buf = kp.fields[i].appendTo(buf, p)
 	}
-	if len(buf) == len(kp.baseColon) {
-		return kp.base
+	if len(buf) == start {
+		return nil
 	}
-	return string(buf)
+	return buf
+}
+
+// appendWithPart appends withPart(part) to buf, or returns nil for an empty
+// part (the type-wide key, kp.base).
+func (kp *keyPlan) appendWithPart(buf []byte, part string) []byte {
+	if part == "" {
+		return nil
+	}
+	return append(append(buf, kp.baseColon...), part...)
 }
 
 // fromBoxed builds the key from a message held in an interface: the data

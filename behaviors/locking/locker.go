@@ -4,13 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/turbomediator/turbomediator-go/internal/grant"
 )
 
 // locker takes and gives back the locks of one message type. It is built at
 // Build with the type's resolved settings and shared by all its Sends.
 type locker struct {
 	provider Provider
+	// grants is provider when it can fill the scope's own grant instead of
+	// allocating a handle (the in-memory provider); nil otherwise.
+	grants grant.Acquirer
 	// ident is the provider as a comparable value, or nil when its type is
 	// not comparable. Re-entry borrows only a lock taken from the same
 	// provider: the same key in another mediator's store is another lock.
@@ -26,19 +32,27 @@ type locker struct {
 // the handler must be skipped with a nil error.
 var errSkip = errors.New("locking: skipped")
 
+// newScope allocates the scope of one Send.
+func (l *locker) newScope(ctx context.Context) *scope {
+	return &scope{Context: ctx, parent: scopeOf(ctx), l: l}
+}
+
 // enter takes key, or borrows it from an enclosing scope of ctx that holds
 // it, and returns the scope the handler runs in.
 func (l *locker) enter(ctx context.Context, key string) (*scope, error) {
-	parent := scopeOf(ctx)
-	s := &scope{Context: ctx, parent: parent, l: l}
-	s.rel.values = ctx
-	s.handles, s.owned = s.one[:], s.ownOne[:]
+	return l.enterScope(l.newScope(ctx), key)
+}
+
+// enterScope is enter with the scope made by newScope, in which key may
+// have been built.
+func (l *locker) enterScope(s *scope, key string) (*scope, error) {
+	ctx := s.Context
 	var start time.Duration
 	if l.timed {
 		start = clock()
 	}
-	if parent != nil {
-		h, g, err := l.borrow(ctx, parent, key, l.timeout)
+	if s.parent != nil {
+		h, g, err := l.borrow(ctx, s.parent, key, l.timeout)
 		if err != nil {
 			return nil, l.failed(ctx, key, start, nil, err)
 		}
@@ -49,9 +63,18 @@ func (l *locker) enter(ctx context.Context, key string) (*scope, error) {
 			return s, nil
 		}
 	}
-	h, err := l.provider.TryAcquire(ctx, key, l.timeout)
-	if err != nil || h == nil {
-		return nil, l.failed(ctx, key, start, h, err)
+	var h Handle
+	if l.grants != nil {
+		if err := l.grants.TryAcquireGrant(ctx, key, l.timeout, &s.grant); err != nil {
+			return nil, l.failed(ctx, key, start, nil, err)
+		}
+		h = &s.grant
+	} else {
+		var err error
+		h, err = l.provider.TryAcquire(ctx, key, l.timeout)
+		if err != nil || h == nil {
+			return nil, l.failed(ctx, key, start, h, err)
+		}
 	}
 	s.one[0], s.ownOne[0] = h, true
 	s.live.Store(true)
@@ -67,10 +90,9 @@ func (l *locker) enter(ctx context.Context, key string) (*scope, error) {
 // enclosing scope holds, within one overall timeout. On a failure it gives
 // back what it took, last first.
 func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
-	parent := scopeOf(ctx)
-	s := &scope{Context: ctx, parent: parent, l: l}
-	s.rel.values = ctx
-	s.handles, s.owned = make([]Handle, len(keys)), make([]bool, len(keys))
+	s := l.newScope(ctx)
+	parent := s.parent
+	s.many = newManyKeys(len(keys))
 	var start time.Duration
 	if l.timed || (l.timeout > 0 && len(keys) > 1) {
 		start = clock()
@@ -82,7 +104,7 @@ func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
 		}
 		h, g, err := l.borrow(ctx, parent, key, wait)
 		if err == nil && h != nil {
-			s.handles[i] = h
+			s.handles()[i] = h
 			s.took(g)
 			continue
 		}
@@ -101,7 +123,7 @@ func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
 			s.giveBack(true)
 			return nil, l.failed(ctx, key, start, nil, err)
 		}
-		s.handles[i], s.owned[i] = h, true
+		s.handles()[i], s.owned()[i] = h, true
 		if l.timed {
 			s.reportAcquired(h, clock()-start)
 		}
@@ -134,7 +156,7 @@ func (l *locker) borrow(ctx context.Context, parent *scope, key string, wait tim
 			return nil, nil, err
 		}
 		if lender.live.Load() {
-			return lender.handles[i], g, nil
+			return lender.handles()[i], g, nil
 		}
 		// The lender's handler returned while we waited: its lock is
 		// gone. Look again (an outer scope, or the provider).
@@ -144,6 +166,9 @@ func (l *locker) borrow(ctx context.Context, parent *scope, key string, wait tim
 
 // failed turns a failed TryAcquire into what Send returns, and reports it.
 func (l *locker) failed(ctx context.Context, key string, start time.Duration, h Handle, err error) error {
+	// The key may be made over the scope's buffer (see scope.keyIn): an
+	// error that outlives the Send gets a copy, not the scope.
+	key = strings.Clone(key)
 	if h != nil {
 		// A provider that returns both a handle and an error is not to be
 		// trusted with the handle either.

@@ -84,18 +84,15 @@ func (b *behavior[Req, Res]) scopeFor(ctx context.Context, req *Req) (*scope, er
 		if b.keys.nilRecv && *(*unsafe.Pointer)(unsafe.Pointer(req)) == nil {
 			return nil, b.keys.nilReceiver()
 		}
-		return b.enter(ctx, b.keys.withPart(b.single(*req)))
+		s := b.newScope(ctx)
+		return b.enterScope(s, s.keyIn(b.keys.base, b.keys.appendWithPart(s.keyBuf[:0], b.single(*req))))
 	case fromMethods:
 		if b.keys.nilRecv && *(*unsafe.Pointer)(unsafe.Pointer(req)) == nil {
 			return nil, b.keys.nilReceiver()
 		}
 		return b.enterMany(ctx, b.keys.many(b.multi(*req)))
 	case fromFields:
-		key, err := b.fieldKey(req)
-		if err != nil {
-			return nil, err
-		}
-		return b.enter(ctx, key)
+		return b.enterFields(ctx, req)
 	default:
 		return b.enter(ctx, b.keys.base)
 	}

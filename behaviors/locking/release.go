@@ -3,6 +3,7 @@ package locking
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,83 +24,119 @@ func clock() time.Duration { return time.Since(clockBase) }
 // the caller (so a cancelled request still frees its lock), but bounded by
 // ReleaseTimeout. It keeps the caller's values (trace ids, say). The deadline
 // and its timer are set up only when a provider asks for them, so a release
-// that never looks (the memory provider's) costs no allocation: the context
-// lives inside the scope.
+// that never looks (the memory provider's) costs no allocation. A lock scope
+// does not carry one: it hands providers itself seen as a releaseView, whose
+// values are the scope's caller's.
 type releaseContext struct {
 	values context.Context
-
-	mu       sync.Mutex
-	deadline time.Duration // clock() + ReleaseTimeout; 0 until asked
-	done     chan struct{}
-	timer    *time.Timer
-	expired  bool
+	clock  releaseClock
 }
 
-func (c *releaseContext) startLocked() {
-	if c.deadline == 0 {
-		c.deadline = clock() + ReleaseTimeout
+func (c *releaseContext) Deadline() (time.Time, bool) { return c.clock.deadline() }
+func (c *releaseContext) Done() <-chan struct{}       { return c.clock.done() }
+func (c *releaseContext) Err() error                  { return c.clock.err() }
+func (c *releaseContext) Value(key any) any           { return c.values.Value(key) }
+func (c *releaseContext) stop()                       { c.clock.stop() }
+
+// releaseView is a scope seen as the context its locks are released with:
+// the scope's caller's values, the scope's release clock.
+type releaseView scope
+
+func (v *releaseView) Deadline() (time.Time, bool) { return v.relClock.deadline() }
+func (v *releaseView) Done() <-chan struct{}       { return v.relClock.done() }
+func (v *releaseView) Err() error                  { return v.relClock.err() }
+func (v *releaseView) Value(key any) any           { return v.Context.Value(key) }
+
+// releaseClock is the deadline of a release context: one word until a
+// provider asks about it.
+type releaseClock struct {
+	timing atomic.Pointer[releaseTiming] // nil until a provider asks
+}
+
+// releaseTiming is the deadline of a releaseClock and what enforces it.
+type releaseTiming struct {
+	deadline time.Duration // clock() + ReleaseTimeout
+
+	mu      sync.Mutex
+	done    chan struct{}
+	timer   *time.Timer
+	expired bool
+}
+
+// timed returns c's timing, starting the deadline at the first question.
+func (c *releaseClock) timed() *releaseTiming {
+	if t := c.timing.Load(); t != nil {
+		return t
 	}
+	t := &releaseTiming{deadline: clock() + ReleaseTimeout}
+	if !c.timing.CompareAndSwap(nil, t) {
+		return c.timing.Load()
+	}
+	return t
 }
 
-// Deadline returns ReleaseTimeout after the first question about it.
-func (c *releaseContext) Deadline() (time.Time, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.startLocked()
-	return clockBase.Add(c.deadline), true
+// deadline returns ReleaseTimeout after the first question about it.
+func (c *releaseClock) deadline() (time.Time, bool) {
+	return clockBase.Add(c.timed().deadline), true
 }
 
-// Done returns a channel closed at the deadline.
-func (c *releaseContext) Done() <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.done == nil {
-		c.startLocked()
-		c.done = make(chan struct{})
-		if c.expired {
-			close(c.done)
+// done returns a channel closed at the deadline.
+func (c *releaseClock) done() <-chan struct{} {
+	t := c.timed()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.done == nil {
+		t.done = make(chan struct{})
+		if t.expired {
+			close(t.done)
 		} else {
-			c.timer = time.AfterFunc(c.deadline-clock(), c.expire)
+			t.timer = time.AfterFunc(t.deadline-clock(), t.expire)
 		}
 	}
-	return c.done
+	return t.done
 }
 
-func (c *releaseContext) expire() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.expired {
-		c.expired = true
-		if c.done != nil {
-			close(c.done)
+func (t *releaseTiming) expire() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lockedExpire()
+}
+
+func (t *releaseTiming) lockedExpire() {
+	if !t.expired {
+		t.expired = true
+		if t.done != nil {
+			close(t.done)
 		}
 	}
 }
 
-// Err returns context.DeadlineExceeded once the deadline has passed.
-func (c *releaseContext) Err() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.expired && c.deadline != 0 && clock() >= c.deadline {
-		c.expired = true
-		if c.done != nil {
-			close(c.done)
-		}
+// err returns context.DeadlineExceeded once the deadline has passed.
+func (c *releaseClock) err() error {
+	t := c.timing.Load()
+	if t == nil {
+		return nil // no deadline yet
 	}
-	if c.expired {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.expired && clock() >= t.deadline {
+		t.lockedExpire()
+	}
+	if t.expired {
 		return context.DeadlineExceeded
 	}
 	return nil
 }
 
-// Value returns the caller's values.
-func (c *releaseContext) Value(key any) any { return c.values.Value(key) }
-
 // stop ends the timer once every handle is released.
-func (c *releaseContext) stop() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.timer != nil {
-		c.timer.Stop()
+func (c *releaseClock) stop() {
+	t := c.timing.Load()
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.timer != nil {
+		t.timer.Stop()
 	}
 }

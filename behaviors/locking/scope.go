@@ -5,21 +5,27 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
+
+	"github.com/turbomediator/turbomediator-go/internal/grant"
 )
 
 // scope is one Send's set of held locks. It is also the context handed to
 // the handler: embedding the caller's context and answering scopeKey itself
 // saves the allocation of a separate context.WithValue. One allocation holds
-// the scope, a single-key handle slot and the release context.
+// the scope, a single-key handle slot and the release context; with the
+// in-memory provider also the handle itself (grant) and the key (keyBuf),
+// so that such a Send allocates nothing else.
 type scope struct {
 	context.Context // the caller's
 
-	parent  *scope
-	l       *locker
-	handles []Handle // sorted by key; handles[0] is FromContext's
-	owned   []bool   // false for a handle borrowed from an enclosing scope
-	one     [1]Handle
-	ownOne  [1]bool
+	parent *scope
+	l      *locker
+	// one and ownOne hold the handle of a single key, many those of several;
+	// see handles and owned.
+	one    [1]Handle
+	many   *manyKeys
+	ownOne [1]bool
 	// finished is set by finish, on the request's goroutine only.
 	finished bool
 	live     atomic.Bool
@@ -29,7 +35,81 @@ type scope struct {
 	// borrows is made only when nested Sends borrow this scope's keys or
 	// this scope borrowed keys itself; see borrowing.
 	borrows atomic.Pointer[borrowing]
-	rel     releaseContext
+	// relClock is the deadline of the context the scope's locks are
+	// released with (see releaseView).
+	relClock releaseClock
+
+	// grant is the handle a grant.Acquirer fills; keyBuf holds the bytes of
+	// a key built for such a provider. A string made over keyBuf keeps the
+	// scope alive while the provider holds the key, never longer than the
+	// key is held; keyBuf is written once, before the string is made.
+	grant  grant.Grant
+	keyBuf [keyBufSize]byte
+}
+
+// keyBufSize is the longest key built inside the scope; a longer one gets an
+// allocation of its own. With it the scope takes 192 bytes, an allocation
+// size class of the runtime.
+const keyBufSize = 48
+
+// manyKeys holds the handles of a message with several keys; up to two (a
+// transfer's) inside it.
+type manyKeys struct {
+	handles []Handle
+	owned   []bool
+	two     [2]Handle
+	ownTwo  [2]bool
+}
+
+func newManyKeys(n int) *manyKeys {
+	m := &manyKeys{}
+	if n <= len(m.two) {
+		m.handles, m.owned = m.two[:n], m.ownTwo[:n]
+	} else {
+		m.handles, m.owned = make([]Handle, n), make([]bool, n)
+	}
+	return m
+}
+
+// handles returns the scope's handles, sorted by key; handles()[0] is
+// FromContext's.
+func (s *scope) handles() []Handle {
+	if s.many != nil {
+		return s.many.handles
+	}
+	return s.one[:]
+}
+
+// owned tells, for each of handles(), whether s took it itself (false: it
+// borrowed it from an enclosing scope).
+func (s *scope) owned() []bool {
+	if s.many != nil {
+		return s.many.owned
+	}
+	return s.ownOne[:]
+}
+
+// releaseContext is the context s's locks are released with.
+func (s *scope) releaseContext() context.Context { return (*releaseView)(s) }
+
+// keyIn returns the key whose bytes were appended to s.keyBuf[:0] (buf), or
+// base when buf is nil (the type-wide key). For a provider that fills the
+// scope's grant the string is made over the buffer (or over the larger array
+// append had to allocate): the provider keeps it only while the key is held,
+// and the handle that reports it lives in the scope anyway. For any other
+// provider, and when observers or a logger get the key in events they may
+// keep, it is a copy of its own, so that nothing that keeps a key keeps a
+// scope (and its caller's context) with it.
+func (s *scope) keyIn(base string, buf []byte) string {
+	if buf == nil {
+		return base
+	}
+	if s.l.grants == nil || s.l.timed {
+		return string(buf)
+	}
+	// buf is s.keyBuf, or an array append allocated for a longer key; either
+	// way nobody else writes to it again.
+	return unsafe.String(unsafe.SliceData(buf), len(buf))
 }
 
 // borrowing is how the borrowers of one held lock exclude each other. A
@@ -60,7 +140,7 @@ func (s *scope) gate(i int) chan struct{} {
 		}
 	}
 	b.once.Do(func() {
-		b.gates = make([]chan struct{}, len(s.handles))
+		b.gates = make([]chan struct{}, len(s.handles()))
 		for j := range b.gates {
 			b.gates[j] = make(chan struct{}, 1)
 		}
@@ -129,7 +209,7 @@ func (s *scope) Value(key any) any {
 // provider (HandleFor asks that way).
 func (s *scope) find(ident any, key string) Handle {
 	if holder, i := s.holder(ident, key); holder != nil {
-		return holder.handles[i]
+		return holder.handles()[i]
 	}
 	return nil
 }
@@ -141,7 +221,7 @@ func (s *scope) holder(ident any, key string) (*scope, int) {
 		if !s.live.Load() || (ident != nil && s.l.ident != ident) {
 			continue
 		}
-		for i, h := range s.handles {
+		for i, h := range s.handles() {
 			if h.Key() == key {
 				return s, i
 			}
@@ -184,7 +264,7 @@ func (s *scope) finish(handlerErr error) error {
 		close(w.stop)
 		w.wg.Wait()
 		if i := w.lost.Load(); i > 0 {
-			lostErr = lostError(s.handles[i-1].Key(), handlerErr)
+			lostErr = lostError(s.handles()[i-1].Key(), handlerErr)
 		}
 		w.cancel(nil)
 		lostPanic = w.panicked.Load()
@@ -206,19 +286,19 @@ func (s *scope) giveBack(report bool) {
 	report = report && s.l.timed
 	var one [1]error
 	errs := one[:]
-	if report && len(s.handles) > 1 {
-		errs = make([]error, len(s.handles))
+	if report && len(s.handles()) > 1 {
+		errs = make([]error, len(s.handles()))
 	}
-	for i := len(s.handles) - 1; i >= 0; i-- {
-		if !s.owned[i] || s.handles[i] == nil {
+	for i := len(s.handles()) - 1; i >= 0; i-- {
+		if !s.owned()[i] || s.handles()[i] == nil {
 			continue
 		}
-		err := s.handles[i].Release(&s.rel)
+		err := s.handles()[i].Release(s.releaseContext())
 		if report {
 			errs[i] = err
 		}
 	}
-	s.rel.stop()
+	s.relClock.stop()
 	if !report {
 		return
 	}
@@ -226,9 +306,9 @@ func (s *scope) giveBack(report bool) {
 	if s.acquired != 0 {
 		hold = clock() - s.acquired
 	}
-	for i := len(s.handles) - 1; i >= 0; i-- {
-		if s.owned[i] && s.handles[i] != nil {
-			s.l.released(s.Context, s.handles[i], hold, errs[i])
+	for i := len(s.handles()) - 1; i >= 0; i-- {
+		if s.owned()[i] && s.handles()[i] != nil {
+			s.l.released(s.Context, s.handles()[i], hold, errs[i])
 		}
 	}
 }
@@ -272,8 +352,8 @@ type lostWatch struct {
 // is a LostNotifier gets a callback instead, which finish unregisters.
 // Handles that cannot be lost cost nothing.
 func (s *scope) watchLost() {
-	for i, h := range s.handles {
-		if !s.owned[i] {
+	for i, h := range s.handles() {
+		if !s.owned()[i] {
 			continue
 		}
 		lost := h.Lost()

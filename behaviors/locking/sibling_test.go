@@ -167,3 +167,55 @@ func TestNestedChainOnOneKeyDoesNotDeadlock(t *testing.T) {
 		}
 	}
 }
+
+type ledgerMove struct {
+	mediator.Command[mediator.Unit]
+	locking.DistributedLock `lock:"prefix=ledger,timeout=0"`
+	From, To                string
+}
+
+func (c ledgerMove) LockKeys() []string { return []string{c.From, c.To} }
+
+func TestSiblingMultiKeyBorrowersExcludeEachOtherAndGiveBackWhatTheyTook(t *testing.T) {
+	fake := newFake()
+	entered, proceed := make(chan struct{}), make(chan struct{})
+	var calls atomic.Int32
+	var m *mediator.Mediator
+	var secondErr error
+	m = build(t, fake.option(),
+		locking.WithDistributedLocking[ledgerBatch, mediator.Unit](),
+		locking.WithDistributedLocking[ledgerMove, mediator.Unit](),
+		mediator.WithHandler[ledgerMove, mediator.Unit](func(ctx context.Context, c ledgerMove) (mediator.Unit, error) {
+			if calls.Add(1) == 1 {
+				entered <- struct{}{}
+				<-proceed
+			}
+			return mediator.Unit{}, nil
+		}),
+		mediator.WithHandler[ledgerBatch, mediator.Unit](func(ctx context.Context, c ledgerBatch) (mediator.Unit, error) {
+			firstErr := make(chan error, 1)
+			go func() {
+				// Borrows ledger:A, takes ledger:X from the provider.
+				_, err := mediator.Send(ctx, m, ledgerMove{From: "A", To: "X"})
+				firstErr <- err
+			}()
+			<-entered
+			// Takes ledger:0 from the provider, then finds ledger:A lent out.
+			_, secondErr = mediator.Send(ctx, m, ledgerMove{From: "0", To: "A"})
+			close(proceed)
+			return mediator.Unit{}, <-firstErr
+		}))
+	if _, err := mediator.Send(context.Background(), m, ledgerBatch{Ledger: "A"}); err != nil {
+		t.Fatalf("batch: %v", err)
+	}
+	var le *locking.Error
+	if !errors.As(secondErr, &le) || le.Key != "ledger:A" {
+		t.Fatalf("second sibling: err = %v, want *locking.Error for ledger:A", secondErr)
+	}
+	if n := fake.heldCount(); n != 0 {
+		t.Fatalf("%d keys still held (ledger:0 must be given back)", n)
+	}
+	if _, err := mediator.Send(context.Background(), m, ledgerMove{From: "A", To: "0"}); err != nil {
+		t.Fatalf("after the batch, the keys are free: %v", err)
+	}
+}

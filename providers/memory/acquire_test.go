@@ -99,3 +99,15 @@ func TestWaiterGetsLockWhenHolderReleases(t *testing.T) {
 		t.Errorf("Len() = %d, want 0", n)
 	}
 }
+
+// TryAcquireGrant is the locking behavior's fast path; called with no grant
+// to fill it refuses, holds nothing and does not panic.
+func TestTryAcquireGrantRefusesANilGrant(t *testing.T) {
+	p := memory.New()
+	if err := p.TryAcquireGrant(context.Background(), "k", 0, nil); err == nil {
+		t.Fatal("TryAcquireGrant with a nil grant returned no error")
+	}
+	if n := p.Len(); n != 0 {
+		t.Fatalf("Len = %d, want 0", n)
+	}
+}

@@ -14,9 +14,10 @@
 // timeout runs out or whose context ends leaves the queue and is never granted
 // afterwards.
 //
-// Fencing tokens come from one counter per provider, so they grow with every
-// grant of every key. In-process locks cannot be lost: [locking.Handle.Lost]
-// returns nil and the behavior watches nothing.
+// Fencing tokens come from a counter per shard of the key space (a key always
+// falls in the same shard), so they grow with every grant of a key; tokens of
+// different keys are not ordered with each other. In-process locks cannot be
+// lost: [locking.Handle.Lost] returns nil and the behavior watches nothing.
 //
 // # Registration
 //

@@ -1,50 +1,24 @@
 package memory
 
-import (
-	"context"
-	"sync/atomic"
-)
+import "github.com/turbomediator/turbomediator-go/internal/grant"
 
-// handle is one grant of a key. A new handle is made for every grant, so a
-// stale handle (already released) can never free a later holder's lock.
-type handle struct {
-	key   string
-	token uint64
-	shard *shard
-	// state is the key's state, which lives while this handle holds it.
-	state    *keyState
-	released atomic.Bool
-}
+// A grant's handle is a *grant.Grant: a new one for every grant (or one the
+// locking behavior keeps inside its scope), so a stale handle, released
+// already, can never free a later holder's lock. Its Release calls the key
+// state's ReleaseGrant once.
 
-// Key returns the key the lock was taken on.
-func (h *handle) Key() string { return h.key }
+// ReleaseGrant frees g's key, handing it to the first waiter if there is
+// one. The grant package calls it from g's first Release.
+func (st *keyState) ReleaseGrant(*grant.Grant) { st.shard.release(st) }
 
-// Token returns the fencing token of this grant.
-func (h *handle) Token() uint64 { return h.token }
-
-// Lost returns nil: an in-process lock cannot be lost, so there is nothing to
-// watch.
-func (h *handle) Lost() <-chan struct{} { return nil }
-
-// Release frees the lock, handing it to the first waiter if there is one.
-// Only the first call does that; later calls, from any goroutine, return nil
-// and do nothing. It never blocks, so ctx is not consulted.
-func (h *handle) Release(context.Context) error {
-	if h.released.CompareAndSwap(false, true) {
-		h.shard.release(h)
-	}
-	return nil
-}
-
-// release passes h's key to the next waiter, or forgets the key when nobody
+// release passes st's key to its next waiter, or forgets the key when nobody
 // waits. The waiter leaves the queue under the mutex, so a waiter that gives
 // up at the same moment either is still queued (and removes itself) or has
 // been granted (and waits for the signal, which is on its way).
-func (s *shard) release(h *handle) {
+func (s *shard) release(st *keyState) {
 	s.mu.Lock()
-	st := h.state
 	if w := st.lockedPop(); w != nil {
-		w.token = s.tokens.Add(1)
+		w.token = s.lockedNextToken()
 		s.mu.Unlock()
 		// Sent after unlocking, to keep the critical section short. It never
 		// blocks (one grant per wait, room for one), and the waiter cannot
@@ -52,6 +26,6 @@ func (s *shard) release(h *handle) {
 		w.grant <- struct{}{}
 		return
 	}
-	s.lockedDeleteState(h.key, st)
+	s.lockedDeleteState(st)
 	s.mu.Unlock()
 }

@@ -21,7 +21,7 @@ func TestMatchesASimpleModel(t *testing.T) {
 		ctx := context.Background()
 		holder := map[string]locking.Handle{} // the model: current handle per key
 		var handles []locking.Handle          // every handle ever granted
-		var lastToken uint64
+		lastToken := map[string]uint64{}      // per key: tokens grow with every grant of a key
 		for step := range 20_000 {
 			key := "k" + strconv.Itoa(rng.IntN(8))
 			if rng.IntN(2) == 0 || len(handles) == 0 {
@@ -34,10 +34,10 @@ func TestMatchesASimpleModel(t *testing.T) {
 					if err != nil {
 						t.Fatalf("shards=%d step %d: TryAcquire(%s) on a free key: %v", shards, step, key, err)
 					}
-					if h.Token() <= lastToken {
-						t.Fatalf("shards=%d step %d: token %d after %d", shards, step, h.Token(), lastToken)
+					if h.Token() <= lastToken[key] {
+						t.Fatalf("shards=%d step %d: %s: token %d after %d", shards, step, key, h.Token(), lastToken[key])
 					}
-					lastToken = h.Token()
+					lastToken[key] = h.Token()
 					holder[key] = h
 					handles = append(handles, h)
 				}

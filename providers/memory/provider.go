@@ -2,12 +2,15 @@ package memory
 
 import (
 	"context"
+	"errors"
 	"hash/maphash"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+	"github.com/turbomediator/turbomediator-go/internal/grant"
 )
 
 // Provider is an in-process [locking.Provider]: exclusive locks on string
@@ -17,19 +20,13 @@ import (
 type Provider struct {
 	once   sync.Once
 	seed   maphash.Seed
-	mask   uint64
+	shift  uint8 // 64 - log2(len(shards)): the hash's top bits pick the shard
 	shards []shard
 	// closed is set by Close, and done closed with it: TryAcquire refuses,
 	// and the callers already waiting give up, with locking.ErrClosed.
 	closed    atomic.Bool
 	done      chan struct{}
 	closeOnce sync.Once
-	// tokens issues the fencing token of every grant, of every key. It is
-	// written on every grant, so it gets a cache line of its own: the fields
-	// above are read on every call and must not bounce between cores with it.
-	_      [64]byte
-	tokens atomic.Uint64
-	_      [56]byte
 	// waiters recycles waiters with their channel and timer.
 	waiters sync.Pool
 	// queued, when set (by tests only), is called after a waiter has joined a
@@ -54,22 +51,21 @@ func New(opts ...Option) *Provider {
 func (p *Provider) setup(c config) {
 	n := roundShards(c.shards)
 	p.seed = maphash.MakeSeed()
-	p.mask = uint64(n - 1)
+	p.shift = uint8(64 - bits.TrailingZeros(uint(n)))
 	p.shards = make([]shard, n)
 	p.done = make(chan struct{})
-	for i := range p.shards {
-		p.shards[i].tokens = &p.tokens
-	}
 }
 
 func (p *Provider) setupDefault() { p.setup(defaultConfig()) }
 
-func (p *Provider) shardFor(key string) *shard {
+// hash returns key's hash and its shard. The top bits of the hash pick the
+// shard and the bottom bits the slot in the shard's table, so the keys of one
+// shard still spread over its table.
+func (p *Provider) hash(key string) (uint64, *shard) {
 	p.once.Do(p.setupDefault)
-	if p.mask == 0 {
-		return &p.shards[0]
-	}
-	return &p.shards[maphash.String(p.seed, key)&p.mask]
+	h := maphash.String(p.seed, key)
+	// A shift by 64 (one shard) gives 0.
+	return h, &p.shards[h>>p.shift]
 }
 
 // TryAcquire takes the lock on key, waiting up to timeout behind the callers
@@ -81,23 +77,48 @@ func (p *Provider) shardFor(key string) *shard {
 // caller holds nothing and has left the queue. The in-memory provider never
 // fails otherwise.
 func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Duration) (locking.Handle, error) {
+	g, err := p.acquire(ctx, key, timeout, nil)
+	if err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// errNoGrant is TryAcquireGrant's answer to a nil grant.
+var errNoGrant = errors.New("memory: TryAcquireGrant needs a grant to fill")
+
+// TryAcquireGrant is [Provider.TryAcquire] filling g, which the caller
+// provides zeroed, instead of allocating a handle: g is the handle, granted
+// exactly when the error is nil. The locking behavior uses it to keep its
+// per-Send state and the handle in one allocation; applications call
+// TryAcquire.
+func (p *Provider) TryAcquireGrant(ctx context.Context, key string, timeout time.Duration, g *grant.Grant) error {
+	if g == nil {
+		return errNoGrant
+	}
+	_, err := p.acquire(ctx, key, timeout, g)
+	return err
+}
+
+// acquire is TryAcquire into g, or into a new Grant when g is nil.
+func (p *Provider) acquire(ctx context.Context, key string, timeout time.Duration, g *grant.Grant) (*grant.Grant, error) {
 	if ctx.Err() != nil {
 		return nil, contextError(ctx, key)
 	}
-	sh := p.shardFor(key)
+	h, sh := p.hash(key)
 	if p.closed.Load() {
 		return nil, closedError(key)
 	}
 	sh.mu.Lock()
-	st, held := sh.keys[key]
-	if !held {
-		st = sh.lockedNewState(key)
-		token := sh.tokens.Add(1)
+	st := sh.keys.find(h, key)
+	if st == nil {
+		st = sh.lockedNewState(key, h)
+		token := sh.lockedNextToken()
 		sh.mu.Unlock()
 		// Allocated once the key is ours: if the allocation has to help the
 		// garbage collector, the others queue up meanwhile instead of
 		// overtaking a caller that has not queued yet.
-		return &handle{key: key, token: token, shard: sh, state: st}, nil
+		return granted(g, key, token, st), nil
 	}
 	if timeout <= 0 {
 		sh.mu.Unlock()
@@ -109,11 +130,20 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 	if p.queued != nil {
 		p.queued(key)
 	}
-	return p.wait(ctx, key, sh, st, w, timeout)
+	return p.wait(ctx, key, sh, st, w, timeout, g)
+}
+
+// granted fills g (a new Grant when g is nil) with a grant of key.
+func granted(g *grant.Grant, key string, token uint64, st *keyState) *grant.Grant {
+	if g == nil {
+		g = new(grant.Grant)
+	}
+	g.Set(key, token, st)
+	return g
 }
 
 // wait blocks the caller until w is granted, timeout runs out or ctx ends.
-func (p *Provider) wait(ctx context.Context, key string, sh *shard, st *keyState, w *waiter, timeout time.Duration) (locking.Handle, error) {
+func (p *Provider) wait(ctx context.Context, key string, sh *shard, st *keyState, w *waiter, timeout time.Duration, g *grant.Grant) (*grant.Grant, error) {
 	if w.timer == nil {
 		w.timer = time.NewTimer(timeout)
 	} else {
@@ -124,7 +154,7 @@ func (p *Provider) wait(ctx context.Context, key string, sh *shard, st *keyState
 	case <-w.grant:
 		token := w.token
 		p.putWaiter(w)
-		return &handle{key: key, token: token, shard: sh, state: st}, nil
+		return granted(g, key, token, st), nil
 	case <-ctx.Done():
 		cancelled = true
 	case <-p.done:
@@ -155,16 +185,16 @@ func (p *Provider) wait(ctx context.Context, key string, sh *shard, st *keyState
 	// that instant the caller keeps the lock it got; a cancelled caller passes
 	// it on.
 	<-w.grant
-	h := &handle{key: key, token: w.token, shard: sh, state: st}
+	token := w.token
 	p.putWaiter(w)
 	if cancelled || closed {
-		_ = h.Release(context.Background())
+		sh.release(st)
 		if closed {
 			return nil, closedError(key)
 		}
 		return nil, contextError(ctx, key)
 	}
-	return h, nil
+	return granted(g, key, token, st), nil
 }
 
 func (p *Provider) getWaiter() *waiter {
@@ -196,7 +226,7 @@ func (p *Provider) Len() int {
 	for i := range p.shards {
 		sh := &p.shards[i]
 		sh.mu.Lock()
-		n += len(sh.keys)
+		n += sh.keys.count
 		sh.mu.Unlock()
 	}
 	return n
@@ -204,10 +234,10 @@ func (p *Provider) Len() int {
 
 // Waiters returns the number of callers waiting in key's queue.
 func (p *Provider) Waiters(key string) int {
-	sh := p.shardFor(key)
+	h, sh := p.hash(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if st := sh.keys[key]; st != nil {
+	if st := sh.keys.find(h, key); st != nil {
 		return st.waiting
 	}
 	return 0

@@ -2,74 +2,80 @@ package memory
 
 import (
 	"sync"
-	"sync/atomic"
+	"unsafe"
 )
 
-// shard is one independently locked part of the key map. Every field is
-// guarded by mu.
+// shard is one independently locked part of the key map, with the fencing
+// token counter of its keys. It fills whole cache lines, so that two
+// goroutines working in neighbouring shards never write to one line.
 type shard struct {
+	shardState
+	_ [cacheLine - unsafe.Sizeof(shardState{})%cacheLine]byte
+}
+
+// cacheLine is a multiple of the cache line size of common CPUs, and of the
+// pair of lines that x86 prefetchers fetch together.
+const cacheLine = 128
+
+// shardState is a shard's data. Every field is guarded by mu.
+type shardState struct {
 	mu   sync.Mutex
-	keys map[string]*keyState
+	keys table
 	// free keeps a few keyStates for reuse, linked through next, so locking a
 	// fresh key does not allocate one.
 	free  *keyState
 	nfree int
-	// peak is the largest len(keys) since the map was last made; Go maps
-	// never shrink, so an emptied map that once grew large is replaced.
-	peak int
-	// tokens is the provider's one fencing-token counter.
-	tokens *atomic.Uint64
-	// pad keeps neighbouring shards' mutexes off one cache line.
-	_ [64]byte
+	// tokens is the last fencing token granted for a key of this shard. A key
+	// always hashes to the same shard, so its tokens grow with every grant;
+	// a counter per shard, written under the mutex the grant takes anyway,
+	// keeps goroutines on distinct keys from bouncing one counter's cache
+	// line between cores.
+	tokens uint64
 }
 
 // keyState exists exactly while its key is held: it is created by the grant
 // to a free key and deleted by the release that finds no waiter. The waiters
 // are a doubly linked FIFO list.
 type keyState struct {
+	shard *shard
+	// key and hash are the key held and its hash (see Provider.hash).
+	key        string
+	hash       uint64
 	head, tail *waiter
 	waiting    int
 	next       *keyState // free-list link while unused
 }
 
-const (
-	// maxFree bounds each shard's reuse list.
-	maxFree = 32
-	// shrinkPeak is the map size above which an emptied map is replaced:
-	// small enough that a burst of keys leaves little behind, large enough
-	// that a shard holding a handful of keys never remakes its map.
-	shrinkPeak = 64
-)
+// maxFree bounds each shard's reuse list.
+const maxFree = 32
 
-// lockedNewState returns a keyState for key, stored in the map. The caller
-// holds mu and has checked that key has none.
-func (s *shard) lockedNewState(key string) *keyState {
+// lockedNextToken draws the next fencing token. The caller holds mu.
+func (s *shard) lockedNextToken() uint64 {
+	s.tokens++
+	return s.tokens
+}
+
+// lockedNewState returns a keyState for key, whose hash is h, stored in the
+// table. The caller holds mu and has checked that key has none.
+func (s *shard) lockedNewState(key string, h uint64) *keyState {
 	st := s.free
 	if st != nil {
 		s.free = st.next
 		st.next = nil
 		s.nfree--
 	} else {
-		st = new(keyState)
+		st = &keyState{shard: s}
 	}
-	if s.keys == nil {
-		s.keys = make(map[string]*keyState)
-	}
-	s.keys[key] = st
-	if n := len(s.keys); n > s.peak {
-		s.peak = n
-	}
+	st.key, st.hash = key, h
+	s.keys.insert(st)
 	return st
 }
 
-// lockedDeleteState forgets key once nobody holds or waits for it. The caller
-// holds mu.
-func (s *shard) lockedDeleteState(key string, st *keyState) {
-	delete(s.keys, key)
-	if len(s.keys) == 0 && s.peak > shrinkPeak {
-		s.keys = nil
-		s.peak = 0
-	}
+// lockedDeleteState forgets st's key once nobody holds or waits for it. The
+// caller holds mu.
+func (s *shard) lockedDeleteState(st *keyState) {
+	s.keys.remove(st)
+	st.key = "" // the key's bytes may be a finished Send's scope
 	if s.nfree < maxFree {
 		st.next = s.free
 		s.free = st

@@ -1,0 +1,61 @@
+// Package grant is the handle of an in-process lock grant, shared by the
+// in-memory provider, which fills it, and the locking behavior, which can
+// carry it inside its per-Send scope so that a locked Send allocates once.
+//
+// It is internal: the way the two meet is not part of either package's
+// public contract, and another provider cannot implement [Acquirer].
+package grant
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+)
+
+// Releaser gives a grant's key back. It is called once per grant, by the
+// grant's first Release.
+type Releaser interface {
+	ReleaseGrant(g *Grant)
+}
+
+// Grant is one grant of a key: a locking.Handle. Every grant gets a Grant of
+// its own (a new one, or the zero Grant inside a fresh scope), so a stale
+// Grant, released already, can never free a later holder's lock.
+type Grant struct {
+	key      string
+	token    uint64
+	owner    Releaser
+	released atomic.Bool
+}
+
+// Set fills a zero Grant when its key is granted.
+func (g *Grant) Set(key string, token uint64, owner Releaser) {
+	g.key, g.token, g.owner = key, token, owner
+}
+
+// Key returns the key the lock was taken on.
+func (g *Grant) Key() string { return g.key }
+
+// Token returns the fencing token of this grant.
+func (g *Grant) Token() uint64 { return g.token }
+
+// Lost returns nil: an in-process lock cannot be lost, so there is nothing
+// to watch.
+func (g *Grant) Lost() <-chan struct{} { return nil }
+
+// Release gives the key back. Only the first call does that; later calls,
+// from any goroutine, return nil and do nothing. It never blocks, so ctx is
+// not consulted.
+func (g *Grant) Release(context.Context) error {
+	if g.released.CompareAndSwap(false, true) {
+		g.owner.ReleaseGrant(g)
+	}
+	return nil
+}
+
+// Acquirer is a provider that can fill a Grant its caller owns, instead of
+// allocating a handle: TryAcquire with the Grant as the handle, which is
+// granted exactly when the error is nil.
+type Acquirer interface {
+	TryAcquireGrant(ctx context.Context, key string, timeout time.Duration, g *Grant) error
+}
