@@ -271,11 +271,13 @@ func (notificationComposer[N]) compose(b *Builder, e *registry.Entry, _ []global
 	mt := MessageType{Type: e.Type, entry: e}
 	perHandler := e.Options(handlerBehaviorsKey{})
 	perPublish := e.Options(publishBehaviorsKey{})
-	scope := b.container.Scope(e.Type.String())
+	var scope scoper = b.container
 	if len(perHandler)+len(perPublish) > 0 {
-		if err := scope.Provide(func() MessageType { return mt }); err != nil {
+		s := b.container.Scope(e.Type.String())
+		if err := s.Provide(func() MessageType { return mt }); err != nil {
 			return nil, err
 		}
+		scope = s
 	}
 	for _, reg := range e.Behaviors {
 		h, err := resolve[NotificationHandler[N]](b.container, reg, e.Type, "notification handler")
