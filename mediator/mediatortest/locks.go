@@ -213,10 +213,12 @@ type handle struct {
 	loseOnce sync.Once
 }
 
+// Lost is closed by Lose, LoseNext or a loss of the inner handle.
 func (h *handle) Lost() <-chan struct{} { return h.lost }
 
 func (h *handle) lose() { h.loseOnce.Do(func() { close(h.lost) }) }
 
+// Release forgets the key as held and releases the inner handle.
 func (h *handle) Release(ctx context.Context) error {
 	h.p.mu.Lock()
 	if h.p.held[h.Key()] == h {
