@@ -213,7 +213,8 @@ type handle struct {
 	loseOnce sync.Once
 }
 
-// Lost is closed by Lose, LoseNext or a loss of the inner handle.
+// Lost is closed by Lose or LoseNext (the in-memory lock underneath is
+// never lost on its own).
 func (h *handle) Lost() <-chan struct{} { return h.lost }
 
 func (h *handle) lose() { h.loseOnce.Do(func() { close(h.lost) }) }
