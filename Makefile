@@ -5,17 +5,24 @@ BENCH   ?= .
 COUNT   ?= 6
 GOBIN   ?= $(shell $(GO) env GOPATH)/bin
 
+# Every Go module of the repository: the root one and the nested provider
+# modules (providers/etcd, ...), each tested on its own (GOWORK=off), as an
+# application would build it. go.work only serves development.
+MODULES ?= $(patsubst %/,%,$(dir $(shell git ls-files -- go.mod '*/go.mod')))
+# each runs a make command in every module directory.
+each = set -e; for m in $(MODULES); do echo "== module $$m"; (cd $$m && GOWORK=off $(1)); done
+
 .PHONY: run test bench lint vet fmt chaos
 
 run:
 	$(GO) run ./samples/bank
 
 test: vet
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	@$(call each,$(GO) test -race -count=1 -timeout 20m $(PKGS))
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
-	$(GO) vet $(PKGS)
+	@$(call each,$(GO) vet $(PKGS))
 
 # chaos runs the fault-injection suite for longer than the short run `make test`
 # includes (CHAOS_DURATION; CHAOS_SEED replays a schedule).
@@ -23,11 +30,11 @@ chaos:
 	CHAOS_DURATION=$${CHAOS_DURATION:-2m} $(GO) test -race -count=1 -run Chaos -timeout 10m -v ./internal/chaos/...
 
 bench:
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) $(PKGS)
+	@$(call each,$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) $(PKGS))
 
 lint: vet
 	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
-	PATH="$(GOBIN):$$PATH" staticcheck $(PKGS)
+	@$(call each,PATH="$(GOBIN):$$PATH" staticcheck $(PKGS))
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
