@@ -45,12 +45,18 @@ func WithLockMetrics(opts ...Option) mediator.Option {
 // LockMetrics is a [locking.ContextObserver] that records lock outcomes
 // through an OpenTelemetry meter. Make one with [NewLockMetrics]; it is safe
 // for concurrent use.
+//
+// The two histograms are recorded per event. The counters are asynchronous:
+// an event adds to an atomic counter of its own, which a callback reports
+// when the meter collects, so an acquisition and its release cost two
+// recordings on the meter instead of five.
 type LockMetrics struct {
 	wait         metric.Float64Histogram
 	hold         metric.Float64Histogram
-	acquisitions metric.Int64Counter
-	held         metric.Int64UpDownCounter
-	lost         metric.Int64Counter
+	acquisitions metric.Int64ObservableCounter
+	held         metric.Int64ObservableUpDownCounter
+	lost         metric.Int64ObservableCounter
+	callback     metric.Registration
 
 	// sets holds the attribute options of each prefix seen, copied on
 	// write: the few prefixes are added once, then only read.
@@ -60,20 +66,23 @@ type LockMetrics struct {
 
 // measure is one attribute set, as the options the instruments take.
 type measure struct {
-	add    []metric.AddOption
-	record []metric.RecordOption
+	record  []metric.RecordOption
+	observe []metric.ObserveOption
 }
 
 func newMeasure(kvs ...attribute.KeyValue) measure {
 	o := metric.WithAttributeSet(attribute.NewSet(kvs...))
-	return measure{add: []metric.AddOption{o}, record: []metric.RecordOption{o}}
+	return measure{record: []metric.RecordOption{o}, observe: []metric.ObserveOption{o}}
 }
 
-// prefixSets are the attribute sets of one prefix: alone, and with each
-// outcome.
+// prefixSets are the attribute sets of one prefix, alone and with each
+// outcome, and its counters.
 type prefixSets struct {
-	prefix    measure
-	byOutcome [locking.Released + 1]measure
+	prefix       measure
+	byOutcome    [locking.Released + 1]measure
+	acquisitions [locking.Released + 1]atomic.Int64
+	held         atomic.Int64
+	lost         atomic.Int64
 }
 
 // NewLockMetrics creates the lock instruments on the meter of the
@@ -87,20 +96,54 @@ func NewLockMetrics(opts ...Option) (*LockMetrics, error) {
 	}
 	meter := mp.Meter(ScopeName)
 	m := &LockMetrics{}
-	var errs [5]error
+	var errs [6]error
 	m.wait, errs[0] = meter.Float64Histogram(LockWaitDuration, metric.WithUnit("s"),
-		metric.WithDescription("Time callers waited for a distributed lock, by outcome."))
+		metric.WithDescription("Time callers waited for a distributed lock, by outcome."),
+		metric.WithExplicitBucketBoundaries(durationBuckets()...))
 	m.hold, errs[1] = meter.Float64Histogram(LockHoldDuration, metric.WithUnit("s"),
-		metric.WithDescription("Time distributed locks were held, recorded at release."))
-	m.acquisitions, errs[2] = meter.Int64Counter(LockAcquisitions, metric.WithUnit("{acquisition}"),
+		metric.WithDescription("Time distributed locks were held, recorded at release."),
+		metric.WithExplicitBucketBoundaries(durationBuckets()...))
+	m.acquisitions, errs[2] = meter.Int64ObservableCounter(LockAcquisitions, metric.WithUnit("{acquisition}"),
 		metric.WithDescription("Distributed lock attempts, by outcome."))
-	m.held, errs[3] = meter.Int64UpDownCounter(LockHeld, metric.WithUnit("{lock}"),
+	m.held, errs[3] = meter.Int64ObservableUpDownCounter(LockHeld, metric.WithUnit("{lock}"),
 		metric.WithDescription("Distributed locks held now."))
-	m.lost, errs[4] = meter.Int64Counter(LockLost, metric.WithUnit("{lock}"),
+	m.lost, errs[4] = meter.Int64ObservableCounter(LockLost, metric.WithUnit("{lock}"),
 		metric.WithDescription("Held distributed locks the provider could no longer vouch for."))
 	empty := map[string]*prefixSets{}
 	m.sets.Store(&empty)
+	m.callback, errs[5] = meter.RegisterCallback(m.observe, m.acquisitions, m.held, m.lost)
 	return m, errors.Join(errs[:]...)
+}
+
+// Close unregisters the callback that reports the counters; the histograms
+// go on recording.
+func (m *LockMetrics) Close() error {
+	if m.callback == nil {
+		return nil
+	}
+	return m.callback.Unregister()
+}
+
+// observe reports the counters of every prefix seen: held and lost always,
+// an acquisition outcome once it happened.
+func (m *LockMetrics) observe(_ context.Context, o metric.Observer) error {
+	for _, s := range *m.sets.Load() {
+		o.ObserveInt64(m.held, s.held.Load(), s.prefix.observe...)
+		o.ObserveInt64(m.lost, s.lost.Load(), s.prefix.observe...)
+		for out := locking.Acquired; out <= locking.Released; out++ {
+			if n := s.acquisitions[out].Load(); n != 0 {
+				o.ObserveInt64(m.acquisitions, n, s.byOutcome[out].observe...)
+			}
+		}
+	}
+	return nil
+}
+
+// durationBuckets are the bucket boundaries the histograms advise, in
+// seconds: OpenTelemetry's default ones are meant for milliseconds. A View
+// of the application overrides them.
+func durationBuckets() []float64 {
+	return []float64{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
 }
 
 // setsOf returns the attribute sets of prefix, making them on first use.
@@ -142,16 +185,15 @@ func (m *LockMetrics) ObserveLockContext(ctx context.Context, e locking.LockEven
 	s := m.setsOf(e.Prefix)
 	switch e.Outcome {
 	case locking.Acquired, locking.Contended, locking.Unavailable, locking.Cancelled:
-		o := &s.byOutcome[e.Outcome]
-		m.wait.Record(ctx, e.Wait.Seconds(), o.record...)
-		m.acquisitions.Add(ctx, 1, o.add...)
+		m.wait.Record(ctx, e.Wait.Seconds(), s.byOutcome[e.Outcome].record...)
+		s.acquisitions[e.Outcome].Add(1)
 		if e.Outcome == locking.Acquired {
-			m.held.Add(ctx, 1, s.prefix.add...)
+			s.held.Add(1)
 		}
 	case locking.Released:
 		m.hold.Record(ctx, e.Hold.Seconds(), s.prefix.record...)
-		m.held.Add(ctx, -1, s.prefix.add...)
+		s.held.Add(-1)
 	case locking.Lost:
-		m.lost.Add(ctx, 1, s.prefix.add...)
+		s.lost.Add(1)
 	}
 }

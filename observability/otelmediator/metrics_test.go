@@ -98,6 +98,7 @@ func TestLockMetricsKnownEvents(t *testing.T) {
 		"turbomediator.lock.held {lock} updown {turbomediator.lock.prefix=report} 0",
 		"turbomediator.lock.hold.duration s {turbomediator.lock.prefix=acct} count=2 sum=2.25",
 		"turbomediator.lock.hold.duration s {turbomediator.lock.prefix=report} count=1 sum=4.5",
+		"turbomediator.lock.lost {lock} counter {turbomediator.lock.prefix=acct} 0",
 		"turbomediator.lock.lost {lock} counter {turbomediator.lock.prefix=report} 1",
 		"turbomediator.lock.wait.duration s {turbomediator.lock.prefix=acct, turbomediator.outcome=acquired} count=2 sum=0.75",
 		"turbomediator.lock.wait.duration s {turbomediator.lock.prefix=acct, turbomediator.outcome=cancelled} count=1 sum=0.125",
@@ -161,4 +162,37 @@ func TestLockMetricsThroughMediator(t *testing.T) {
 	if strings.Contains(got, "acct:") {
 		t.Errorf("a lock key leaked into the metrics:\n%s", got)
 	}
+}
+
+// TestLockMetricsBucketsInSeconds: the histograms advise boundaries in
+// seconds, not OpenTelemetry's default ones (meant for milliseconds).
+func TestLockMetricsBucketsInSeconds(t *testing.T) {
+	mp, reader := meterProvider(t)
+	obs, err := otelmediator.NewLockMetrics(otelmediator.WithMeterProvider(mp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs.ObserveLock(locking.LockEvent{Prefix: "p", Outcome: locking.Acquired, Wait: 3 * time.Millisecond})
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range rm.ScopeMetrics[0].Metrics {
+		if m.Name != otelmediator.LockWaitDuration {
+			continue
+		}
+		p := m.Data.(metricdata.Histogram[float64]).DataPoints[0]
+		want := []float64{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
+		if fmt.Sprint(p.Bounds) != fmt.Sprint(want) {
+			t.Fatalf("bounds %v, want %v", p.Bounds, want)
+		}
+		if p.BucketCounts[1] != 1 {
+			t.Fatalf("a 3ms wait is not in the (1ms, 5ms] bucket: %v", p.BucketCounts)
+		}
+		if err := obs.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Fatalf("no %s metric", otelmediator.LockWaitDuration)
 }
