@@ -69,7 +69,7 @@ func recorder(t *testing.T) (*sdktrace.TracerProvider, *tracetest.SpanRecorder) 
 func attrs(kvs []attribute.KeyValue, vary ...attribute.Key) string {
 	s := make([]string, 0, len(kvs))
 	for _, kv := range kvs {
-		v := kv.Value.Emit()
+		v := kv.Value.String()
 		for _, k := range vary {
 			if kv.Key == k {
 				v = "<" + strings.ToLower(kv.Value.Type().String()) + ">"
