@@ -3,6 +3,7 @@ package otelmediator_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"go.opentelemetry.io/otel/codes"
@@ -217,5 +218,14 @@ func TestTracingWithoutSDKStartsNoSpan(t *testing.T) {
 				t.Errorf("%s, %s: %v allocations per Send, want 0", name, form, allocs)
 			}
 		}
+	}
+}
+
+// TestRegistrationPointsAtTheUsersLine: a Build error about a type traced
+// with WithTypeTracing names the user's line, not this package's.
+func TestRegistrationPointsAtTheUsersLine(t *testing.T) {
+	_, err := mediator.New(otelmediator.WithTypeTracing[ping, string]()) // no handler
+	if !errors.Is(err, mediator.ErrNoHandler) || !strings.Contains(err.Error(), "otelmediator/tracing_test.go:") {
+		t.Fatalf("Build = %v, want ErrNoHandler naming tracing_test.go", err)
 	}
 }
