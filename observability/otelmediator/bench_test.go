@@ -216,3 +216,10 @@ func BenchmarkLockMetricsObserve(b *testing.B) {
 func BenchmarkInterleavedLockObserverNoop(b *testing.B) {
 	interleave(b, lockedLoop(b), lockedLoop(b, locking.WithObserver(locking.ObserverFunc(func(locking.LockEvent) {}))))
 }
+
+// BenchmarkInterleavedLockedTracingNoSDK: locked memory Send without and
+// with WithTracing, no SDK installed: the global behavior's boxing and the
+// lock-event observer's clock readings, no span.
+func BenchmarkInterleavedLockedTracingNoSDK(b *testing.B) {
+	interleave(b, lockedLoop(b), lockedLoop(b, otelmediator.WithTracing()))
+}
