@@ -100,6 +100,7 @@ var libraryPackages = []string{
 	"github.com/turbomediator/turbomediator-go/registry.",
 	"github.com/turbomediator/turbomediator-go/behaviors/",
 	"github.com/turbomediator/turbomediator-go/providers/",
+	"github.com/turbomediator/turbomediator-go/observability/",
 }
 
 // callerSource returns "file:line" of the first caller outside the library.

@@ -76,6 +76,16 @@ type Observer interface {
 	ObserveLock(e LockEvent)
 }
 
+// ContextObserver is an [Observer] that also wants the request's context,
+// for instance to add the event to the request's trace span. The locking
+// behavior calls ObserveLockContext, instead of ObserveLock, on an observer
+// that implements it. A loss is reported with the request's context too,
+// from the watcher goroutine.
+type ContextObserver interface {
+	Observer
+	ObserveLockContext(ctx context.Context, e LockEvent)
+}
+
 // ObserverFunc adapts a function to an [Observer].
 type ObserverFunc func(e LockEvent)
 
@@ -120,19 +130,35 @@ func newReporter(log *slog.Logger, observers []Observer) reporter {
 	case 1:
 		obs = observers[0]
 	default:
-		obs = ObserverFunc(func(e LockEvent) {
-			for _, o := range observers {
-				o.ObserveLock(e)
-			}
-		})
+		obs = observerList(observers)
 	}
 	return reporter{log: log, obs: obs, timed: log != nil || obs != nil}
+}
+
+// observerList is several observers, called in registration order.
+type observerList []Observer
+
+func (os observerList) ObserveLock(e LockEvent) { os.ObserveLockContext(context.Background(), e) }
+
+func (os observerList) ObserveLockContext(ctx context.Context, e LockEvent) {
+	for _, o := range os {
+		observeLock(ctx, o, e)
+	}
+}
+
+// observeLock gives e to o, with ctx when o is a [ContextObserver].
+func observeLock(ctx context.Context, o Observer, e LockEvent) {
+	if co, ok := o.(ContextObserver); ok {
+		co.ObserveLockContext(ctx, e)
+		return
+	}
+	o.ObserveLock(e)
 }
 
 func (l *locker) emit(ctx context.Context, level slog.Level, msg string, e LockEvent) {
 	e.Prefix = l.prefix
 	if l.obs != nil {
-		l.obs.ObserveLock(e)
+		observeLock(ctx, l.obs, e)
 	}
 	if l.log == nil || !l.log.Enabled(ctx, level) {
 		return

@@ -10,12 +10,25 @@ import (
 
 // heavy are module path prefixes that only the nested provider modules may
 // bring into an application's module graph.
-var heavy = []string{"go.etcd.io/", "google.golang.org/grpc", "github.com/jackc/pgx"}
+var heavy = []string{"go.etcd.io/", "google.golang.org/grpc", "github.com/jackc/pgx", otelSDK}
+
+// otelSDK is the OpenTelemetry SDK: the observability/otelmediator module
+// needs only the API, and the SDK (a test dependency there) is the
+// application's choice.
+const otelSDK = "go.opentelemetry.io/otel/sdk"
 
 // appGraph builds a throw-away application module importing pkgs, with the
 // repository's modules replaced by this checkout, tidies it and returns its
 // `go mod graph`.
 func appGraph(t *testing.T, requires map[string]string, pkgs ...string) string {
+	t.Helper()
+	graph, _ := app(t, requires, pkgs...)
+	return graph
+}
+
+// app is appGraph that also returns the packages the application builds
+// (`go list -deps`).
+func app(t *testing.T, requires map[string]string, pkgs ...string) (graph, deps string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("runs go mod tidy")
@@ -54,7 +67,7 @@ func appGraph(t *testing.T, requires map[string]string, pkgs ...string) string {
 		return string(out)
 	}
 	run("mod", "tidy")
-	return run("mod", "graph")
+	return run("mod", "graph"), run("list", "-deps", ".")
 }
 
 // heavyLines returns the lines of graph that name a heavy module.
@@ -73,9 +86,9 @@ func heavyLines(graph string) []string {
 
 const root = "github.com/turbomediator/turbomediator-go"
 
-// TestRedisAppGraphHasNoEtcdNorGRPC is the promise of the nested etcd and
-// postgres modules: an application on the mediator, the locking behavior and
-// the Redis provider sees neither etcd, gRPC nor pgx in `go mod graph`.
+// TestRedisAppGraphHasNoEtcdNorGRPC is the promise of the nested etcd
+// module: an application on the mediator, the locking behavior and the
+// Redis provider sees neither etcd nor gRPC in `go mod graph`.
 func TestRedisAppGraphHasNoEtcdNorGRPC(t *testing.T) {
 	graph := appGraph(t, map[string]string{root: "."},
 		root+"/mediator", root+"/behaviors/locking", root+"/providers/redis")
@@ -94,6 +107,20 @@ func TestEtcdAppGraphHasEtcd(t *testing.T) {
 		root+"/mediator", root+"/providers/etcd")
 	if len(heavyLines(graph)) == 0 {
 		t.Fatalf("the graph of an etcd app shows no etcd nor gRPC: the check would not see them:\n%s", graph)
+	}
+}
+
+// TestOtelAppBuildsNoSDKPackage: an application that uses the observability
+// module gets the OpenTelemetry API; its module graph may name the SDK (the
+// module's tests use it), but no SDK package is built into it.
+func TestOtelAppBuildsNoSDKPackage(t *testing.T) {
+	graph, deps := app(t, map[string]string{root: ".", root + "/observability/otelmediator": "observability/otelmediator"},
+		root+"/mediator", root+"/observability/otelmediator")
+	if !strings.Contains(graph, "go.opentelemetry.io/otel/trace") || !strings.Contains(deps, "go.opentelemetry.io/otel/trace\n") {
+		t.Fatalf("an app on otelmediator lacks the OpenTelemetry API: the check would not see it:\n%s\n%s", graph, deps)
+	}
+	if strings.Contains(deps, otelSDK) {
+		t.Fatalf("an app on otelmediator builds SDK packages:\n%s", deps)
 	}
 }
 

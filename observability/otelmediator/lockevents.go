@@ -1,0 +1,58 @@
+package otelmediator
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+	"github.com/turbomediator/turbomediator-go/mediator"
+)
+
+// WithLockEvents adds every lock outcome of a request to the span current
+// in its context, as an event named "turbomediator.lock." and the outcome
+// ("turbomediator.lock.acquired", ".contended", ".unavailable",
+// ".cancelled", ".lost", ".released"), with the lock's key, the wait or hold
+// in seconds, the fencing token and the error as attributes. A lost lock
+// also sets [LockLostKey] on the span and its status to Error. A request
+// with no recording span costs a context lookup.
+//
+// [WithTracing] includes it; add it once when tracing per type.
+func WithLockEvents() mediator.Option {
+	return mediator.Options("otelmediator.WithLockEvents", locking.WithObserver(LockEvents{}))
+}
+
+// LockEvents is the [locking.ContextObserver] behind [WithLockEvents].
+type LockEvents struct{}
+
+// ObserveLock does nothing: without the request's context there is no span.
+func (LockEvents) ObserveLock(locking.LockEvent) {}
+
+// ObserveLockContext adds e to the span current in ctx, if it records.
+func (LockEvents) ObserveLockContext(ctx context.Context, e locking.LockEvent) {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
+	attrs := make([]attribute.KeyValue, 0, 4)
+	attrs = append(attrs, LockKeyKey.String(e.Key))
+	switch e.Outcome {
+	case locking.Released, locking.Lost:
+		attrs = append(attrs, LockHoldKey.Float64(e.Hold.Seconds()))
+	default:
+		attrs = append(attrs, LockWaitKey.Float64(e.Wait.Seconds()))
+	}
+	if e.Token != 0 {
+		attrs = append(attrs, LockTokenKey.Int64(int64(e.Token)))
+	}
+	if e.Err != nil {
+		attrs = append(attrs, LockErrorKey.String(e.Err.Error()))
+	}
+	span.AddEvent("turbomediator.lock."+e.Outcome.String(), trace.WithAttributes(attrs...))
+	if e.Outcome == locking.Lost {
+		span.SetAttributes(LockLostKey.Bool(true))
+		span.SetStatus(codes.Error, "lock lost: "+e.Key)
+	}
+}
