@@ -122,9 +122,18 @@ func TestSameKeyOtherRequestIsAConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, send := range []func() error{
-		func() error { _, err := mediator.Send(ctx, m, Withdraw{RequestKey: "k", Account: "a", Amount: 101}); return err },
-		func() error { _, err := mediator.Send(ctx, m, Withdraw{RequestKey: "k", Account: "b", Amount: 100}); return err },
-		func() error { _, err := mediator.Send(ctx, m, Deposit{RequestKey: "k", Account: "a", Amount: 100}); return err },
+		func() error {
+			_, err := mediator.Send(ctx, m, Withdraw{RequestKey: "k", Account: "a", Amount: 101})
+			return err
+		},
+		func() error {
+			_, err := mediator.Send(ctx, m, Withdraw{RequestKey: "k", Account: "b", Amount: 100})
+			return err
+		},
+		func() error {
+			_, err := mediator.Send(ctx, m, Deposit{RequestKey: "k", Account: "a", Amount: 100})
+			return err
+		},
 	} {
 		err := send()
 		var ce *idempotency.ConflictError
