@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/turbomediator/turbomediator-go/behaviors/idempotency"
+	"github.com/turbomediator/turbomediator-go/behaviors/idempotency/redisstore"
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/mediator"
 	"github.com/turbomediator/turbomediator-go/providers/memory"
@@ -28,6 +30,36 @@ type Config struct {
 	// LockTimeout, when positive, replaces the 10s the commands' tags ask
 	// for (tests use it to see contention without waiting 10s).
 	LockTimeout time.Duration
+	// LockTTL, when positive, is the lease of a Redis lock: how long an
+	// account stays locked after the instance holding it dies. 0: the
+	// provider's default, 30s. (In-process locks have no lease.)
+	LockTTL time.Duration
+	// Limits bound the HTTP server's connections.
+	Limits Limits
+	// IdempotencyTTL, when positive, is how long the answer of a request
+	// with an Idempotency-Key is remembered; 0: 24h.
+	IdempotencyTTL time.Duration
+}
+
+// defaultIdempotencyTTL is how long answers are remembered by default.
+const defaultIdempotencyTTL = 24 * time.Hour
+
+func (cfg Config) idempotencyTTL() time.Duration {
+	if cfg.IdempotencyTTL > 0 {
+		return cfg.IdempotencyTTL
+	}
+	return defaultIdempotencyTTL
+}
+
+// idempotencyLease is how long a request in flight holds its key: the lock
+// lease. A duplicate that comes later than that (the first instance died)
+// runs, takes the account lock, and finds the applied record if the first
+// wrote one.
+func (cfg Config) idempotencyLease() time.Duration {
+	if cfg.LockTTL > 0 {
+		return cfg.LockTTL
+	}
+	return lockredis.DefaultTTL
 }
 
 // App is the bank: its mediator and the store behind it.
@@ -35,6 +67,8 @@ type App struct {
 	Mediator *mediator.Mediator
 	Store    Store
 	cfg      Config
+	// lockPing reaches the lock provider, when it can be pinged.
+	lockPing func(context.Context) error
 }
 
 // NewApp builds the store and the mediator that cfg asks for.
@@ -52,15 +86,34 @@ func NewApp(cfg Config) (*App, error) {
 
 // newApp builds the mediator around store, which it owns from then on.
 func newApp(cfg Config, store Store) (*App, error) {
-	bank := &Bank{Store: store, Work: cfg.Work}
+	bank := &Bank{Store: store, Work: cfg.Work, AppliedTTL: cfg.idempotencyTTL()}
 	self := &Self{}
+	// Retries are recognised across instances when the answers live in the
+	// shared Redis, in this process otherwise.
+	var idem idempotency.Store = idempotency.NewMemoryStore(nil)
+	if rs, ok := store.(*RedisStore); ok {
+		idem = redisstore.New(rs.client, &redisstore.Options{KeyPrefix: rs.prefix + "idempotency:"})
+	}
+	idemOptions := func(o *idempotency.Options) {
+		o.TTL = cfg.idempotencyTTL()
+		o.Lease = cfg.idempotencyLease()
+	}
 	opts := []mediator.Option{
 		mediator.Provide(func() *Bank { return bank }),
 		mediator.Provide(func() *Self { return self }),
+		// Outermost first: bad input is refused, then unknown accounts,
+		// before any key is claimed or lock taken.
 		mediator.WithGlobalBehavior(validation{}),
+		mediator.WithGlobalBehavior(newExistence),
+		idempotency.WithStore(idem),
+		idempotency.WithIdempotency[CreateAccountCommand, Account](idemOptions),
+		idempotency.WithIdempotency[DepositCommand, Account](idemOptions),
+		idempotency.WithIdempotency[WithdrawCommand, WithdrawResult](idemOptions),
+		idempotency.WithIdempotency[TransferCommand, TransferResult](idemOptions),
+		idempotency.WithIdempotency[StressCommand, StressResult](idemOptions),
 		mediator.WithHandler[CreateAccountCommand, Account](NewCreateAccountHandler),
 		mediator.WithHandler[GetAccountQuery, Account](NewGetAccountHandler),
-		mediator.WithHandler[ListAccountsQuery, []Account](NewListAccountsHandler),
+		mediator.WithHandler[ListAccountsQuery, AccountPage](NewListAccountsHandler),
 		mediator.WithHandler[DepositCommand, Account](NewDepositHandler),
 		mediator.WithHandler[WithdrawCommand, WithdrawResult](NewWithdrawHandler),
 		mediator.WithHandler[TransferCommand, TransferResult](NewTransferHandler),
@@ -74,7 +127,39 @@ func newApp(cfg Config, store Store) (*App, error) {
 		return nil, errors.Join(err, store.Close())
 	}
 	self.Mediator = m
-	return &App{Mediator: m, Store: store, cfg: cfg}, nil
+	app := &App{Mediator: m, Store: store, cfg: cfg}
+	if !cfg.NoLock {
+		_ = m.Invoke(func(p locking.Provider) {
+			if pinger, ok := p.(interface{ Ping(context.Context) error }); ok {
+				app.lockPing = pinger.Ping
+			}
+		})
+	}
+	return app, nil
+}
+
+// readyTimeout bounds one readiness check.
+const readyTimeout = 2 * time.Second
+
+// Ready tells whether the store and the lock provider can be reached: nil,
+// or an error saying which cannot (for GET /readyz).
+func (a *App) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	storeErr := make(chan error, 1)
+	go func() { storeErr <- a.Store.Ping(ctx) }()
+	var lockErr error
+	if a.lockPing != nil {
+		lockErr = a.lockPing(ctx)
+	}
+	var errs []error
+	if err := <-storeErr; err != nil {
+		errs = append(errs, fmt.Errorf("account store unreachable: %w", err))
+	}
+	if lockErr != nil {
+		errs = append(errs, fmt.Errorf("lock provider unreachable: %w", lockErr))
+	}
+	return errors.Join(errs...)
 }
 
 // lockingOptions puts the lock provider and the locking behavior of the
@@ -85,7 +170,9 @@ func lockingOptions(cfg Config) []mediator.Option {
 		// Shared by every instance pointed at the same Redis, so an
 		// account's lock excludes requests on all of them. Build pings
 		// Redis: an instance started with Redis down fails at once.
-		provider = lockredis.WithRedisDistributedLocking(addr)
+		provider = lockredis.WithRedisDistributedLocking(addr, func(o *lockredis.Options) {
+			o.TTL = cfg.LockTTL // 0: the provider's default
+		})
 	}
 	configure := func(o *locking.Options) {
 		if cfg.LockTimeout > 0 {
@@ -122,6 +209,13 @@ func (a *App) Describe() string {
 		locks = "OFF (-no-lock: expect lost updates)"
 	}
 	s := fmt.Sprintf("accounts: %s, locks: %s", storage, locks)
+	if addr := a.cfg.lockAddr(); addr != "" && !a.cfg.NoLock {
+		ttl := a.cfg.LockTTL
+		if ttl <= 0 {
+			ttl = lockredis.DefaultTTL
+		}
+		s += fmt.Sprintf(", lock lease: %s", ttl)
+	}
 	if a.cfg.Work > 0 {
 		s += fmt.Sprintf(", work: %s", a.cfg.Work)
 	}
