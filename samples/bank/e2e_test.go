@@ -349,7 +349,7 @@ func TestE2ETransfersBothWaysConserveMoney(t *testing.T) {
 	for range 300 {
 		wg.Go(func() {
 			for i := range jobs {
-				statuses[i] = post(ctx, client, bases[i%2]+ops[i].path, []byte(ops[i].body))
+				statuses[i] = post(ctx, client, bases[i%2]+ops[i].path, "", []byte(ops[i].body))
 			}
 		})
 	}

@@ -16,10 +16,11 @@ import (
 	"github.com/turbomediator/turbomediator-go/internal/redistest"
 )
 
-// gateStore holds the first Get of account 1 after arm until release is
+// gateStore holds the first Get of account id after arm until release is
 // closed, so a test knows a request is inside its handler.
 type gateStore struct {
 	Store
+	id      string
 	armed   atomic.Bool
 	once    sync.Once
 	entered chan struct{}
@@ -27,7 +28,7 @@ type gateStore struct {
 }
 
 func (g *gateStore) Get(ctx context.Context, id string) (Account, error) {
-	if g.armed.Load() && id == "1" {
+	if g.armed.Load() && id == g.id {
 		g.once.Do(func() {
 			close(g.entered)
 			<-g.release
@@ -41,9 +42,11 @@ func (g *gateStore) Get(ctx context.Context, id string) (Account, error) {
 // the end and gets its 200 before run returns.
 func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 	store := &gateStore{Store: NewMemoryStore(), entered: make(chan struct{}), release: make(chan struct{})}
-	if _, err := store.Create(context.Background(), "ann", 1000); err != nil {
+	ann, err := store.Create(context.Background(), "ann", 1000, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
+	store.id = ann.ID
 	app, err := newApp(Config{}, store)
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +90,7 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 	}
 	answered := make(chan answer, 1)
 	go func() {
-		resp, err := http.Post(base+"/accounts/1/withdraw", "application/json", strings.NewReader(`{"amount":100}`))
+		resp, err := http.Post(base+"/accounts/"+ann.ID+"/withdraw", "application/json", strings.NewReader(`{"amount":100}`))
 		if err != nil {
 			answered <- answer{body: err.Error()}
 			return

@@ -14,10 +14,11 @@ import (
 // as they do in Redis.
 type MemoryStore struct {
 	now func() time.Time
+	ids idGenerator
 
 	mu       sync.Mutex
 	accounts map[string]*memoryAccount
-	ids      []string // sorted
+	sorted   []string // the ids, in order
 	applied  map[string]memoryApplied
 	writes   int // since the last sweep of expired applied records
 }
@@ -45,10 +46,10 @@ func NewMemoryStore() *MemoryStore {
 func (s *MemoryStore) Create(_ context.Context, owner string, balance int64, applied *Applied) (Account, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a := Account{ID: newAccountID(s.now()), Owner: owner, Balance: balance}
+	a := Account{ID: s.ids.next(s.now()), Owner: owner, Balance: balance}
 	s.accounts[a.ID] = &memoryAccount{Account: a}
-	i, _ := slices.BinarySearch(s.ids, a.ID)
-	s.ids = slices.Insert(s.ids, i, a.ID)
+	i, _ := slices.BinarySearch(s.sorted, a.ID)
+	s.sorted = slices.Insert(s.sorted, i, a.ID)
 	s.record(applied, a)
 	return a, nil
 }
@@ -92,13 +93,13 @@ func (s *MemoryStore) List(_ context.Context, after string, limit int) ([]Accoun
 	i := 0
 	if after != "" {
 		var found bool
-		i, found = slices.BinarySearch(s.ids, after)
+		i, found = slices.BinarySearch(s.sorted, after)
 		if found {
 			i++
 		}
 	}
-	out := make([]Account, 0, min(limit, len(s.ids)-i))
-	for _, id := range s.ids[i:min(i+limit, len(s.ids))] {
+	out := make([]Account, 0, min(limit, len(s.sorted)-i))
+	for _, id := range s.sorted[i:min(i+limit, len(s.sorted))] {
 		out = append(out, s.accounts[id].Account)
 	}
 	return out, nil

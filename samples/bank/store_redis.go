@@ -28,6 +28,7 @@ import (
 type RedisStore struct {
 	client redis.UniversalClient
 	prefix string
+	ids    idGenerator
 }
 
 // saveScript applies every write or none. KEYS are the account hashes, then
@@ -132,7 +133,7 @@ return 1
 
 // Create implements Store.
 func (s *RedisStore) Create(ctx context.Context, owner string, balance int64, applied *Applied) (Account, error) {
-	a := Account{ID: newAccountID(time.Now()), Owner: owner, Balance: balance}
+	a := Account{ID: s.ids.next(time.Now()), Owner: owner, Balance: balance}
 	rec, recKey, ttl := "", "", "1"
 	if applied != nil {
 		r := *applied
