@@ -331,11 +331,11 @@ func describeDecodeError(err error) string {
 // request whose client has gone is only logged, at info: it is the client's
 // choice, not a server failure.
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Context().Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+	status, msg := classify(err)
+	if r.Context().Err() != nil && (status < 500 || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		a.log.Info("client closed request", "method", r.Method, "path", r.URL.Path, "status", statusClientClosed)
 		return
 	}
-	status, msg := classify(err)
 	if status == http.StatusConflict || status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", retryAfterSeconds)
 	}

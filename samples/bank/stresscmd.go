@@ -42,8 +42,7 @@ func stressMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	usage := func(format string, args ...any) int {
-		fmt.Fprintf(stderr, "bank stress: "+format+"\n", args...)
-		fs.Usage()
+		fmt.Fprintf(stderr, "bank stress: "+format+" (bank stress -h lists the flags)\n", args...)
 		return 2
 	}
 	switch {
