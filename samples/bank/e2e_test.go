@@ -39,6 +39,13 @@ var listeningLine = regexp.MustCompile(`^bank: listening on (\S+)`)
 // it says where it listens; the test's cleanup stops it with SIGTERM.
 func startBank(t *testing.T, args ...string) *instance {
 	t.Helper()
+	return startBankUnder(t, nil, args...)
+}
+
+// startBankUnder is startBank with the binary run by wrapper (a shell that
+// sets a limit first, say): wrapper's words come before the binary's path.
+func startBankUnder(t *testing.T, wrapper []string, args ...string) *instance {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end: skipped with -short")
 	}
@@ -46,7 +53,8 @@ func startBank(t *testing.T, args ...string) *instance {
 		t.Fatal(buildErr)
 	}
 	inst := &instance{exited: make(chan struct{})}
-	inst.cmd = exec.Command(bankBinary, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+	argv := append(append(append([]string{}, wrapper...), bankBinary, "-addr", "127.0.0.1:0"), args...)
+	inst.cmd = exec.Command(argv[0], argv[1:]...)
 	stdout, err := inst.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -238,7 +238,13 @@ feed:
 		s.Statuses[strconv.Itoa(code)] += n
 	}
 
-	final, err := getAccount(ctx, client, cfg.URLs[0], acct.ID)
+	// From the first instance that answers: one may have died meanwhile.
+	var final Account
+	for _, base := range cfg.URLs {
+		if final, err = getAccount(ctx, client, base, acct.ID); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		return s, fmt.Errorf("stress: reading the final balance: %w", err)
 	}
