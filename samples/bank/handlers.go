@@ -48,24 +48,21 @@ func mustJSON(v any) []byte {
 	return data
 }
 
-// appliedBefore looks, under the account locks, for the record of an earlier
-// run of req (same idempotency key) that took effect, and decodes its answer
-// into out. The idempotency behavior answers retries of requests that
+// appliedBefore tells whether rec, the record Store.Load found for req's
+// idempotency key, is that of an earlier run of req that took effect, and
+// decodes its answer into out. The handlers load it under the account
+// locks. The idempotency behavior answers retries of requests that
 // finished; this catches the retry of one whose instance died between the
 // write and that behavior's record.
-func (b *Bank) appliedBefore(ctx context.Context, key string, req any, out any) (bool, error) {
-	if key == "" {
+func appliedBefore(rec *Applied, req any, out any) (bool, error) {
+	if rec == nil {
 		return false, nil
 	}
-	r, ok, err := b.Store.AppliedRecord(ctx, key)
-	if err != nil || !ok {
-		return false, err
+	if rec.Request != requestFingerprint(req) {
+		return false, &idempotency.ConflictError{Key: rec.Key}
 	}
-	if r.Request != requestFingerprint(req) {
-		return false, &idempotency.ConflictError{Key: key}
-	}
-	if err := json.Unmarshal(r.Response, out); err != nil {
-		return false, fmt.Errorf("applied record %q: %w", key, err)
+	if err := json.Unmarshal(rec.Response, out); err != nil {
+		return false, fmt.Errorf("applied record %q: %w", rec.Key, err)
 	}
 	return true, nil
 }
@@ -116,8 +113,14 @@ func NewCreateAccountHandler(b *Bank) *CreateAccountHandler { return &CreateAcco
 // Handle implements mediator.Handler.
 func (h *CreateAccountHandler) Handle(ctx context.Context, c CreateAccountCommand) (Account, error) {
 	var a Account
-	if done, err := h.appliedBefore(ctx, c.RequestKey, c, &a); done || err != nil {
-		return a, err
+	if c.RequestKey != "" {
+		_, rec, err := h.Store.Load(ctx, c.RequestKey)
+		if err != nil {
+			return a, err
+		}
+		if done, err := appliedBefore(rec, c, &a); done || err != nil {
+			return a, err
+		}
 	}
 	return h.Store.Create(ctx, c.Owner, c.Balance, h.applied(c.RequestKey, c, nil))
 }
@@ -162,13 +165,13 @@ func NewDepositHandler(b *Bank) *DepositHandler { return &DepositHandler{b} }
 
 // Handle implements mediator.Handler.
 func (h *DepositHandler) Handle(ctx context.Context, c DepositCommand) (Account, error) {
-	var a Account
-	if done, err := h.appliedBefore(ctx, c.RequestKey, c, &a); done || err != nil {
-		return a, err
-	}
-	a, err := h.Store.Get(ctx, c.AccountID)
+	accts, rec, err := h.Store.Load(ctx, c.RequestKey, c.AccountID)
 	if err != nil {
 		return Account{}, err
+	}
+	a := accts[0]
+	if done, err := appliedBefore(rec, c, &a); done || err != nil {
+		return a, err
 	}
 	if a.Balance > math.MaxInt64-c.Amount {
 		return Account{}, fmt.Errorf("%w: account %s", ErrBalanceOverflow, a.ID)
@@ -192,13 +195,14 @@ func NewWithdrawHandler(b *Bank) *WithdrawHandler { return &WithdrawHandler{b} }
 // Handle implements mediator.Handler.
 func (h *WithdrawHandler) Handle(ctx context.Context, c WithdrawCommand) (WithdrawResult, error) {
 	var res WithdrawResult
-	if done, err := h.appliedBefore(ctx, c.RequestKey, c, &res); done || err != nil {
+	accts, rec, err := h.Store.Load(ctx, c.RequestKey, c.AccountID)
+	if err != nil {
 		return res, err
 	}
-	a, err := h.Store.Get(ctx, c.AccountID)
-	if err != nil {
-		return WithdrawResult{}, err
+	if done, err := appliedBefore(rec, c, &res); done || err != nil {
+		return res, err
 	}
+	a := accts[0]
 	if a.Balance < c.Amount {
 		return WithdrawResult{}, insufficient(a, c.Amount)
 	}
@@ -227,17 +231,14 @@ func NewTransferHandler(b *Bank) *TransferHandler { return &TransferHandler{b} }
 // Handle implements mediator.Handler.
 func (h *TransferHandler) Handle(ctx context.Context, c TransferCommand) (TransferResult, error) {
 	var res TransferResult
-	if done, err := h.appliedBefore(ctx, c.RequestKey, c, &res); done || err != nil {
+	accts, rec, err := h.Store.Load(ctx, c.RequestKey, c.From, c.To)
+	if err != nil {
 		return res, err
 	}
-	from, err := h.Store.Get(ctx, c.From)
-	if err != nil {
-		return TransferResult{}, err
+	if done, err := appliedBefore(rec, c, &res); done || err != nil {
+		return res, err
 	}
-	to, err := h.Store.Get(ctx, c.To)
-	if err != nil {
-		return TransferResult{}, err
-	}
+	from, to := accts[0], accts[1]
 	if from.Balance < c.Amount {
 		return TransferResult{}, insufficient(from, c.Amount)
 	}

@@ -26,9 +26,12 @@ type Store interface {
 	// already stored for its account is refused with ErrStaleWrite. With a
 	// non-nil applied, the record lands with the writes.
 	Save(ctx context.Context, applied *Applied, writes ...Write) error
-	// AppliedRecord returns the record of the request with this
-	// idempotency key, if one was saved within its TTL.
-	AppliedRecord(ctx context.Context, key string) (Applied, bool, error)
+	// Load reads the accounts ids (in that order; an error wrapping
+	// ErrAccountNotFound for a missing one) and, when key is not "", the
+	// record of the request with that idempotency key if one was saved
+	// within its TTL (nil otherwise), in one round trip: handlers call it
+	// under the account locks, where every round trip counts.
+	Load(ctx context.Context, key string, ids ...string) ([]Account, *Applied, error)
 	// Ping tells whether the store can be reached.
 	Ping(ctx context.Context) error
 	// Close frees the store's connections.

@@ -129,15 +129,27 @@ func (s *MemoryStore) Save(_ context.Context, applied *Applied, writes ...Write)
 	return nil
 }
 
-// AppliedRecord implements Store.
-func (s *MemoryStore) AppliedRecord(_ context.Context, key string) (Applied, bool, error) {
+// Load implements Store.
+func (s *MemoryStore) Load(_ context.Context, key string, ids ...string) ([]Account, *Applied, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	out := make([]Account, len(ids))
+	for i, id := range ids {
+		a, ok := s.accounts[id]
+		if !ok {
+			return nil, nil, fmt.Errorf("%w: %s", ErrAccountNotFound, id)
+		}
+		out[i] = a.Account
+	}
+	if key == "" {
+		return out, nil, nil
+	}
 	r, ok := s.applied[key]
 	if !ok || !s.now().Before(r.expires) {
-		return Applied{}, false, nil
+		return out, nil, nil
 	}
-	return r.Applied, true, nil
+	rec := r.Applied
+	return out, &rec, nil
 }
 
 // Ping implements Store; memory is always there.

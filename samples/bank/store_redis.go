@@ -62,7 +62,7 @@ return {'ok'}
 
 // ErrClusterStore is returned by NewRedisStore for an address that is a
 // Redis Cluster.
-var ErrClusterStore = errors.New("the account store needs a single Redis (or a Sentinel-managed master), not a Redis Cluster: a transfer writes two accounts in one script, which a cluster refuses across hash slots; keep the accounts on a standalone Redis with -redis and put the locks on the cluster with -lock-redis")
+var ErrClusterStore = errors.New("the account store needs a single Redis, not a Redis Cluster: a transfer writes two accounts in one script, which a cluster refuses across hash slots; keep the accounts on a standalone Redis with -redis and put the locks on the cluster with -lock-redis")
 
 // storeProbeTimeout bounds the start-up checks of NewRedisStore.
 const storeProbeTimeout = 5 * time.Second
@@ -243,17 +243,33 @@ func (s *RedisStore) Save(ctx context.Context, applied *Applied, writes ...Write
 	return fmt.Errorf("save script answered %v", res)
 }
 
-// AppliedRecord implements Store.
-func (s *RedisStore) AppliedRecord(ctx context.Context, key string) (Applied, bool, error) {
-	v, err := s.client.Get(ctx, s.appliedKey(key)).Result()
-	if errors.Is(err, redis.Nil) {
-		return Applied{}, false, nil
+// Load implements Store with one pipeline.
+func (s *RedisStore) Load(ctx context.Context, key string, ids ...string) ([]Account, *Applied, error) {
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	var rec *redis.StringCmd
+	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HGetAll(ctx, s.accountKey(id))
+		}
+		if key != "" {
+			rec = p.Get(ctx, s.appliedKey(key))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, nil, unavailable(err)
 	}
-	if err != nil {
-		return Applied{}, false, unavailable(err)
+	out := make([]Account, len(ids))
+	for i, id := range ids {
+		if out[i], err = parseAccount(id, cmds[i].Val()); err != nil {
+			return nil, nil, err
+		}
 	}
-	req, resp, _ := strings.Cut(v, "\n")
-	return Applied{Key: key, Request: req, Response: []byte(resp)}, true, nil
+	if rec == nil || rec.Err() != nil {
+		return out, nil, nil // redis.Nil: no record
+	}
+	req, resp, _ := strings.Cut(rec.Val(), "\n")
+	return out, &Applied{Key: key, Request: req, Response: []byte(resp)}, nil
 }
 
 // Ping implements Store.

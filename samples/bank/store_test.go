@@ -124,27 +124,34 @@ func TestStoreAppliedRecordLandsWithTheWrite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, ok, err := s.AppliedRecord(ctx, "c")
-		if err != nil || !ok || r.Request != "create" || string(r.Response) != string(mustJSON(a)) {
-			t.Fatalf("record of the create: %+v %v %v", r, ok, err)
+		accts, r, err := s.Load(ctx, "c", a.ID)
+		if err != nil || r == nil || r.Request != "create" || string(r.Response) != string(mustJSON(a)) || len(accts) != 1 || accts[0] != a {
+			t.Fatalf("Load after the create: %+v %+v %v", accts, r, err)
 		}
 		if err := s.Save(ctx, &Applied{Key: "w", Request: "withdraw", Response: []byte(`{"balance":90}`), TTL: time.Hour},
 			Write{AccountID: a.ID, Balance: 90, Fence: 5}); err != nil {
 			t.Fatal(err)
 		}
-		if r, ok, _ := s.AppliedRecord(ctx, "w"); !ok || string(r.Response) != `{"balance":90}` {
-			t.Fatalf("record of the withdrawal: %+v %v", r, ok)
+		if accts, r, _ := s.Load(ctx, "w", a.ID); r == nil || string(r.Response) != `{"balance":90}` || accts[0].Balance != 90 {
+			t.Fatalf("record of the withdrawal: %+v %+v", r, accts)
 		}
 		err = s.Save(ctx, &Applied{Key: "stale", Request: "withdraw", Response: []byte(`{}`), TTL: time.Hour},
 			Write{AccountID: a.ID, Balance: 0, Fence: 4})
 		if !errors.Is(err, ErrStaleWrite) {
 			t.Fatalf("stale save: %v", err)
 		}
-		if _, ok, _ := s.AppliedRecord(ctx, "stale"); ok {
+		if _, r, _ := s.Load(ctx, "stale"); r != nil {
 			t.Fatal("the record of a refused write landed")
 		}
-		if _, ok, _ := s.AppliedRecord(ctx, "never"); ok {
+		if _, r, _ := s.Load(ctx, "never"); r != nil {
 			t.Fatal("a record for a key never used")
+		}
+		b := mustCreate(t, s, "bob", 7)
+		if accts, r, err := s.Load(ctx, "", b.ID, a.ID); err != nil || r != nil || len(accts) != 2 || accts[0] != b || accts[1].ID != a.ID {
+			t.Fatalf("Load(bob, ann) = %+v %+v %v", accts, r, err)
+		}
+		if _, _, err := s.Load(ctx, "w", a.ID, "404"); !errors.Is(err, ErrAccountNotFound) {
+			t.Fatalf("Load with a missing account: %v", err)
 		}
 	})
 }

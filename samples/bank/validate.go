@@ -161,10 +161,8 @@ type existence struct{ bank *Bank }
 func newExistence(b *Bank) *existence { return &existence{bank: b} }
 
 func (e *existence) Handle(ctx context.Context, req any, next mediator.AnyNext) (any, error) {
-	for _, id := range req.(accountRefs).AccountIDs() {
-		if _, err := e.bank.Store.Get(ctx, id); err != nil {
-			return nil, err
-		}
+	if _, _, err := e.bank.Store.Load(ctx, "", req.(accountRefs).AccountIDs()...); err != nil {
+		return nil, err
 	}
 	return next(ctx, req)
 }
