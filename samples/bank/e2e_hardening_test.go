@@ -179,11 +179,11 @@ func TestE2ELockTTLRecoveryAfterKill9(t *testing.T) {
 	}
 }
 
-// stopAfter calls stop once, after n requests.
+// stopAfter calls stop once, after limit requests.
 type stopAfter struct {
-	n, limit int64
-	count    atomic.Int64
-	stop     func()
+	limit int64
+	count atomic.Int64
+	stop  func()
 }
 
 func (p *stopAfter) Add() {
