@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/idempotency"
@@ -141,25 +142,43 @@ func newApp(cfg Config, store Store) (*App, error) {
 // readyTimeout bounds one readiness check.
 const readyTimeout = 2 * time.Second
 
-// Ready tells whether the store and the lock provider can be reached: nil,
-// or an error saying which cannot (for GET /readyz).
+// NotReadyError says which of the app's dependencies cannot be reached;
+// a nil field is one that answered.
+type NotReadyError struct {
+	Store error
+	Locks error
+}
+
+func (e *NotReadyError) Error() string {
+	var parts []string
+	if e.Store != nil {
+		parts = append(parts, "account store unreachable: "+e.Store.Error())
+	}
+	if e.Locks != nil {
+		parts = append(parts, "lock provider unreachable: "+e.Locks.Error())
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Unwrap gives the causes.
+func (e *NotReadyError) Unwrap() []error { return []error{e.Store, e.Locks} }
+
+// Ready tells whether the store and the lock provider can be reached, for
+// GET /readyz: nil, or a *NotReadyError.
 func (a *App) Ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	storeErr := make(chan error, 1)
 	go func() { storeErr <- a.Store.Ping(ctx) }()
-	var lockErr error
+	var e NotReadyError
 	if a.lockPing != nil {
-		lockErr = a.lockPing(ctx)
+		e.Locks = a.lockPing(ctx)
 	}
-	var errs []error
-	if err := <-storeErr; err != nil {
-		errs = append(errs, fmt.Errorf("account store unreachable: %w", err))
+	e.Store = <-storeErr
+	if e.Store == nil && e.Locks == nil {
+		return nil
 	}
-	if lockErr != nil {
-		errs = append(errs, fmt.Errorf("lock provider unreachable: %w", lockErr))
-	}
-	return errors.Join(errs...)
+	return &e
 }
 
 // lockingOptions puts the lock provider and the locking behavior of the

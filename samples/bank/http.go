@@ -70,14 +70,16 @@ func NewHTTPHandler(app *App, log *slog.Logger) http.Handler {
 // reasons names what is unreachable without the causes' details (addresses
 // belong in the log, not in a public answer).
 func reasons(err error) string {
-	var parts []string
-	for _, what := range []string{"account store unreachable", "lock provider unreachable"} {
-		if strings.Contains(err.Error(), what) {
-			parts = append(parts, what)
-		}
-	}
-	if len(parts) == 0 {
+	var nr *NotReadyError
+	if !errors.As(err, &nr) {
 		return "dependencies unreachable"
+	}
+	var parts []string
+	if nr.Store != nil {
+		parts = append(parts, "account store unreachable")
+	}
+	if nr.Locks != nil {
+		parts = append(parts, "lock provider unreachable")
 	}
 	return strings.Join(parts, ", ")
 }
