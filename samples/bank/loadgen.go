@@ -189,15 +189,7 @@ func RunLoad(ctx context.Context, cfg LoadConfig, progress Progress) (Summary, e
 			for i := range jobs {
 				key := fmt.Sprintf("stress-%016x-%d", run, i)
 				t0 := time.Now()
-				status, attempts := 0, 0
-				for attempts <= cfg.Retries {
-					base := cfg.URLs[(i+attempts)%len(cfg.URLs)]
-					status = post(ctx, client, strings.TrimRight(base, "/")+"/accounts/"+acct.ID+"/withdraw", key, body)
-					attempts++
-					if !retryable(status, attempts) || attempts > cfg.Retries || !pause(ctx, retryBackoff(attempts)) {
-						break
-					}
-				}
+				status, attempts := postRetrying(ctx, client, cfg.URLs, i, "/accounts/"+acct.ID+"/withdraw", key, body, cfg.Retries)
 				results.add(status, time.Since(t0), attempts > 1)
 				progress.Add()
 			}
@@ -252,6 +244,21 @@ feed:
 	s.ExpectedBalance = s.InitialBalance - int64(s.Succeeded)*cfg.Amount
 	s.Verdict = judge(s)
 	return s, nil
+}
+
+// postRetrying sends one POST with its Idempotency-Key to urls[i % n]
+// and, while its outcome is unknown, up to retries more times to the next
+// instances, pausing retryBackoff between tries. It returns the last status
+// (0: no answer) and the number of tries.
+func postRetrying(ctx context.Context, client *http.Client, urls []string, i int, path, key string, body []byte, retries int) (status, attempts int) {
+	for {
+		base := urls[(i+attempts)%len(urls)]
+		status = post(ctx, client, strings.TrimRight(base, "/")+path, key, body)
+		attempts++
+		if !retryable(status, attempts) || attempts > retries || !pause(ctx, retryBackoff(attempts)) {
+			return status, attempts
+		}
+	}
 }
 
 // retryBackoff is the pause before the retry that follows attempts tries:
