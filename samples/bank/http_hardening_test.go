@@ -253,12 +253,34 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// loadGate holds the first Load after arm until release is closed, after
+// closing entered: the request is then inside the mediator for sure.
+type loadGate struct {
+	Store
+	armed   atomic.Bool
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *loadGate) Load(ctx context.Context, key string, ids ...string) ([]Account, *Applied, error) {
+	if g.armed.Load() {
+		g.once.Do(func() {
+			close(g.entered)
+			<-g.release
+		})
+	}
+	return g.Store.Load(ctx, key, ids...)
+}
+
 // TestHTTPClientThatLeavesIsLoggedAtInfo: a client gives up while its
-// withdrawal waits for the account's lock; the server logs a client-closed
-// request at info, no 500 and nothing at ERROR.
+// withdrawal is in flight (then waiting for a lock held elsewhere); the
+// server logs a client-closed request at info, no 500 and nothing at
+// ERROR.
 func TestHTTPClientThatLeavesIsLoggedAtInfo(t *testing.T) {
 	var logs syncBuffer
-	app, err := NewApp(Config{})
+	gate := &loadGate{Store: NewMemoryStore(), entered: make(chan struct{}), release: make(chan struct{})}
+	app, err := newApp(Config{}, gate)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,6 +292,7 @@ func TestHTTPClientThatLeavesIsLoggedAtInfo(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
+	gate.armed.Store(true)
 	go func() {
 		resp, err := srv.Client().Do(req)
 		if err == nil {
@@ -277,13 +300,14 @@ func TestHTTPClientThatLeavesIsLoggedAtInfo(t *testing.T) {
 		}
 		done <- err
 	}()
-	// The request is waiting on the held lock (10s): wait until the server
-	// has it in flight, then leave.
-	waitInFlight(t, srv)
+	<-gate.entered // the existence check: the request is being handled
 	cancel()
 	if err := <-done; err == nil {
 		t.Fatal("the request was answered although the lock is held")
 	}
+	// The withdrawal goes on to wait for the held lock (10s) until the
+	// server sees that its client has gone.
+	close(gate.release)
 	srv.Close() // waits for the handler to finish
 	out := logs.String()
 	if !strings.Contains(out, `level=INFO msg="client closed request"`) || !strings.Contains(out, "status=499") {
@@ -291,19 +315,6 @@ func TestHTTPClientThatLeavesIsLoggedAtInfo(t *testing.T) {
 	}
 	if strings.Contains(out, "level=ERROR") || strings.Contains(out, "status=500") {
 		t.Errorf("a client that left was logged as a server failure:\n%s", out)
-	}
-}
-
-// waitInFlight waits until srv has a request in its handler (polling the
-// server's connection states is the only view into it).
-func waitInFlight(t *testing.T, srv *testServer) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for srv.activeConns() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no request in flight after 10s")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -30,16 +29,8 @@ const contentionLockTimeout = 300 * time.Millisecond
 // (1000 cents) and "bob" (500) from the start, and whatever a test names.
 type testServer struct {
 	*httptest.Server
-	mu     sync.Mutex
-	ids    map[string]string
-	active map[net.Conn]bool
-}
-
-// activeConns counts the connections with a request in flight.
-func (s *testServer) activeConns() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.active)
+	mu  sync.Mutex
+	ids map[string]string
 }
 
 // id is the account id a test calls name.
@@ -81,17 +72,7 @@ func newTestServer(t *testing.T, cfg Config) (*App, *testServer) {
 // serveApp serves app (closing it when the test ends) with ann and bob.
 func serveApp(t *testing.T, app *App, log *slog.Logger) *testServer {
 	t.Helper()
-	srv := &testServer{Server: httptest.NewUnstartedServer(NewHTTPHandler(app, log)), ids: map[string]string{}, active: map[net.Conn]bool{}}
-	srv.Config.ConnState = func(c net.Conn, st http.ConnState) {
-		srv.mu.Lock()
-		defer srv.mu.Unlock()
-		if st == http.StateActive {
-			srv.active[c] = true
-		} else {
-			delete(srv.active, c)
-		}
-	}
-	srv.Start()
+	srv := &testServer{Server: httptest.NewServer(NewHTTPHandler(app, log)), ids: map[string]string{}}
 	t.Cleanup(func() {
 		srv.Close()
 		if err := app.Close(context.Background()); err != nil {
