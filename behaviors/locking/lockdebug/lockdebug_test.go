@@ -59,7 +59,8 @@ func TestHandlerListsHeldLocks(t *testing.T) {
 	locks := lockdebug.New(lockdebug.WithClock(clk.Now))
 	entered, leave := make(chan struct{}, 2), make(chan struct{})
 	m, err := mediator.New(locks.Option(),
-		memory.WithInMemoryDistributedLocking(),
+		// One shard: one token counter for both keys, so the tokens are 1 and 2.
+		memory.WithInMemoryDistributedLocking(memory.WithShards(1)),
 		locking.WithDistributedLocking[withdraw, int](),
 		mediator.WithHandler[withdraw, int](func(ctx context.Context, w withdraw) (int, error) {
 			entered <- struct{}{}
