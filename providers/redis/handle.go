@@ -147,7 +147,7 @@ func (h *handle) Release(ctx context.Context) error {
 	n, err := releaseScript.Run(ctx, h.p.client, []string{h.k.lock}, h.owner, h.k.channel).Int64()
 	if err == nil && n == 1 {
 		// Local waiters need not wait for the announcement to come back.
-		h.p.waiters.wakeHead(h.k.channel)
+		h.p.local.wakeHead(h.key)
 	}
 	if extending != nil {
 		// An extension stuck on an unresponsive server ends by its own
