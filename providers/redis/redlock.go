@@ -394,7 +394,7 @@ func (r *Redlock) attempt(ctx context.Context, key string, k keys, deadline time
 
 	n := len(r.nodes)
 	counters := make([]int64, n) // > 0: the node granted, drawing this counter
-	var ambiguous []int // nodes whose call failed after it may have run
+	var ambiguous []int          // nodes whose call failed after it may have run
 	var granted, refused, failed int
 	var errs []error
 	var hint time.Duration
