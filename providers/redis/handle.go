@@ -44,9 +44,17 @@ func (p *Provider) newHandle(key string, k keys, owner string, token uint64, req
 	}
 	h.lost.init()
 	h.mu.Lock() // the timer may fire before h.timer is set
-	h.timer = time.AfterFunc(p.s.refresh, h.extend)
+	h.timer = time.AfterFunc(untilRefresh(requested, p.s.refresh), h.extend)
 	h.mu.Unlock()
 	return h
+}
+
+// untilRefresh is how long after now the next extension of a lease whose
+// last grant or extension was sent at requested is due: the refresh
+// interval counts from the send, as the lease does, not from the reply,
+// which a slow link or a busy machine may delay by a good part of it.
+func untilRefresh(requested time.Time, refresh time.Duration) time.Duration {
+	return max(refresh-time.Since(requested), 0)
 }
 
 // Key returns the lock key, without the provider's storage prefix.
@@ -96,7 +104,7 @@ func (h *handle) extend() {
 	case h.stopped:
 	case err == nil && n == 1:
 		h.validUntil = requested.Add(s.ttl)
-		h.timer.Reset(s.refresh)
+		h.timer.Reset(untilRefresh(requested, s.refresh))
 	case err == nil:
 		// Someone else owns the key now: the lease ran out.
 		h.loseLocked()
@@ -126,8 +134,10 @@ func (h *handle) AfterLost(f func()) (stop func() bool) { return h.lost.afterLos
 // owns it, announcing the release to waiters. It runs on a context that
 // ctx's cancellation does not reach, bounded by Options.ReleaseTimeout.
 // Only the first call does the work; later ones return nil. It reports a
-// *locking.UnavailableError when Redis could not be reached, and an error
-// wrapping locking.ErrLockLost when the key was no longer this handle's.
+// *locking.UnavailableError when Redis could not be reached (the release
+// then goes on in the background, retried until Redis answers or the lease
+// would have ended), and an error wrapping locking.ErrLockLost when the key
+// was no longer this handle's.
 func (h *handle) Release(ctx context.Context) error {
 	h.mu.Lock()
 	if h.released {
@@ -137,6 +147,7 @@ func (h *handle) Release(ctx context.Context) error {
 	h.released, h.stopped = true, true
 	h.timer.Stop()
 	extending, cancelExt := h.extending, h.cancelExt
+	validUntil := h.validUntil
 	h.mu.Unlock()
 	if cancelExt != nil {
 		cancelExt()
@@ -145,10 +156,17 @@ func (h *handle) Release(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.p.s.releaseTimeout)
 	defer cancel()
 	n, err := releaseScript.Run(ctx, h.p.client, []string{h.k.lock}, h.owner, h.k.channel).Int64()
-	if err == nil && n == 1 {
-		// Local waiters need not wait for the announcement to come back.
-		h.p.local.wakeHead(h.key)
+	if err != nil {
+		// Redis may be down, or may have deleted the key and lost the
+		// reply: the release is retried in the background until Redis
+		// answers or the lease would have ended anyway.
+		h.p.releaseLater(h.k, h.owner, validUntil.Add(h.p.s.driftMargin()))
 	}
+	// Local waiters need not wait for the announcement to come back (this
+	// provider ignores its own). A release whose reply was lost may have
+	// been applied too: the head tries again either way, since a needless
+	// try costs one call and a missed wake-up a whole lease.
+	h.p.local.wakeHead(h.key)
 	if extending != nil {
 		// An extension stuck on an unresponsive server ends by its own
 		// deadline; Release does not wait past its timeout for it.

@@ -3,6 +3,7 @@ package redis
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -48,8 +49,11 @@ type Options struct {
 	// TTL is the lease: a holder that stops extending it (a crashed process)
 	// loses the lock this long after its last extension. Default 30s.
 	TTL time.Duration
-	// RefreshInterval is how often a held lease is extended; it must be
-	// shorter than TTL. Default TTL/3.
+	// RefreshInterval is how often a held lease is extended, counted from
+	// the moment the request that granted or last extended it was sent. It
+	// must leave the extension a margin of at least TTL/10 before the lease,
+	// less the clock drift allowance (1% of TTL + 2ms), runs out: TTL 1s
+	// takes at most 888ms. Default TTL/3.
 	RefreshInterval time.Duration
 	// DialTimeout bounds connecting to Redis, for a client the provider
 	// creates, the ping with which Build checks that Redis answers, and a
@@ -93,6 +97,18 @@ type Options struct {
 	// than this counts as down for that call, so a stuck node does not hold
 	// up the majority. Default TTL/10, at most 1s.
 	NodeTimeout time.Duration
+	// AllowKeyEviction accepts a Redis whose maxmemory-policy may evict keys
+	// that have a TTL (every policy but noeviction). Under memory pressure
+	// such a server may drop a held lock, so that a second holder is granted
+	// while the first still runs, or a fencing counter, so that tokens go
+	// back. Without it, Build (and every new connection of a client the
+	// provider creates) fails with [ErrEvictionPolicy] on such a server; see
+	// docs/reliability.md.
+	AllowKeyEviction bool
+	// Logger receives the provider's warnings, such as a server that refuses
+	// CONFIG GET (managed Redis), so that its eviction policy could not be
+	// checked. Default slog.Default().
+	Logger *slog.Logger
 }
 
 // settings are Options with defaults applied and checked.
@@ -104,6 +120,8 @@ type settings struct {
 	releaseTimeout time.Duration
 	fenceTTL       time.Duration // TTL + FenceRetention
 	newRetry       func() redislock.RetryStrategy
+	allowEviction  bool
+	logger         *slog.Logger
 }
 
 // ErrInvalidOptions is wrapped by the error of an invalid [Options] (a brace
@@ -126,6 +144,11 @@ func (o *Options) settings() (settings, error) {
 		dialTimeout:    in.DialTimeout,
 		releaseTimeout: in.ReleaseTimeout,
 		newRetry:       in.RetryStrategy,
+		allowEviction:  in.AllowKeyEviction,
+		logger:         in.Logger,
+	}
+	if s.logger == nil {
+		s.logger = slog.Default()
 	}
 	if s.keyPrefix == "" {
 		s.keyPrefix = DefaultKeyPrefix
@@ -144,6 +167,10 @@ func (o *Options) settings() (settings, error) {
 	}
 	if s.refresh <= 0 || s.refresh >= s.ttl {
 		return s, fmt.Errorf("%w: RefreshInterval %s must be positive and shorter than TTL %s", errBadOptions, s.refresh, s.ttl)
+	}
+	if latest := s.latestRefresh(); s.refresh > latest {
+		return s, fmt.Errorf("%w: RefreshInterval %s leaves no margin for the extension: with TTL %s it must be at most %s (TTL less TTL/10 for the extension's round trip, less the clock drift allowance %s)",
+			errBadOptions, s.refresh, s.ttl, max(latest, 0), s.driftMargin())
 	}
 	if s.dialTimeout == 0 {
 		s.dialTimeout = DefaultDialTimeout
@@ -177,6 +204,11 @@ func (o *Options) settings() (settings, error) {
 	}
 	return s, nil
 }
+
+// latestRefresh is the longest RefreshInterval that still leaves an
+// extension TTL/10 to reach Redis and answer before the lease, less the
+// drift margin, runs out.
+func (s settings) latestRefresh() time.Duration { return s.ttl - s.ttl/10 - s.driftMargin() }
 
 // driftMargin is how much earlier than our reckoning a lease is presumed to
 // have ended: 1% of the TTL plus 2ms, for clock drift between us and Redis

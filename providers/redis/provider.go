@@ -53,11 +53,12 @@ type Provider struct {
 	waiters     *waiters    // the subscription to release announcements
 	local       localQueues // this provider's goroutines that want a key
 
-	// forgets counts the goroutines giving back grants that a cut-short
-	// acquisition may have left (see forgetLater); Close waits for them.
-	forgetMu  sync.Mutex
-	forgetsOK bool // false once Close started: forget on the caller's goroutine
-	forgets   sync.WaitGroup
+	// giveBacks free what a failed call may have left in Redis: the grant
+	// of an acquisition whose reply was lost, a release Redis did not
+	// confirm (see giveBacks); Close stops them.
+	giveBacks *giveBacks
+	// eviction checks the server's maxmemory-policy (see evictionCheck).
+	eviction *evictionCheck
 
 	closeOnce sync.Once
 
@@ -72,6 +73,12 @@ var _ locking.Provider = (*Provider)(nil)
 // qualifies). opts may be nil. The provider does not close client; Close the
 // provider to stop its subscription.
 func New(client Client, opts *Options) (*Provider, error) {
+	return newProvider(client, opts, nil)
+}
+
+// newProvider is New with the eviction check of the client's OnConnect
+// hook, when the provider created the client, so that both warn only once.
+func newProvider(client Client, opts *Options, eviction *evictionCheck) (*Provider, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil client", errBadOptions)
 	}
@@ -84,6 +91,9 @@ func New(client Client, opts *Options) (*Provider, error) {
 		return nil, fmt.Errorf("redis: owner id: %w", err)
 	}
 	self := hex.EncodeToString(id[:]) + ":"
+	if eviction == nil {
+		eviction = newEvictionCheck(s, -1)
+	}
 	return &Provider{
 		client:      client,
 		s:           s,
@@ -92,7 +102,8 @@ func New(client Client, opts *Options) (*Provider, error) {
 		self:        self,
 		waiters:     newWaiters(client, self, s.releaseTimeout),
 		local:       localQueues{m: make(map[string]*localQueue)},
-		forgetsOK:   true,
+		giveBacks:   newGiveBacks(s.releaseTimeout),
+		eviction:    eviction,
 	}, nil
 }
 
@@ -127,18 +138,28 @@ func (p *Provider) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the provider's subscription and waits (each at most
-// Options.ReleaseTimeout) for the clean-up of acquisitions that were cut
-// short. It neither releases held locks (their leases run out, or their
-// Release still works while the client is open) nor closes the client.
-// Close is idempotent.
+// CheckEvictionPolicy asks Redis for its maxmemory-policy (CONFIG GET,
+// bounded by Options.DialTimeout) and returns an [*EvictionPolicyError]
+// (ErrEvictionPolicy) when it may evict keys that have a TTL and
+// Options.AllowKeyEviction is not set. A server that refuses CONFIG GET
+// is accepted with a warning to Options.Logger; one that cannot be reached
+// is left to Ping to report. Build runs it.
+func (p *Provider) CheckEvictionPolicy(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, p.s.dialTimeout)
+	defer cancel()
+	return p.eviction.check(ctx, p.client)
+}
+
+// Close stops the provider's subscription and the background give-backs
+// (of grants whose reply was lost and of releases Redis did not confirm)
+// after their try in flight, each bounded by Options.ReleaseTimeout, and
+// waits for them. It neither releases held locks (their leases run out, or
+// their Release still works while the client is open) nor closes the
+// client. Close is idempotent.
 func (p *Provider) Close() error {
 	p.closeOnce.Do(func() {
 		p.waiters.close()
-		p.forgetMu.Lock()
-		p.forgetsOK = false
-		p.forgetMu.Unlock()
-		p.forgets.Wait()
+		p.giveBacks.close()
 	})
 	return nil
 }
@@ -152,8 +173,10 @@ func (p *Provider) Close() error {
 // Every Redis call of the acquisition is bounded by its deadline (start +
 // timeout, or ctx's deadline when that comes first), so a server that stops
 // answering costs no more than the timeout; a single try (timeout <= 0) is
-// bounded by Options.DialTimeout. A call cut short may still reach Redis
-// later: what it may have been granted is given back in the background.
+// bounded by Options.DialTimeout. A call whose answer was lost (cut short,
+// a reset connection, an error) may still have been carried out by Redis:
+// what it may have been granted is given back at once, in the background,
+// and retried until Redis answers or the grant's lease would have ended.
 //
 // Callers with a timeout queue for key in arrival order, and only the first
 // of them talks to Redis; the others wait in the process, with no timer of
@@ -201,10 +224,10 @@ func (p *Provider) attempt(ctx context.Context, key string, k keys, owner string
 	cut := cctx.Err() != nil
 	cancel()
 	if err != nil {
-		if ctx.Err() != nil || cut {
+		if mayHaveRun(err) {
 			// The script may have run, or may still run, although its
 			// answer never came: give back what we may hold.
-			p.forgetLater(ctx, k, owner)
+			p.forgetLater(k, owner, start)
 		}
 		if ctx.Err() != nil {
 			return nil, 0, fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
@@ -224,27 +247,24 @@ func (p *Provider) attempt(ctx context.Context, key string, k keys, owner string
 	}
 }
 
-// forgetLater runs forget on a goroutine of its own, so that a caller cut
-// short by a server that does not answer is not held up any longer; Close
-// waits for it. After Close it runs on the caller's goroutine.
-func (p *Provider) forgetLater(ctx context.Context, k keys, owner string) {
-	p.forgetMu.Lock()
-	if !p.forgetsOK {
-		p.forgetMu.Unlock()
-		p.forget(ctx, k, owner)
-		return
-	}
-	p.forgets.Add(1)
-	p.forgetMu.Unlock()
-	go func() {
-		defer p.forgets.Done()
-		p.forget(ctx, k, owner)
-	}()
+// forgetLater gives back, in the background, the grant that an acquisition
+// sent at start may have received without hearing of it: an owner-compare
+// delete, retried until Redis answers or that grant's lease would have
+// ended. Close stops it.
+func (p *Provider) forgetLater(k keys, owner string, start time.Time) {
+	p.releaseLater(k, owner, start.Add(p.s.ttl+p.s.driftMargin()))
 }
 
-// forget releases a grant the caller never saw, if there was one.
-func (p *Provider) forget(ctx context.Context, k keys, owner string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.s.releaseTimeout)
-	defer cancel()
-	_ = releaseScript.Run(ctx, p.client, []string{k.lock}, owner, k.channel).Err()
+// releaseLater deletes k's lock if owner still holds it, in the background,
+// retried until Redis answers or until (when the lease would have ended
+// anyway); an answer wakes the head of the local queue, which may have
+// been skipped while the key looked taken.
+func (p *Provider) releaseLater(k keys, owner string, until time.Time) {
+	p.giveBacks.run(until, func(ctx context.Context) error {
+		if err := releaseScript.Run(ctx, p.client, []string{k.lock}, owner, k.channel).Err(); err != nil {
+			return err
+		}
+		p.waiters.wakeHead(k.channel)
+		return nil
+	})
 }

@@ -76,6 +76,13 @@ type Redlock struct {
 
 	tasks   chan func()    // node calls handed to idle workers (see spawn)
 	workers sync.WaitGroup // worker goroutines, started by spawn
+
+	// giveBacks delete, node by node, what a failed call may have left:
+	// the grant of an attempt whose reply was lost, a release a node did
+	// not confirm (see giveBacks); Close stops them.
+	giveBacks *giveBacks
+	// eviction checks each node's maxmemory-policy (see evictionCheck).
+	eviction []*evictionCheck
 }
 
 var _ locking.Provider = (*Redlock)(nil)
@@ -90,6 +97,12 @@ var _ locking.Provider = (*Redlock)(nil)
 // honours only when built with ContextTimeoutEnabled; the clients that
 // [WithRedisDistributedLocking] creates are.
 func NewRedlock(nodes []Client, opts *Options) (*Redlock, error) {
+	return newRedlock(nodes, opts, nil)
+}
+
+// newRedlock is NewRedlock with the eviction checks of the clients'
+// OnConnect hooks, when the provider created the clients.
+func newRedlock(nodes []Client, opts *Options, eviction []*evictionCheck) (*Redlock, error) {
 	if len(nodes) == 0 {
 		return nil, fmt.Errorf("%w: Redlock needs at least one node", errBadOptions)
 	}
@@ -111,6 +124,12 @@ func NewRedlock(nodes []Client, opts *Options) (*Redlock, error) {
 	for i, c := range nodes {
 		subs[i] = newWaiters(c, self, s.releaseTimeout)
 	}
+	if eviction == nil {
+		eviction = make([]*evictionCheck, len(nodes))
+		for i := range nodes {
+			eviction[i] = newEvictionCheck(s.settings, i)
+		}
+	}
 	base, cancel := context.WithCancel(context.Background())
 	return &Redlock{
 		nodes:       append([]Client(nil), nodes...),
@@ -124,6 +143,9 @@ func NewRedlock(nodes []Client, opts *Options) (*Redlock, error) {
 		base:        base,
 		cancel:      cancel,
 		tasks:       make(chan func()),
+
+		giveBacks: newGiveBacks(s.releaseTimeout),
+		eviction:  eviction,
 	}, nil
 }
 
@@ -182,9 +204,32 @@ func (r *Redlock) Ping(ctx context.Context) error {
 		ok, len(r.nodes), r.quorum, locking.ErrUnavailable, errors.Join(errs...))
 }
 
-// Close ends the node calls still in flight and the subscriptions, and
-// waits for them. It neither releases held locks (their leases run out, and
-// their extensions now fail) nor closes the clients. Close is idempotent.
+// CheckEvictionPolicy asks every node for its maxmemory-policy (CONFIG
+// GET, bounded by Options.DialTimeout) and returns an
+// [*EvictionPolicyError] (ErrEvictionPolicy) for each node that may evict
+// keys that have a TTL, unless Options.AllowKeyEviction is set. A node that
+// refuses CONFIG GET is accepted with a warning to Options.Logger; one that
+// cannot be reached is left to Ping to report. Build runs it.
+func (r *Redlock) CheckEvictionPolicy(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, r.s.dialTimeout)
+	defer cancel()
+	errs := make([]error, len(r.nodes))
+	var wg sync.WaitGroup
+	for i, c := range r.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = r.eviction[i].check(ctx, c)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Close ends the node calls still in flight, the subscriptions and the
+// background give-backs (after their try in flight), and waits for them.
+// It neither releases held locks (their leases run out, and their
+// extensions now fail) nor closes the clients. Close is idempotent.
 func (r *Redlock) Close() error {
 	r.mu.Lock()
 	r.closed = true
@@ -193,6 +238,7 @@ func (r *Redlock) Close() error {
 	for _, ws := range r.subs {
 		ws.close()
 	}
+	r.giveBacks.close()
 	r.calls.Wait()
 	r.workers.Wait()
 	return nil
@@ -348,6 +394,7 @@ func (r *Redlock) attempt(ctx context.Context, key string, k keys, deadline time
 
 	n := len(r.nodes)
 	counters := make([]int64, n) // > 0: the node granted, drawing this counter
+	var ambiguous []int          // nodes whose call failed after it may have run
 	var granted, refused, failed int
 	var errs []error
 	var hint time.Duration
@@ -356,6 +403,9 @@ func (r *Redlock) attempt(ctx context.Context, key string, k keys, deadline time
 		case rp.err != nil:
 			failed++
 			errs = append(errs, fmt.Errorf("node %d: %w", rp.node, rp.err))
+			if mayHaveRun(rp.err) {
+				ambiguous = append(ambiguous, rp.node)
+			}
 		case rp.n >= 1:
 			granted++
 			counters[rp.node] = rp.n
@@ -368,18 +418,25 @@ func (r *Redlock) attempt(ctx context.Context, key string, k keys, deadline time
 				}
 			}
 		}
-		return granted >= r.quorum || refused+failed > n-r.quorum
+		// Stop once the outcome is settled: a majority granted, refusals
+		// alone rule one out (contention), or failures alone do (an
+		// outage). A mix of the two waits for the other answers, which
+		// decide between them: stopping there would report an outage as
+		// contention.
+		return granted >= r.quorum || refused > n-r.quorum || failed > n-r.quorum
 	})
 	if !complete {
+		// A node that did not answer by the deadline counts as down; what
+		// its call may yet leave there it deletes itself once the lease is
+		// given back (see fanOutTo).
 		if ctx.Err() != nil {
-			l.giveBack(replies, counters)
+			l.giveBack(replies, counters, ambiguous)
 			return nil, 0, fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
 		}
-		// A node that did not answer by the deadline counts as down.
 		failed = n - granted - refused
 	}
 	if granted < r.quorum {
-		l.giveBack(replies, counters)
+		l.giveBack(replies, counters, ambiguous)
 		if failed > n-r.quorum {
 			return nil, 0, &locking.UnavailableError{Key: key, Err: fmt.Errorf(
 				"redis: redlock: %d of %d nodes answered, %d needed: %w", n-failed, n, r.quorum, errors.Join(errs...))}
@@ -388,13 +445,13 @@ func (r *Redlock) attempt(ctx context.Context, key string, k keys, deadline time
 	}
 	token, err := l.agreeOnToken(counters, validUntil)
 	if err != nil || token == 0 || !time.Now().Before(validUntil) {
-		l.giveBack(replies, counters)
+		l.giveBack(replies, counters, ambiguous)
 		if err != nil {
 			return nil, 0, &locking.UnavailableError{Key: key, Err: err}
 		}
 		return nil, 0, nil
 	}
-	return r.newRedlockHandle(l, uint64(token), validUntil), 0, nil
+	return r.newRedlockHandle(l, uint64(token), start, validUntil), 0, nil
 }
 
 // agreeOnToken returns the largest counter the granting nodes drew, after
@@ -459,11 +516,4 @@ func (r *Redlock) newLease(key string, k keys) *lease {
 		// Boxed once here, not once per node call.
 		acquireArgs: []any{owner, r.ttlArg, r.fenceTTLArg},
 	}
-}
-
-func earliest(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }
