@@ -15,6 +15,7 @@ import (
 // in flight; the loss of the lease stops it too and closes lost.
 type handle struct {
 	p     *Provider
+	r     *request // the acquisition's names and script arguments
 	key   string
 	k     keys
 	owner string
@@ -28,7 +29,24 @@ type handle struct {
 	stopped    bool               // no more extensions: released or lost
 	extending  chan struct{}      // non-nil while an extension runs; closed when it ends
 	cancelExt  context.CancelFunc // cuts the extension in flight short
+	releaseCtx releaseContext     // set by the first Release
 }
+
+// releaseContext is the context of a release: the values of the context
+// Release was given, not its cancellation, and a deadline Options.ReleaseTimeout
+// away. It has no Done channel (one would cost a timer per release): the
+// deadline bounds the call where go-redis turns it into socket deadlines
+// (clients with ContextTimeoutEnabled, as the registrations create), and
+// waiting for a pooled connection is bounded by the client's PoolTimeout.
+type releaseContext struct {
+	parent   context.Context
+	deadline time.Time
+}
+
+func (c *releaseContext) Deadline() (time.Time, bool) { return c.deadline, true }
+func (c *releaseContext) Done() <-chan struct{}       { return nil }
+func (c *releaseContext) Err() error                  { return nil }
+func (c *releaseContext) Value(key any) any           { return c.parent.Value(key) }
 
 var (
 	_ locking.Handle       = (*handle)(nil)
@@ -37,12 +55,11 @@ var (
 
 // newHandle arms the extensions of a lease granted by a request sent at
 // requested: the lease is vouched for from then, not from the reply.
-func (p *Provider) newHandle(key string, k keys, owner string, token uint64, requested time.Time) *handle {
+func (p *Provider) newHandle(r *request, token uint64, requested time.Time) *handle {
 	h := &handle{
-		p: p, key: key, k: k, owner: owner, token: token,
+		p: p, r: r, key: r.key, k: r.k, owner: r.owner, token: token,
 		validUntil: requested.Add(p.s.ttl),
 	}
-	h.lost.init()
 	h.mu.Lock() // the timer may fire before h.timer is set
 	h.timer = time.AfterFunc(untilRefresh(requested, p.s.refresh), h.extend)
 	h.mu.Unlock()
@@ -66,7 +83,7 @@ func (h *handle) Token() uint64 { return h.token }
 // Lost returns the channel closed when the lease can no longer be vouched
 // for: Redis says another owner has the key, or Redis could not be reached
 // to extend the lease before it ran out.
-func (h *handle) Lost() <-chan struct{} { return h.lost.ch }
+func (h *handle) Lost() <-chan struct{} { return h.lost.channel() }
 
 // extend renews the lease once and re-arms the timer. A failed extension is
 // retried sooner, until validUntil; then the lease must be presumed expired
@@ -153,9 +170,8 @@ func (h *handle) Release(ctx context.Context) error {
 		cancelExt()
 	}
 
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.p.s.releaseTimeout)
-	defer cancel()
-	n, err := releaseScript.Run(ctx, h.p.client, []string{h.k.lock}, h.owner, h.k.channel).Int64()
+	h.releaseCtx = releaseContext{parent: ctx, deadline: time.Now().Add(h.p.s.releaseTimeout)}
+	n, err := releaseScript.Run(&h.releaseCtx, h.p.client, h.r.scriptKeys[:1], h.r.releaseArgs[:]...).Int64()
 	if err != nil {
 		// Redis may be down, or may have deleted the key and lost the
 		// reply: the release is retried in the background until Redis
@@ -170,10 +186,12 @@ func (h *handle) Release(ctx context.Context) error {
 	if extending != nil {
 		// An extension stuck on an unresponsive server ends by its own
 		// deadline; Release does not wait past its timeout for it.
+		t := time.NewTimer(time.Until(h.releaseCtx.deadline))
 		select {
 		case <-extending:
-		case <-ctx.Done():
+		case <-t.C:
 		}
+		t.Stop()
 	}
 	switch {
 	case err != nil:

@@ -188,10 +188,9 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 		return nil, fmt.Errorf("redis: acquiring %q: %w", key, err)
 	}
 	start := time.Now()
-	k := newKeys(p.s.keyPrefix, key)
-	owner := p.self + strconv.FormatUint(p.seq.Add(1), 36)
+	r := p.newRequest(key)
 	if timeout <= 0 {
-		h, _, err := p.attempt(ctx, key, k, owner, start.Add(p.s.dialTimeout))
+		h, _, err := p.attempt(ctx, r, start.Add(p.s.dialTimeout))
 		if h != nil || err != nil {
 			return h, err
 		}
@@ -200,7 +199,7 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 	deadline := start.Add(timeout)
 	place, head := p.local.join(key)
 	if head {
-		h, rem, err := p.attempt(ctx, key, k, owner, deadline)
+		h, rem, err := p.attempt(ctx, r, deadline)
 		if h != nil || err != nil {
 			p.local.leave(key, place, h != nil)
 			return h, err
@@ -208,19 +207,42 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 		if p.hookBeforeWait != nil {
 			p.hookBeforeWait()
 		}
-		return p.wait(ctx, key, k, owner, place, true, timeout, deadline, rem)
+		return p.wait(ctx, r, place, true, timeout, deadline, rem)
 	}
-	return p.wait(ctx, key, k, owner, place, false, timeout, deadline, 0)
+	return p.wait(ctx, r, place, false, timeout, deadline, 0)
+}
+
+// request is what one acquisition sends Redis: its names, its owner value
+// and the scripts' arguments, built once (a grant's handle keeps it for the
+// release) so that the calls allocate no argument lists of their own.
+type request struct {
+	key         string // the caller's key
+	k           keys
+	owner       string
+	scriptKeys  [2]string // lock, fence
+	acquireArgs [3]any    // owner, TTL, fence TTL
+	releaseArgs [2]any    // owner, channel
+}
+
+func (p *Provider) newRequest(key string) *request {
+	r := &request{key: key, k: newKeys(p.s.keyPrefix, key)}
+	r.owner = p.self + strconv.FormatUint(p.seq.Add(1), 36)
+	r.scriptKeys = [2]string{r.k.lock, r.k.fence}
+	owner := any(r.owner) // boxed once for both scripts
+	r.acquireArgs = [3]any{owner, p.ttlArg, p.fenceTTLArg}
+	r.releaseArgs = [2]any{owner, r.k.channel}
+	return r
 }
 
 // attempt runs the acquire script once, cut short at deadline. It returns a
 // handle, or the remaining lease of the current holder (0 if unknown), or an
 // error: ctx's when ctx ended, a *locking.UnavailableError when Redis failed
 // or did not answer by deadline.
-func (p *Provider) attempt(ctx context.Context, key string, k keys, owner string, deadline time.Time) (locking.Handle, time.Duration, error) {
+func (p *Provider) attempt(ctx context.Context, r *request, deadline time.Time) (locking.Handle, time.Duration, error) {
+	key, k, owner := r.key, r.k, r.owner
 	start := time.Now()
 	cctx, cancel := context.WithDeadline(ctx, deadline)
-	n, err := acquireScript.Run(cctx, p.client, []string{k.lock, k.fence}, owner, p.ttlArg, p.fenceTTLArg).Int64()
+	n, err := acquireScript.Run(cctx, p.client, r.scriptKeys[:], r.acquireArgs[:]...).Int64()
 	cut := cctx.Err() != nil
 	cancel()
 	if err != nil {
@@ -239,7 +261,7 @@ func (p *Provider) attempt(ctx context.Context, key string, k keys, owner string
 	}
 	switch {
 	case n >= 1:
-		return p.newHandle(key, k, owner, uint64(n), start), 0, nil
+		return p.newHandle(r, uint64(n), start), 0, nil
 	case n == -1:
 		return nil, 0, nil
 	default:

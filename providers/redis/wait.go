@@ -22,7 +22,8 @@ import (
 // backoff. Waiters behind the head make no call to Redis and arm no timer
 // but the timeout. wait gives up exactly at deadline, or when ctx ends; its
 // Redis calls are cut short there too. It leaves place.
-func (p *Provider) wait(ctx context.Context, key string, k keys, owner string, place *localWaiter, head bool, timeout time.Duration, deadline time.Time, remaining time.Duration) (locking.Handle, error) {
+func (p *Provider) wait(ctx context.Context, r *request, place *localWaiter, head bool, timeout time.Duration, deadline time.Time, remaining time.Duration) (locking.Handle, error) {
+	key, k := r.key, r.k
 	acquired := false
 	defer func() { p.local.leave(key, place, acquired) }()
 	jctx, cancel := context.WithDeadline(ctx, deadline)
@@ -91,7 +92,7 @@ func (p *Provider) wait(ctx context.Context, key string, k keys, owner string, p
 			// at once and look like a failure of Redis.
 			return nil, &locking.Error{Key: key, Timeout: timeout}
 		}
-		h, rem, err := p.attempt(ctx, key, k, owner, deadline)
+		h, rem, err := p.attempt(ctx, r, deadline)
 		if err != nil {
 			if ctx.Err() == nil && !time.Now().Before(deadline) && errors.Is(err, locking.ErrUnavailable) {
 				// Redis answered "taken" before; an answer that the timeout
