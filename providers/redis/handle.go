@@ -20,7 +20,10 @@ type handle struct {
 	k     keys
 	owner string
 	token uint64
-	lost  lostSignal // fires when the lease can no longer be vouched for
+	// handedOn is whether a Release handed this lock over; its own Release
+	// then frees the key for everyone when other providers wait for it.
+	handedOn bool
+	lost     lostSignal // fires when the lease can no longer be vouched for
 
 	mu         sync.Mutex
 	timer      *time.Timer
@@ -55,9 +58,9 @@ var (
 
 // newHandle arms the extensions of a lease granted by a request sent at
 // requested: the lease is vouched for from then, not from the reply.
-func (p *Provider) newHandle(r *request, token uint64, requested time.Time) *handle {
+func (p *Provider) newHandle(r *request, token uint64, requested time.Time, handedOn bool) *handle {
 	h := &handle{
-		p: p, r: r, key: r.key, k: r.k, owner: r.owner, token: token,
+		p: p, r: r, key: r.key, k: r.k, owner: r.owner, token: token, handedOn: handedOn,
 		validUntil: requested.Add(p.s.ttl),
 	}
 	h.mu.Lock() // the timer may fire before h.timer is set
@@ -171,18 +174,21 @@ func (h *handle) Release(ctx context.Context) error {
 	}
 
 	h.releaseCtx = releaseContext{parent: ctx, deadline: time.Now().Add(h.p.s.releaseTimeout)}
-	n, err := releaseScript.Run(&h.releaseCtx, h.p.client, h.r.scriptKeys[:1], h.r.releaseArgs[:]...).Int64()
+	n, err := h.releaseOrHandOn()
 	if err != nil {
 		// Redis may be down, or may have deleted the key and lost the
 		// reply: the release is retried in the background until Redis
 		// answers or the lease would have ended anyway.
 		h.p.releaseLater(h.k, h.owner, validUntil.Add(h.p.s.driftMargin()))
 	}
-	// Local waiters need not wait for the announcement to come back (this
-	// provider ignores its own). A release whose reply was lost may have
-	// been applied too: the head tries again either way, since a needless
-	// try costs one call and a missed wake-up a whole lease.
-	h.p.local.wakeHead(h.key)
+	if n <= 1 {
+		// Local waiters need not wait for the announcement to come back
+		// (this provider ignores its own). A release whose reply was lost
+		// may have been applied too: the head tries again either way,
+		// since a needless try costs one call and a missed wake-up a
+		// whole lease.
+		h.p.local.wakeHead(h.key)
+	}
 	if extending != nil {
 		// An extension stuck on an unresponsive server ends by its own
 		// deadline; Release does not wait past its timeout for it.
@@ -196,8 +202,38 @@ func (h *handle) Release(ctx context.Context) error {
 	switch {
 	case err != nil:
 		return &locking.UnavailableError{Key: h.key, Err: fmt.Errorf("redis: release: %w", err)}
-	case n != 1:
+	case n == 0:
 		return fmt.Errorf("redis: release %q: %w (the key was no longer this handle's)", h.key, locking.ErrLockLost)
 	}
 	return nil
+}
+
+// releaseOrHandOn deletes the lock, or, when a goroutine of this provider
+// waits for the key at the head of its queue, hands the lock over to it in
+// the same call (releaseHandOnScript): the waiter gets the lock one round
+// trip after the release was sent instead of two, and Redis runs one script
+// per grant instead of two. It returns 0 when the key was no longer this
+// handle's, 1 when it was released, or the new holder's token when handed on.
+func (h *handle) releaseOrHandOn() (int64, error) {
+	p := h.p
+	next := p.local.claimHead(h.key)
+	if next == nil {
+		return releaseScript.Run(&h.releaseCtx, p.client, h.r.scriptKeys[:1], h.r.releaseArgs[:]...).Int64()
+	}
+	handedOn := "0"
+	if h.handedOn {
+		handedOn = "1"
+	}
+	sent := time.Now()
+	n, err := releaseHandOnScript.Run(&h.releaseCtx, p.client, h.r.scriptKeys[:],
+		h.r.releaseArgs[0], h.r.releaseArgs[1], next.owner, p.ttlArg, p.fenceTTLArg, handedOn).Int64()
+	if err == nil && n > 1 {
+		p.local.handOn(next, handoff{token: uint64(n), requested: sent})
+	} else {
+		// Not handed on: the key was freed (or the call failed, and the
+		// waiter, trying with its own owner value, is given what the call
+		// may have handed it).
+		p.local.handOn(next, handoff{})
+	}
+	return n, err
 }

@@ -197,7 +197,7 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 		return nil, &locking.Error{Key: key, Timeout: max(timeout, 0)}
 	}
 	deadline := start.Add(timeout)
-	place, head := p.local.join(key)
+	place, head := p.local.join(key, r.owner)
 	if head {
 		h, rem, err := p.attempt(ctx, r, deadline)
 		if h != nil || err != nil {
@@ -261,7 +261,7 @@ func (p *Provider) attempt(ctx context.Context, r *request, deadline time.Time) 
 	}
 	switch {
 	case n >= 1:
-		return p.newHandle(r, uint64(n), start), 0, nil
+		return p.newHandle(r, uint64(n), start, false), 0, nil
 	case n == -1:
 		return nil, 0, nil
 	default:
