@@ -218,15 +218,15 @@ func (h *handle) releaseOrHandOn() (int64, error) {
 	p := h.p
 	next := p.local.claimHead(h.key)
 	if next == nil {
-		return releaseScript.Run(&h.releaseCtx, p.client, h.r.scriptKeys[:1], h.r.releaseArgs[:]...).Int64()
+		return p.batch.run(&h.releaseCtx, releaseScript, h.r.scriptKeys[:1], h.r.releaseArgs[:]...)
 	}
 	handedOn := "0"
 	if h.handedOn {
 		handedOn = "1"
 	}
 	sent := time.Now()
-	n, err := releaseHandOnScript.Run(&h.releaseCtx, p.client, h.r.scriptKeys[:],
-		h.r.releaseArgs[0], h.r.releaseArgs[1], next.owner, p.ttlArg, p.fenceTTLArg, handedOn).Int64()
+	n, err := p.batch.run(&h.releaseCtx, releaseHandOnScript, h.r.scriptKeys[:],
+		h.r.releaseArgs[0], h.r.releaseArgs[1], next.owner, p.ttlArg, p.fenceTTLArg, handedOn)
 	if err == nil && n > 1 {
 		p.local.handOn(next, handoff{token: uint64(n), requested: sent})
 	} else {

@@ -52,6 +52,7 @@ type Provider struct {
 	seq         atomic.Uint64
 	waiters     *waiters    // the subscription to release announcements
 	local       localQueues // this provider's goroutines that want a key
+	batch       *batcher    // sends many goroutines' acquisitions and releases together
 
 	// giveBacks free what a failed call may have left in Redis: the grant
 	// of an acquisition whose reply was lost, a release Redis did not
@@ -102,6 +103,7 @@ func newProvider(client Client, opts *Options, eviction *evictionCheck) (*Provid
 		self:        self,
 		waiters:     newWaiters(client, self, s.releaseTimeout),
 		local:       localQueues{m: make(map[string]*localQueue)},
+		batch:       newBatcher(client),
 		giveBacks:   newGiveBacks(s.releaseTimeout),
 		eviction:    eviction,
 	}, nil
@@ -242,7 +244,7 @@ func (p *Provider) attempt(ctx context.Context, r *request, deadline time.Time) 
 	key, k, owner := r.key, r.k, r.owner
 	start := time.Now()
 	cctx, cancel := context.WithDeadline(ctx, deadline)
-	n, err := acquireScript.Run(cctx, p.client, r.scriptKeys[:], r.acquireArgs[:]...).Int64()
+	n, err := p.batch.run(cctx, acquireScript, r.scriptKeys[:], r.acquireArgs[:]...)
 	cut := cctx.Err() != nil
 	cancel()
 	if err != nil {
