@@ -163,7 +163,10 @@ func TestChaosNodesRestartedEmptyCanGrantASecondHolder(t *testing.T) {
 	noLeaks(t)
 	cl := chaos.StartCluster(t, 3, false)
 	chk := chaos.NewChecker()
-	a := redlockOn(t, cl.NodeAddrs(), 10*time.Second)
+	// A lease long enough that the first holder's next extension, which
+	// would take the restarted nodes' free key again, comes after the
+	// second holder's grant however slowly the machine restarts them.
+	a := redlockOn(t, cl.NodeAddrs(), time.Minute)
 	ctx := context.Background()
 	ha, err := a.TryAcquire(ctx, "k", 0)
 	if err != nil {
@@ -181,8 +184,10 @@ func TestChaosNodesRestartedEmptyCanGrantASecondHolder(t *testing.T) {
 	// The second client connects after the restarts: pooled connections to
 	// the killed processes would make its one try see dead nodes, not
 	// forgetful ones.
-	b := redlockOn(t, cl.NodeAddrs(), 10*time.Second)
-	hb, err := b.TryAcquire(ctx, "k", 0)
+	b := redlockOn(t, cl.NodeAddrs(), time.Minute)
+	// It may wait: on a busy machine a node's first answer over new
+	// connections can miss the node timeout, and the next try makes it.
+	hb, err := b.TryAcquire(ctx, "k", 10*time.Second)
 	if err != nil {
 		t.Fatalf("want the forgetful majority to grant a second holder (this test shows why nodes need persistence or a delayed restart), got %v", err)
 	}
