@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/bsm/redislock"
 	goredis "github.com/redis/go-redis/v9"
 
@@ -237,4 +238,90 @@ func evalCalls(t testing.TB, c *goredis.Client) int {
 	}
 	n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
 	return n
+}
+
+// TestRedlockAnEvictingNodeFailsBuildNamingIt: one node of three may evict
+// lock keys; Build says which, unless the user opted in.
+func TestRedlockAnEvictingNodeFailsBuildNamingIt(t *testing.T) {
+	rlNoLeaks(t)
+	ns := startRedlockNodes(t, 3)
+	ctx := rlCtx(t)
+	if err := ns.peek[1].ConfigSet(ctx, "maxmemory-policy", "volatile-lru").Err(); err != nil {
+		t.Fatal(err)
+	}
+	addr := "redlock://" + strings.Join(ns.addrs, ",")
+	m, err := buildWith(redislocks.WithRedisDistributedLocking(addr))
+	if err == nil {
+		_ = m.Close(ctx)
+	}
+	var pe *redislocks.EvictionPolicyError
+	if !errors.As(err, &pe) || pe.Node != 1 || pe.Policy != "volatile-lru" || !strings.Contains(err.Error(), "node 1") {
+		t.Fatalf("Build with node 1 on volatile-lru = %v, want an *EvictionPolicyError naming node 1", err)
+	}
+	m, err = buildWith(redislocks.WithRedisDistributedLocking(addr, func(o *redislocks.Options) { o.AllowKeyEviction = true }))
+	if err != nil {
+		t.Fatalf("Build with AllowKeyEviction: %v", err)
+	}
+	_ = m.Close(ctx)
+}
+
+// TestRedlockTheFirstExtensionIsScheduledFromTheSend is the single-node
+// test's twin: behind 1.2s of reply latency on every node, TTL 6s and
+// refresh 4s, the lock stays held past the first lease.
+func TestRedlockTheFirstExtensionIsScheduledFromTheSend(t *testing.T) {
+	rlNoLeaks(t)
+	ns := startRedlockNodes(t, 3)
+	opts := &redislocks.Options{TTL: 6 * time.Second, RefreshInterval: 4 * time.Second}
+	clients := make([]redislocks.Client, 3)
+	var proxies []*toxiproxy.Proxy
+	for i, a := range ns.addrs {
+		proxy := newProxy(t, a)
+		proxies = append(proxies, proxy)
+		clients[i] = rlClient(t, proxy.Listen)
+	}
+	// NodeTimeout must let a 1.2s round trip through.
+	opts.NodeTimeout = 1500 * time.Millisecond
+	r := redlockOnClients(t, clients, opts)
+	ctx := rlCtx(t)
+	// Before the latency: every script loaded on every node (a lock held
+	// through an extension), and r's connections open.
+	fast := ns.redlock(t, &redislocks.Options{TTL: 300 * time.Millisecond, RefreshInterval: 100 * time.Millisecond, NodeTimeout: 50 * time.Millisecond})
+	hf, err := fast.TryAcquire(ctx, "warm-up", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the scripts cached on every node", func() bool {
+		for _, c := range ns.peek {
+			if !strings.Contains(c.Info(ctx, "memory").Val(), "number_of_cached_scripts:2") {
+				return false
+			}
+		}
+		return true
+	})
+	_ = hf.Release(ctx)
+	warm, err := r.TryAcquire(ctx, "warm-up", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := warm.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range proxies {
+		addToxic(t, p, `{"name":"slow","type":"latency","stream":"downstream","attributes":{"latency":1200}}`)
+	}
+	h, err := r.TryAcquire(ctx, "k", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-h.Lost():
+		t.Fatal("reported lost while the nodes held it")
+	case <-time.After(8 * time.Second):
+	}
+	for _, p := range proxies {
+		p.Toxics.ResetToxics(ctx)
+	}
+	if err := h.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
 }
