@@ -26,6 +26,9 @@ import (
 type lossyClient struct {
 	*goredis.Client
 	lose atomic.Int32 // how many of the next successful script replies to lose
+	// answered counts the script calls answered without an error (a
+	// NOSCRIPT that go-redis follows with EVAL is not counted).
+	answered atomic.Int32
 }
 
 func newLossyClient(t testing.TB, addr string) *lossyClient {
@@ -37,6 +40,7 @@ func (c *lossyClient) loseNext(n int32) { c.lose.Store(n) }
 
 func (c *lossyClient) filter(cmd *goredis.Cmd) *goredis.Cmd {
 	if cmd.Err() == nil {
+		c.answered.Add(1)
 		for {
 			n := c.lose.Load()
 			if n <= 0 {
@@ -134,6 +138,7 @@ func TestAReleaseAppliedButUnansweredWakesTheLocalWaiter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	before := lossy.answered.Load()
 	got := make(chan error, 1)
 	go func() {
 		w, err := p.TryAcquire(ctx, "k", 20*time.Second)
@@ -144,6 +149,11 @@ func TestAReleaseAppliedButUnansweredWakesTheLocalWaiter(t *testing.T) {
 	}()
 	waitFor(t, "the waiter's subscription", subscribed(t, rdb, p, "k"))
 	waitFor(t, "the waiter in the queue", func() bool { return p.Waiters("k") == 1 })
+	// The waiter tried twice, the second time once its subscription was
+	// confirmed; only then may the next replies be lost.
+	waitFor(t, "the waiter's two tries", func() bool { return lossy.answered.Load() >= before+2 })
+	// One reply: the loss is injected after go-redis's own retries, so a
+	// second would be the next call's, the waiter's or the give-back's.
 	lossy.loseNext(1)
 	if err := h.Release(ctx); !errors.Is(err, locking.ErrUnavailable) {
 		t.Fatalf("Release with its reply lost = %v, want ErrUnavailable", err)

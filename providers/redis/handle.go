@@ -166,7 +166,7 @@ func (h *handle) Release(ctx context.Context) error {
 	// provider ignores its own). A release whose reply was lost may have
 	// been applied too: the head tries again either way, since a needless
 	// try costs one call and a missed wake-up a whole lease.
-	h.p.waiters.wakeHead(h.k.channel)
+	h.p.local.wakeHead(h.key)
 	if extending != nil {
 		// An extension stuck on an unresponsive server ends by its own
 		// deadline; Release does not wait past its timeout for it.

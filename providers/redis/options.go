@@ -24,6 +24,9 @@ const (
 	DefaultMinRetryBackoff = 10 * time.Millisecond
 	// DefaultMaxRetryBackoff is the longest fallback retry of a waiter.
 	DefaultMaxRetryBackoff = 250 * time.Millisecond
+	// DefaultFenceRetention is how long a key's fencing counter outlives
+	// the lease of its last grant.
+	DefaultFenceRetention = time.Minute
 )
 
 // Options configure the Redis provider. The zero value (and a nil *Options)
@@ -81,6 +84,15 @@ type Options struct {
 	// [WithRedisDistributedLockingFromDI], which has one client, fails Build
 	// when either is set; [New] ignores both.
 	Nodes []string
+	// FenceRetention is how long a key's fencing counter is kept after the
+	// lease of the grant that drew it: the counter expires TTL +
+	// FenceRetention after the grant, so no key leaves state behind for
+	// good. A token is the larger of the counter + 1 and the server's clock
+	// in microseconds, so tokens keep growing after the counter expired as
+	// long as the server's clock does not step back by more than TTL +
+	// FenceRetention (and, in Redlock mode, the nodes' clocks agree within
+	// that much); docs/fencing.md says more. Default 1 minute.
+	FenceRetention time.Duration
 	// NodeTimeout bounds one node's answer in Redlock mode: a node slower
 	// than this counts as down for that call, so a stuck node does not hold
 	// up the majority. Default TTL/10, at most 1s.
@@ -106,6 +118,7 @@ type settings struct {
 	refresh        time.Duration
 	dialTimeout    time.Duration
 	releaseTimeout time.Duration
+	fenceTTL       time.Duration // TTL + FenceRetention
 	newRetry       func() redislock.RetryStrategy
 	allowEviction  bool
 	logger         *slog.Logger
@@ -168,6 +181,14 @@ func (o *Options) settings() (settings, error) {
 	if s.dialTimeout < 0 || s.releaseTimeout < 0 {
 		return s, fmt.Errorf("%w: negative DialTimeout or ReleaseTimeout", errBadOptions)
 	}
+	retention := in.FenceRetention
+	if retention == 0 {
+		retention = DefaultFenceRetention
+	}
+	if retention < time.Millisecond {
+		return s, fmt.Errorf("%w: FenceRetention %s is below 1ms", errBadOptions, retention)
+	}
+	s.fenceTTL = s.ttl + retention
 	if s.newRetry == nil {
 		lo, hi := in.MinRetryBackoff, in.MaxRetryBackoff
 		if lo == 0 {

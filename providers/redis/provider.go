@@ -42,12 +42,16 @@ type Client interface {
 // channel through one shared subscription per provider), with jittered
 // backoff retries as a fallback.
 type Provider struct {
-	client  Client
-	s       settings
-	ttlArg  any    // the TTL in ms, boxed once for the scripts
-	self    string // owner prefix unique to this provider: "<random hex>:"
-	seq     atomic.Uint64
-	waiters *waiters
+	client Client
+	s      settings
+	ttlArg any // the TTL in ms, boxed once for the scripts
+	// fenceTTLArg is TTL + FenceRetention in ms, boxed once: how long a
+	// fence counter outlives its grant.
+	fenceTTLArg any
+	self        string // owner prefix unique to this provider: "<random hex>:"
+	seq         atomic.Uint64
+	waiters     *waiters    // the subscription to release announcements
+	local       localQueues // this provider's goroutines that want a key
 
 	// giveBacks free what a failed call may have left in Redis: the grant
 	// of an acquisition whose reply was lost, a release Redis did not
@@ -91,13 +95,15 @@ func newProvider(client Client, opts *Options, eviction *evictionCheck) (*Provid
 		eviction = newEvictionCheck(s, -1)
 	}
 	return &Provider{
-		client:    client,
-		s:         s,
-		ttlArg:    strconv.FormatInt(s.ttl.Milliseconds(), 10),
-		self:      self,
-		waiters:   newWaiters(client, self, s.releaseTimeout),
-		giveBacks: newGiveBacks(s.releaseTimeout),
-		eviction:  eviction,
+		client:      client,
+		s:           s,
+		ttlArg:      strconv.FormatInt(s.ttl.Milliseconds(), 10),
+		fenceTTLArg: strconv.FormatInt(s.fenceTTL.Milliseconds(), 10),
+		self:        self,
+		waiters:     newWaiters(client, self, s.releaseTimeout),
+		local:       localQueues{m: make(map[string]*localQueue)},
+		giveBacks:   newGiveBacks(s.releaseTimeout),
+		eviction:    eviction,
 	}, nil
 }
 
@@ -109,7 +115,8 @@ func (p *Provider) KeyPrefix() string { return p.s.keyPrefix }
 
 // StorageKeys returns the Redis key of key's lock and of its fencing counter,
 // for operators and tests. The lock key holds the owner's value while the
-// lock is held; the counter holds the last token issued and never expires.
+// lock is held; the counter holds the last token issued and expires TTL +
+// Options.FenceRetention after the grant that drew it.
 func (p *Provider) StorageKeys(key string) (lock, fence string) {
 	k := newKeys(p.s.keyPrefix, key)
 	return k.lock, k.fence
@@ -117,7 +124,7 @@ func (p *Provider) StorageKeys(key string) (lock, fence string) {
 
 // Waiters returns how many goroutines of this provider wait for key.
 func (p *Provider) Waiters(key string) int {
-	return p.waiters.count(newKeys(p.s.keyPrefix, key).channel)
+	return p.local.count(key)
 }
 
 // Ping checks that Redis answers within the dial timeout; a failure matches
@@ -171,9 +178,11 @@ func (p *Provider) Close() error {
 // what it may have been granted is given back at once, in the background,
 // and retried until Redis answers or the grant's lease would have ended.
 //
-// A goroutine that finds other goroutines of this provider waiting for key
-// queues behind them (first come, first served within a process) instead of
-// trying at once; across processes, whoever asks first after a release wins.
+// Callers with a timeout queue for key in arrival order, and only the first
+// of them talks to Redis; the others wait in the process, with no timer of
+// their own, until the ones before them are served or give up (first come,
+// first served within a provider). Across processes, whoever asks first
+// after a release wins.
 func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Duration) (locking.Handle, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("redis: acquiring %q: %w", key, err)
@@ -181,26 +190,27 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 	start := time.Now()
 	k := newKeys(p.s.keyPrefix, key)
 	owner := p.self + strconv.FormatUint(p.seq.Add(1), 36)
-	var remaining time.Duration
-	tried := false
-	if timeout <= 0 || !p.waiters.queued(k.channel) {
-		bound := start.Add(timeout)
-		if timeout <= 0 {
-			bound = start.Add(p.s.dialTimeout)
-		}
-		h, rem, err := p.attempt(ctx, key, k, owner, bound)
+	if timeout <= 0 {
+		h, _, err := p.attempt(ctx, key, k, owner, start.Add(p.s.dialTimeout))
 		if h != nil || err != nil {
 			return h, err
 		}
-		if timeout <= 0 {
-			return nil, &locking.Error{Key: key, Timeout: max(timeout, 0)}
+		return nil, &locking.Error{Key: key, Timeout: max(timeout, 0)}
+	}
+	deadline := start.Add(timeout)
+	place, head := p.local.join(key)
+	if head {
+		h, rem, err := p.attempt(ctx, key, k, owner, deadline)
+		if h != nil || err != nil {
+			p.local.leave(key, place, h != nil)
+			return h, err
 		}
-		remaining, tried = rem, true
 		if p.hookBeforeWait != nil {
 			p.hookBeforeWait()
 		}
+		return p.wait(ctx, key, k, owner, place, true, timeout, deadline, rem)
 	}
-	return p.wait(ctx, key, k, owner, timeout, start.Add(timeout), remaining, tried)
+	return p.wait(ctx, key, k, owner, place, false, timeout, deadline, 0)
 }
 
 // attempt runs the acquire script once, cut short at deadline. It returns a
@@ -210,7 +220,7 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 func (p *Provider) attempt(ctx context.Context, key string, k keys, owner string, deadline time.Time) (locking.Handle, time.Duration, error) {
 	start := time.Now()
 	cctx, cancel := context.WithDeadline(ctx, deadline)
-	n, err := acquireScript.Run(cctx, p.client, []string{k.lock, k.fence}, owner, p.ttlArg).Int64()
+	n, err := acquireScript.Run(cctx, p.client, []string{k.lock, k.fence}, owner, p.ttlArg, p.fenceTTLArg).Int64()
 	cut := cctx.Err() != nil
 	cancel()
 	if err != nil {

@@ -58,10 +58,13 @@ type Redlock struct {
 	quorum int
 	s      redlockSettings
 	ttlArg string // the TTL in ms, formatted once for the scripts
-	self   string // owner prefix unique to this provider: "<random hex>:"
-	seq    atomic.Uint64
-	local  localQueues // this provider's goroutines waiting for a key
-	subs   []*waiters  // per node: the subscription to release announcements
+	// fenceTTLArg is TTL + FenceRetention in ms: how long a fence counter
+	// outlives the grant or raise that wrote it.
+	fenceTTLArg string
+	self        string // owner prefix unique to this provider: "<random hex>:"
+	seq         atomic.Uint64
+	local       localQueues // this provider's goroutines waiting for a key
+	subs        []*waiters  // per node: the subscription to release announcements
 
 	// base ends the node calls still in flight when the provider closes.
 	base   context.Context
@@ -129,16 +132,17 @@ func newRedlock(nodes []Client, opts *Options, eviction []*evictionCheck) (*Redl
 	}
 	base, cancel := context.WithCancel(context.Background())
 	return &Redlock{
-		nodes:  append([]Client(nil), nodes...),
-		quorum: len(nodes)/2 + 1,
-		s:      s,
-		ttlArg: strconv.FormatInt(s.ttl.Milliseconds(), 10),
-		self:   self,
-		local:  localQueues{m: make(map[string][]*localWaiter)},
-		subs:   subs,
-		base:   base,
-		cancel: cancel,
-		tasks:  make(chan func()),
+		nodes:       append([]Client(nil), nodes...),
+		quorum:      len(nodes)/2 + 1,
+		s:           s,
+		ttlArg:      strconv.FormatInt(s.ttl.Milliseconds(), 10),
+		fenceTTLArg: strconv.FormatInt(s.fenceTTL.Milliseconds(), 10),
+		self:        self,
+		local:       localQueues{m: make(map[string]*localQueue)},
+		subs:        subs,
+		base:        base,
+		cancel:      cancel,
+		tasks:       make(chan func()),
 
 		giveBacks: newGiveBacks(s.releaseTimeout),
 		eviction:  eviction,
@@ -170,9 +174,7 @@ func (r *Redlock) StorageKeys(key string) (lock, fence string) {
 
 // Waiters returns how many goroutines of this provider wait for key.
 func (r *Redlock) Waiters(key string) int {
-	r.local.mu.Lock()
-	defer r.local.mu.Unlock()
-	return len(r.local.m[key])
+	return r.local.count(key)
 }
 
 // Ping checks that a majority of the nodes answer within the dial timeout;
@@ -274,8 +276,11 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 	backoff := time.NewTimer(time.Hour)
 	backoff.Stop()
 	defer backoff.Stop()
+	// Every caller queues first, in arrival order; only the head talks to
+	// the nodes. The others wait, with no timer of their own, until they
+	// are the head.
+	place, head := r.local.join(key)
 	var (
-		place    *localWaiter // in this provider's queue for key
 		joined   *redlockJoin // in the nodes' queues: their announcements
 		acquired bool
 		hint     time.Duration // the holder's remaining lease, from the last refusal
@@ -284,19 +289,9 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 		if joined != nil {
 			r.leave(joined, acquired)
 		}
-		if place != nil {
-			r.local.leave(key, place, acquired)
-		}
+		r.local.leave(key, place, acquired)
 	}()
-	// A newcomer that finds goroutines of this provider waiting for key
-	// queues behind them instead of barging in; it tries when woken, or at
-	// once if the queue emptied meanwhile.
-	try := true
-	if r.local.queued(key) {
-		var head bool
-		place, head = r.local.join(key)
-		try = head
-	}
+	try := head
 	for {
 		if try {
 			h, rem, err := r.attempt(ctx, key, k, deadline)
@@ -315,9 +310,6 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 			}
 			hint = rem
 		}
-		if place == nil {
-			place, _ = r.local.join(key)
-		}
 		if joined == nil {
 			// From now on the nodes' announcements wake the head of the
 			// local queue. Once the subscriptions are confirmed a release
@@ -327,17 +319,21 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 			if stop := r.waitOver(ctx, key, timeout, deadline); stop != nil {
 				return nil, stop
 			}
-			if try = r.local.isHead(key, place); try {
+			if head {
+				try = true
 				continue
 			}
 		}
-		if retry == nil {
-			retry = r.s.newRetry()
-		}
-		if d := nextWait(retry, hint); d > 0 {
-			backoff.Reset(min(d, time.Until(deadline)+time.Millisecond))
+		if head {
+			if retry == nil {
+				retry = r.s.newRetry()
+			}
+			if d := nextWait(retry, hint); d > 0 {
+				backoff.Reset(min(d, time.Until(deadline)+time.Millisecond))
+			}
 		}
 		var stop error
+		try = true
 		select {
 		case <-ctx.Done():
 			stop = fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
@@ -346,6 +342,11 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 		case <-r.base.Done():
 			stop = &locking.UnavailableError{Key: key, Err: errClosed}
 		case <-place.wake:
+			head = true // only the head is woken
+		case <-place.promoted:
+			// The head before us got the lock: wait for its release,
+			// with the fallback retries armed from now on.
+			head, try, hint = true, false, 0
 		case <-backoff.C:
 		}
 		backoff.Stop()
@@ -357,7 +358,6 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 		if stop != nil {
 			return nil, stop
 		}
-		try = true
 	}
 }
 
@@ -480,7 +480,7 @@ func (l *lease) agreeOnToken(counters []int64, validUntil time.Time) (int64, err
 	tokenArg := strconv.FormatInt(token, 10)
 	deadline := earliest(validUntil, time.Now().Add(l.r.s.nodeTimeout))
 	replies, asked := l.r.fanOutTo(low, deadline, nil, nil, func(ctx context.Context, c Client) (int64, error) {
-		return redlockRaiseScript.Run(ctx, c, l.scriptKeys, l.owner, tokenArg).Int64()
+		return redlockRaiseScript.Run(ctx, c, l.scriptKeys, l.owner, tokenArg, l.r.fenceTTLArg).Int64()
 	})
 	var errs []error
 	gather(replies, asked, deadline, nil, func(rp reply) bool {
@@ -514,6 +514,6 @@ func (r *Redlock) newLease(key string, k keys) *lease {
 		scriptKeys: keys,
 		lockKey:    keys[:1],
 		// Boxed once here, not once per node call.
-		acquireArgs: []any{owner, r.ttlArg},
+		acquireArgs: []any{owner, r.ttlArg, r.fenceTTLArg},
 	}
 }

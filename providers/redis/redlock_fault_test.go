@@ -230,7 +230,9 @@ func TestRedlockTokenIsTheLargestCounterAndLowerNodesAreRaisedToIt(t *testing.T)
 	r := ns.redlock(t, nil)
 	ctx := rlCtx(t)
 	lock, fence := r.StorageKeys("k")
-	for i, v := range []int{5, 9, 2} {
+	// Counters above the nodes' clocks in microseconds, so that the
+	// counters, not the clocks, decide the tokens.
+	for i, v := range []uint64{aboveClock + 5, aboveClock + 9, aboveClock + 2} {
 		ns.peek[i].Set(ctx, fence, v, 0)
 	}
 	ns.peek[2].Set(ctx, lock, "stranger", 30*time.Second) // node 2 refuses
@@ -239,11 +241,11 @@ func TestRedlockTokenIsTheLargestCounterAndLowerNodesAreRaisedToIt(t *testing.T)
 		t.Fatal(err)
 	}
 	defer h.Release(ctx)
-	if h.Token() != 10 {
-		t.Fatalf("Token() = %d, want 10 (the largest of 6 and 10)", h.Token())
+	if h.Token() != aboveClock+10 {
+		t.Fatalf("Token() = %d, want %d (the largest of base+6 and base+10)", h.Token(), aboveClock+10)
 	}
-	if got := ns.fences(t, fence); got[0] != 10 || got[1] != 10 || got[2] != 2 {
-		t.Fatalf("fence counters = %v, want [10 10 2]: the lower granting node raised", got)
+	if got := ns.fences(t, fence); got[0] != aboveClock+10 || got[1] != aboveClock+10 || got[2] != aboveClock+2 {
+		t.Fatalf("fence counters = %v, want base + [10 10 2]: the lower granting node raised", got)
 	}
 }
 
@@ -252,9 +254,14 @@ func TestRedlockTokensGrowWhenEveryGrantMissesADifferentNode(t *testing.T) {
 	ns := startRedlockNodes(t, 3)
 	r := ns.redlock(t, nil)
 	ctx := rlCtx(t)
-	lock, _ := r.StorageKeys("k")
-	// Without raising the lower counters, this rotation hands out 1, 2, 2:
-	// a stale holder's writes would then be as good as the new holder's.
+	lock, fence := r.StorageKeys("k")
+	// Counters above the clocks make the counters decide the tokens.
+	// Without raising the lower counters, this rotation then hands out
+	// base+1, base+2, base+2: a stale holder's writes would be as good as
+	// the new holder's.
+	for _, c := range ns.peek {
+		c.Set(ctx, fence, aboveClock, 0)
+	}
 	var last uint64
 	for round := range 9 {
 		blocked := ns.peek[round%3]

@@ -44,7 +44,7 @@ func (r *Redlock) newRedlockHandle(l *lease, token uint64, requested, validUntil
 	tokenArg := strconv.FormatUint(token, 10)
 	h := &redlockHandle{
 		l: l, token: token, tokenArg: tokenArg,
-		releaseArgs: []any{l.owner, l.k.channel, tokenArg},
+		releaseArgs: []any{l.owner, l.k.channel, tokenArg, r.fenceTTLArg},
 		stop:        make(chan struct{}),
 		validUntil:  validUntil,
 	}
@@ -135,7 +135,7 @@ func (h *redlockHandle) extend() {
 }
 
 func (h *redlockHandle) extendOn(ctx context.Context, c Client) (int64, error) {
-	return redlockExtendScript.Run(ctx, c, h.l.scriptKeys, h.l.owner, h.l.r.ttlArg, h.tokenArg).Int64()
+	return redlockExtendScript.Run(ctx, c, h.l.scriptKeys, h.l.owner, h.l.r.ttlArg, h.tokenArg, h.l.r.fenceTTLArg).Int64()
 }
 
 // loseLocked stops the extensions and closes lost; h.mu is held.

@@ -59,8 +59,8 @@ func TestRedlockAddressAndNodesRegisterTheMajorityProvider(t *testing.T) {
 				t.Fatal(err)
 			}
 			second, err := mediator.Send(ctx, m, rlDebit{Account: "a"})
-			if err != nil || second != first+1 {
-				t.Fatalf("tokens %d then %d (%v), want consecutive", first, second, err)
+			if err != nil || second <= first {
+				t.Fatalf("tokens %d then %d (%v), want growing", first, second, err)
 			}
 			if runs.Load() != 2 {
 				t.Fatalf("handler ran %d times, want 2", runs.Load())
@@ -227,12 +227,13 @@ func TestRedlockFromDIUsesTheAppsClientsAndLeavesThemOpen(t *testing.T) {
 	if r, ok := lp.(*redislocks.Redlock); !ok || r.Nodes() != 3 {
 		t.Fatalf("provider = %T, want *redis.Redlock on the 3 clients", lp)
 	}
-	if tok, err := mediator.Send(ctx, m, rlDebit{Account: "a"}); err != nil || tok != 1 {
-		t.Fatalf("Send = %d, %v; want token 1", tok, err)
+	tok, err := mediator.Send(ctx, m, rlDebit{Account: "a"})
+	if err != nil || tok == 0 {
+		t.Fatalf("Send = %d, %v; want a token", tok, err)
 	}
 	// The lock went through the app's clients, with the prefix it was given.
-	if got := ns.fences(t, "di:{rlDebit:a}:fence"); got[0]+got[1]+got[2] < 2 {
-		t.Fatalf("fence counters %v under di:{rlDebit:a}:fence, want 1 on a majority", got)
+	if got := ns.fences(t, "di:{rlDebit:a}:fence"); countAtLeast(got, tok) < 2 {
+		t.Fatalf("fence counters %v under di:{rlDebit:a}:fence, want the token %d on a majority", got, tok)
 	}
 	if err := m.Close(ctx); err != nil {
 		t.Fatal(err)

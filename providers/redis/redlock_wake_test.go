@@ -13,7 +13,7 @@ func woken(w *localWaiter) bool {
 }
 
 func TestRedlockLocalQueueWakesTheHeadOnlyInArrivalOrder(t *testing.T) {
-	lq := localQueues{m: make(map[string][]*localWaiter)}
+	lq := newLocalQueues()
 	a, headA := lq.join("k")
 	b, headB := lq.join("k")
 	c, _ := lq.join("k")
@@ -43,7 +43,7 @@ func TestRedlockLocalQueueWakesTheHeadOnlyInArrivalOrder(t *testing.T) {
 }
 
 func TestRedlockLocalQueueHeadThatGivesUpWakesTheNext(t *testing.T) {
-	lq := localQueues{m: make(map[string][]*localWaiter)}
+	lq := newLocalQueues()
 	a, _ := lq.join("k")
 	b, _ := lq.join("k")
 	c, _ := lq.join("k")

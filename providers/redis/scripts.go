@@ -5,17 +5,32 @@ import goredis "github.com/redis/go-redis/v9"
 // acquireScript grants the lock and issues its fencing token in one atomic
 // step, so no other grant can come between the two.
 //
-// KEYS: lock, fence. ARGV: owner, ttl in ms.
+// KEYS: lock, fence. ARGV: owner, ttl in ms, fence ttl in ms (TTL +
+// FenceRetention).
 // Returns the token (>= 1) when granted. When the lock is held by someone
 // else it returns -2 - the remaining lease in ms (<= -2), which tells a
 // waiter when an abandoned lease will run out, or -1 when the key has no
 // expiry (not one of ours).
 //
+// The token is the larger of the key's last token + 1 and the server's
+// clock in microseconds (TIME). The fence counter that keeps the last token
+// expires a fence ttl after the grant, so a key leaves nothing behind; once
+// it is gone the clock alone still gives a larger token than every earlier
+// one, because the counter expired by that same clock (docs/fencing.md says
+// what this rests on). Counters and clock values stay
+// below 2^53, where Lua's numbers are exact; string.format('%d') writes them
+// without the exponent that Lua's default formatting would use.
+//
 // Asking again with the same owner (a client retrying after a lost reply)
 // returns the token already issued instead of failing, so retries are safe.
 var acquireScript = goredis.NewScript(`
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-	return redis.call('INCR', KEYS[2])
+	local t = redis.call('TIME')
+	local token = tonumber(t[1]) * 1000000 + tonumber(t[2])
+	local last = tonumber(redis.call('GET', KEYS[2]))
+	if last and last >= token then token = last + 1 end
+	redis.call('SET', KEYS[2], string.format('%d', token), 'PX', ARGV[3])
+	return token
 end
 if redis.call('GET', KEYS[1]) == ARGV[1] then
 	redis.call('PEXPIRE', KEYS[1], ARGV[2])

@@ -12,14 +12,21 @@ import (
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 )
 
-// wait queues the caller for k and tries again whenever it is woken: by a
+// wait is the rest of an acquisition that could not be had at once: place
+// is the caller's place in the provider's queue for key, head whether it is
+// first there (and made one attempt, answered with the holder's remaining
+// lease). The caller also joins the subscription to the key's releases,
+// which wake the head; a head tries again whenever it is woken: by a
 // release, by the subscription's confirmation (a release may have come
 // between the first attempt and the subscription), or by the fallback
-// backoff. It gives up exactly at deadline, or when ctx ends; its Redis
-// calls are cut short there too.
-func (p *Provider) wait(ctx context.Context, key string, k keys, owner string, timeout time.Duration, deadline time.Time, remaining time.Duration, tried bool) (locking.Handle, error) {
+// backoff. Waiters behind the head make no call to Redis and arm no timer
+// but the timeout. wait gives up exactly at deadline, or when ctx ends; its
+// Redis calls are cut short there too. It leaves place.
+func (p *Provider) wait(ctx context.Context, key string, k keys, owner string, place *localWaiter, head bool, timeout time.Duration, deadline time.Time, remaining time.Duration) (locking.Handle, error) {
+	acquired := false
+	defer func() { p.local.leave(key, place, acquired) }()
 	jctx, cancel := context.WithDeadline(ctx, deadline)
-	w, err := p.waiters.join(jctx, k.channel)
+	w, err := p.waiters.joinNotify(jctx, k.channel, func() { p.local.wakeHead(key) })
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -27,26 +34,33 @@ func (p *Provider) wait(ctx context.Context, key string, k keys, owner string, t
 		}
 		return nil, &locking.UnavailableError{Key: key, Err: fmt.Errorf("redis: subscribing to %s: %w", k.channel, err)}
 	}
-	acquired := false
-	defer func() { p.waiters.leave(w, acquired) }()
+	defer p.waiters.leave(w, false)
 
 	timeoutTimer := time.NewTimer(time.Until(deadline))
 	defer timeoutTimer.Stop()
-	retry := p.s.newRetry()
+	var retry redislock.RetryStrategy // made when the caller is first the head
 	backoff := time.NewTimer(time.Hour)
 	backoff.Stop()
 	defer backoff.Stop()
 	schedule := func(remaining time.Duration) {
+		if retry == nil {
+			retry = p.s.newRetry()
+		}
 		if d := nextWait(retry, remaining); d > 0 {
 			backoff.Reset(d)
 		}
 	}
-	if tried {
+	// ready closes when Redis confirms the subscription; the head tries
+	// once more then, in case the lock was freed before.
+	ready := w.q.ready
+	if head {
 		schedule(remaining)
-	} else {
-		schedule(0)
 	}
 	for {
+		var readyC <-chan struct{}
+		if head {
+			readyC = ready
+		}
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
@@ -54,9 +68,22 @@ func (p *Provider) wait(ctx context.Context, key string, k keys, owner string, t
 			return nil, &locking.Error{Key: key, Timeout: timeout}
 		case <-p.waiters.closing:
 			return nil, &locking.UnavailableError{Key: key, Err: errClosed}
-		case <-w.ready:
-			w.ready = nil
-		case <-w.wake:
+		case <-readyC:
+			ready = nil
+		case <-place.wake:
+			head = true // only the head is woken
+		case <-place.promoted:
+			// The head before us got the lock: wait for its release, with
+			// the fallback retries armed from now on. A subscription
+			// confirmed while we were behind needs no try of ours.
+			head = true
+			select {
+			case <-ready:
+				ready = nil
+			default:
+			}
+			schedule(0)
+			continue
 		case <-backoff.C:
 		}
 		if !time.Now().Before(deadline) {
