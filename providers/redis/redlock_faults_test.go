@@ -285,14 +285,14 @@ func TestRedlockTheFirstExtensionIsScheduledFromTheSend(t *testing.T) {
 	ctx := rlCtx(t)
 	// Before the latency: every script loaded on every node (a lock held
 	// through an extension), and r's connections open.
-	fast := ns.redlock(t, &redislocks.Options{TTL: 300 * time.Millisecond, RefreshInterval: 100 * time.Millisecond, NodeTimeout: 50 * time.Millisecond})
+	fast := ns.redlock(t, &redislocks.Options{TTL: 3 * time.Second, RefreshInterval: 100 * time.Millisecond, NodeTimeout: time.Second})
 	hf, err := fast.TryAcquire(ctx, "warm-up", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the scripts cached on every node", func() bool {
 		for _, c := range ns.peek {
-			if !strings.Contains(c.Info(ctx, "memory").Val(), "number_of_cached_scripts:2") {
+			if cachedScripts(c) < 2 {
 				return false
 			}
 		}
