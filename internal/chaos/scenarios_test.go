@@ -174,6 +174,23 @@ func TestChaosNodesRestartedEmptyCanGrantASecondHolder(t *testing.T) {
 	}
 	defer ha.Release(ctx)
 	chk.Record(chaos.Event{Kind: chaos.Enter, Proc: 1, Token: ha.Token(), At: time.Now().UnixNano()})
+	// TryAcquire returned on a majority; the third node's grant may still be
+	// on its way. Had it reached a node only after that node's restart, the
+	// first holder would hold a majority again (the restarted node and the
+	// third), and rightly keep the second out: wait until every node holds
+	// the lock, so that the restarts forget it where the test says.
+	lock, _ := a.StorageKeys("k")
+	for _, s := range cl.Nodes {
+		c := goredis.NewClient(&goredis.Options{Addr: s.Addr()})
+		deadline := time.Now().Add(10 * time.Second)
+		for c.Exists(ctx, lock).Val() == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("node %s never got the first holder's grant", s.Addr())
+			}
+			time.Sleep(time.Millisecond)
+		}
+		_ = c.Close()
+	}
 	// Two nodes crash and come back at once, without their data: the
 	// majority that granted the lock forgets it.
 	for _, s := range cl.Nodes[:2] {
