@@ -163,7 +163,10 @@ func TestChaosNodesRestartedEmptyCanGrantASecondHolder(t *testing.T) {
 	noLeaks(t)
 	cl := chaos.StartCluster(t, 3, false)
 	chk := chaos.NewChecker()
-	a := redlockOn(t, cl.NodeAddrs(), 10*time.Second)
+	// A lease long enough that the first holder's next extension, which
+	// would take the restarted nodes' free key again, comes after the
+	// second holder's grant however slowly the machine restarts them.
+	a := redlockOn(t, cl.NodeAddrs(), time.Minute)
 	ctx := context.Background()
 	ha, err := a.TryAcquire(ctx, "k", 0)
 	if err != nil {
@@ -171,6 +174,23 @@ func TestChaosNodesRestartedEmptyCanGrantASecondHolder(t *testing.T) {
 	}
 	defer ha.Release(ctx)
 	chk.Record(chaos.Event{Kind: chaos.Enter, Proc: 1, Token: ha.Token(), At: time.Now().UnixNano()})
+	// TryAcquire returned on a majority; the third node's grant may still be
+	// on its way. Had it reached a node only after that node's restart, the
+	// first holder would hold a majority again (the restarted node and the
+	// third), and rightly keep the second out: wait until every node holds
+	// the lock, so that the restarts forget it where the test says.
+	lock, _ := a.StorageKeys("k")
+	for _, s := range cl.Nodes {
+		c := goredis.NewClient(&goredis.Options{Addr: s.Addr()})
+		deadline := time.Now().Add(10 * time.Second)
+		for c.Exists(ctx, lock).Val() == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("node %s never got the first holder's grant", s.Addr())
+			}
+			time.Sleep(time.Millisecond)
+		}
+		_ = c.Close()
+	}
 	// Two nodes crash and come back at once, without their data: the
 	// majority that granted the lock forgets it.
 	for _, s := range cl.Nodes[:2] {
@@ -181,8 +201,10 @@ func TestChaosNodesRestartedEmptyCanGrantASecondHolder(t *testing.T) {
 	// The second client connects after the restarts: pooled connections to
 	// the killed processes would make its one try see dead nodes, not
 	// forgetful ones.
-	b := redlockOn(t, cl.NodeAddrs(), 10*time.Second)
-	hb, err := b.TryAcquire(ctx, "k", 0)
+	b := redlockOn(t, cl.NodeAddrs(), time.Minute)
+	// It may wait: on a busy machine a node's first answer over new
+	// connections can miss the node timeout, and the next try makes it.
+	hb, err := b.TryAcquire(ctx, "k", 10*time.Second)
 	if err != nil {
 		t.Fatalf("want the forgetful majority to grant a second holder (this test shows why nodes need persistence or a delayed restart), got %v", err)
 	}

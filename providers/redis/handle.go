@@ -179,7 +179,7 @@ func (h *handle) Release(ctx context.Context) error {
 		// Redis may be down, or may have deleted the key and lost the
 		// reply: the release is retried in the background until Redis
 		// answers or the lease would have ended anyway.
-		h.p.releaseLater(h.k, h.owner, validUntil.Add(h.p.s.driftMargin()))
+		h.p.releaseLater(h.key, h.k, h.owner, validUntil.Add(h.p.s.driftMargin()))
 	}
 	if n <= 1 {
 		// Local waiters need not wait for the announcement to come back

@@ -251,7 +251,7 @@ func (p *Provider) attempt(ctx context.Context, r *request, deadline time.Time) 
 		if mayHaveRun(err) {
 			// The script may have run, or may still run, although its
 			// answer never came: give back what we may hold.
-			p.forgetLater(k, owner, start)
+			p.forgetLater(key, k, owner, start)
 		}
 		if ctx.Err() != nil {
 			return nil, 0, fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
@@ -275,20 +275,20 @@ func (p *Provider) attempt(ctx context.Context, r *request, deadline time.Time) 
 // sent at start may have received without hearing of it: an owner-compare
 // delete, retried until Redis answers or that grant's lease would have
 // ended. Close stops it.
-func (p *Provider) forgetLater(k keys, owner string, start time.Time) {
-	p.releaseLater(k, owner, start.Add(p.s.ttl+p.s.driftMargin()))
+func (p *Provider) forgetLater(key string, k keys, owner string, start time.Time) {
+	p.releaseLater(key, k, owner, start.Add(p.s.ttl+p.s.driftMargin()))
 }
 
 // releaseLater deletes k's lock if owner still holds it, in the background,
 // retried until Redis answers or until (when the lease would have ended
 // anyway); an answer wakes the head of the local queue, which may have
 // been skipped while the key looked taken.
-func (p *Provider) releaseLater(k keys, owner string, until time.Time) {
+func (p *Provider) releaseLater(key string, k keys, owner string, until time.Time) {
 	p.giveBacks.run(until, func(ctx context.Context) error {
 		if err := releaseScript.Run(ctx, p.client, []string{k.lock}, owner, k.channel).Err(); err != nil {
 			return err
 		}
-		p.waiters.wakeHead(k.channel)
+		p.local.wakeHead(key)
 		return nil
 	})
 }

@@ -191,9 +191,11 @@ func TestRedlockLosingTheMajorityCancelsTheHandlerAndSendReportsLockLost(t *test
 			t.Fatalf("Send = %v, want ErrLockLost", err)
 		}
 		// Lost closes when the last extension's validity (TTL - drift) ends;
-		// the handler's return and Send's report take a little more.
-		if d := time.Since(killed); d > time.Second+200*time.Millisecond {
-			t.Fatalf("the loss was reported %s after the majority went down, want within the 1s lease", d)
+		// the handler's return and Send's report take a little more, and a
+		// busy machine's timers more still: the bound is generous, but
+		// well below the 5s after which the handler counts as never told.
+		if d := time.Since(killed); d > 3*time.Second {
+			t.Fatalf("the loss was reported %s after the majority went down, want within about the 1s lease", d)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the handler still runs 5s after the majority went down")

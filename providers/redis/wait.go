@@ -110,7 +110,7 @@ func (p *Provider) wait(ctx context.Context, r *request, place *localWaiter, hea
 					return p.newHandle(r, d.token, d.requested, true), nil
 				}
 				// Handed the lock after giving up: give it back.
-				p.forgetLater(k, r.owner, d.requested)
+				p.forgetLater(key, k, r.owner, d.requested)
 			}
 		}
 		if stop != nil {
