@@ -198,6 +198,10 @@ func TestRedlockAReleaseAppliedButUnansweredWakesTheLocalWaiter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	before := make([]int32, len(lossy))
+	for i, c := range lossy {
+		before[i] = c.answered.Load()
+	}
 	got := make(chan error, 1)
 	go func() {
 		w, err := r.TryAcquire(ctx, "k", 20*time.Second)
@@ -207,6 +211,17 @@ func TestRedlockAReleaseAppliedButUnansweredWakesTheLocalWaiter(t *testing.T) {
 		got <- err
 	}()
 	waitFor(t, "the waiter in the queue", func() bool { return r.Waiters("k") == 1 })
+	// The waiter asked every node twice (its first try, and once more when
+	// its subscriptions were confirmed); only then may replies be lost, or
+	// the loss would hit the waiter's refusal instead of the release.
+	waitFor(t, "the waiter's two tries", func() bool {
+		for i, c := range lossy {
+			if c.answered.Load() < before[i]+2 {
+				return false
+			}
+		}
+		return true
+	})
 	for _, c := range lossy {
 		c.loseNext(1)
 	}
