@@ -86,8 +86,10 @@ func TestRedisStoppingMidHoldLosesTheLeaseWithinTTLAndRestartRecovers(t *testing
 	stopped := time.Now()
 	select {
 	case <-h.Lost():
-		within(t, "Lost after the server stopped", time.Since(stopped), 0, time.Second)
-	case <-time.After(3 * time.Second):
+		// Within the 1s lease on an idle machine; the bound allows for a
+		// busy one's late timers.
+		within(t, "Lost after the server stopped", time.Since(stopped), 0, 3*time.Second)
+	case <-time.After(5 * time.Second):
 		t.Fatal("Lost did not close within the lease")
 	}
 

@@ -433,6 +433,9 @@ func (r *Redlock) attempt(ctx context.Context, key string, k keys, deadline time
 			l.giveBack(replies, counters, ambiguous)
 			return nil, 0, fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
 		}
+		if silent := n - granted - refused - failed; silent > 0 {
+			errs = append(errs, fmt.Errorf("%d nodes did not answer in time", silent))
+		}
 		failed = n - granted - refused
 	}
 	if granted < r.quorum {
