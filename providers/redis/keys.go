@@ -12,8 +12,12 @@ type keys struct {
 }
 
 func newKeys(prefix, key string) keys {
-	lock := prefix + "{" + escapeTag(key) + "}"
-	return keys{lock: lock, fence: lock + ":fence", channel: lock + ":released"}
+	// One allocation holds the three: "<lock>:fence<lock>:released", of
+	// which the fence and the channel are substrings.
+	tag := escapeTag(key)
+	n := len(prefix) + len(tag) + 2
+	all := prefix + "{" + tag + "}:fence" + prefix + "{" + tag + "}:released"
+	return keys{lock: all[:n], fence: all[:n+len(":fence")], channel: all[n+len(":fence"):]}
 }
 
 // escapeTag keeps the hash tag non-empty: Redis Cluster hashes a key whose

@@ -3,6 +3,7 @@ package redis
 import (
 	"slices"
 	"sync"
+	"time"
 )
 
 // localQueues keep the goroutines of one provider (single node or Redlock)
@@ -45,20 +46,39 @@ type localWaiter struct {
 	// promoted receives a token when the waiter became the head because the
 	// head before it got the lock: it waits for that lock's release.
 	promoted chan struct{}
+	// owner is the owner value the waiter asks Redis with; "" for a waiter
+	// that can never be handed a lock (Redlock's).
+	owner string
+	// parked is set while the waiter waits for a signal (not trying);
+	// claimed once a Release took it as the one to hand its lock to. A
+	// claimed waiter takes exactly one handoff. Both under localQueues.mu.
+	parked, claimed bool
+	// handoff receives the outcome of the Release that claimed the waiter.
+	handoff chan handoff
+}
+
+// handoff is what a Release tells the waiter it claimed: the token of the
+// lock it handed over, with the moment its request was sent (the lease
+// counts from then), or a zero token when it freed the key instead.
+type handoff struct {
+	token     uint64
+	requested time.Time
 }
 
 func newLocalQueues() *localQueues {
 	return &localQueues{m: make(map[string]*localQueue)}
 }
 
-// join puts a waiter at the tail of key's queue and reports whether it is
-// the head. The caller must leave, and use w no more after that.
-func (lq *localQueues) join(key string) (w *localWaiter, head bool) {
+// join puts a waiter asking with owner at the tail of key's queue and
+// reports whether it is the head. The caller must leave, and use w no more
+// after that.
+func (lq *localQueues) join(key, owner string) (w *localWaiter, head bool) {
 	if x, ok := lq.waiterPool.Get().(*localWaiter); ok {
 		w = x
 	} else {
-		w = &localWaiter{wake: make(chan struct{}, 1), promoted: make(chan struct{}, 1)}
+		w = &localWaiter{wake: make(chan struct{}, 1), promoted: make(chan struct{}, 1), handoff: make(chan handoff, 1)}
 	}
+	w.owner = owner
 	lq.mu.Lock()
 	defer lq.mu.Unlock()
 	q := lq.m[key]
@@ -135,8 +155,46 @@ func (lq *localQueues) leave(key string, w *localWaiter, acquired bool) {
 	// Nobody signals w any more: drop what it did not take, and reuse it.
 	drain(w.wake)
 	drain(w.promoted)
+	w.parked, w.claimed = false, false
 	lq.waiterPool.Put(w)
 }
+
+// park marks w as waiting for a signal; unpark ends that and reports
+// whether a Release claimed w meanwhile, in which case w must take the
+// handoff that Release sends.
+func (lq *localQueues) park(w *localWaiter) {
+	lq.mu.Lock()
+	w.parked = true
+	lq.mu.Unlock()
+}
+
+func (lq *localQueues) unpark(w *localWaiter) (claimed bool) {
+	lq.mu.Lock()
+	defer lq.mu.Unlock()
+	w.parked = false
+	claimed, w.claimed = w.claimed, false
+	return claimed
+}
+
+// claimHead returns key's head when it is parked and can be handed a lock,
+// claimed: the caller must then send it exactly one handoff (handOn).
+func (lq *localQueues) claimHead(key string) *localWaiter {
+	lq.mu.Lock()
+	defer lq.mu.Unlock()
+	q := lq.m[key]
+	if q == nil {
+		return nil
+	}
+	w := q.ws[0]
+	if !w.parked || w.claimed || w.owner == "" {
+		return nil
+	}
+	w.claimed = true
+	return w
+}
+
+// handOn sends a claimed waiter the outcome of the Release that claimed it.
+func (lq *localQueues) handOn(w *localWaiter, h handoff) { w.handoff <- h }
 
 // signal leaves a token on c unless one is already there.
 func signal(c chan struct{}) {

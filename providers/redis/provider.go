@@ -52,6 +52,7 @@ type Provider struct {
 	seq         atomic.Uint64
 	waiters     *waiters    // the subscription to release announcements
 	local       localQueues // this provider's goroutines that want a key
+	batch       *batcher    // sends many goroutines' acquisitions and releases together
 
 	// giveBacks free what a failed call may have left in Redis: the grant
 	// of an acquisition whose reply was lost, a release Redis did not
@@ -102,6 +103,7 @@ func newProvider(client Client, opts *Options, eviction *evictionCheck) (*Provid
 		self:        self,
 		waiters:     newWaiters(client, self, s.releaseTimeout),
 		local:       localQueues{m: make(map[string]*localQueue)},
+		batch:       newBatcher(client),
 		giveBacks:   newGiveBacks(s.releaseTimeout),
 		eviction:    eviction,
 	}, nil
@@ -188,19 +190,18 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 		return nil, fmt.Errorf("redis: acquiring %q: %w", key, err)
 	}
 	start := time.Now()
-	k := newKeys(p.s.keyPrefix, key)
-	owner := p.self + strconv.FormatUint(p.seq.Add(1), 36)
+	r := p.newRequest(key)
 	if timeout <= 0 {
-		h, _, err := p.attempt(ctx, key, k, owner, start.Add(p.s.dialTimeout))
+		h, _, err := p.attempt(ctx, r, start.Add(p.s.dialTimeout))
 		if h != nil || err != nil {
 			return h, err
 		}
 		return nil, &locking.Error{Key: key, Timeout: max(timeout, 0)}
 	}
 	deadline := start.Add(timeout)
-	place, head := p.local.join(key)
+	place, head := p.local.join(key, r.owner)
 	if head {
-		h, rem, err := p.attempt(ctx, key, k, owner, deadline)
+		h, rem, err := p.attempt(ctx, r, deadline)
 		if h != nil || err != nil {
 			p.local.leave(key, place, h != nil)
 			return h, err
@@ -208,19 +209,42 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 		if p.hookBeforeWait != nil {
 			p.hookBeforeWait()
 		}
-		return p.wait(ctx, key, k, owner, place, true, timeout, deadline, rem)
+		return p.wait(ctx, r, place, true, timeout, deadline, rem)
 	}
-	return p.wait(ctx, key, k, owner, place, false, timeout, deadline, 0)
+	return p.wait(ctx, r, place, false, timeout, deadline, 0)
+}
+
+// request is what one acquisition sends Redis: its names, its owner value
+// and the scripts' arguments, built once (a grant's handle keeps it for the
+// release) so that the calls allocate no argument lists of their own.
+type request struct {
+	key         string // the caller's key
+	k           keys
+	owner       string
+	scriptKeys  [2]string // lock, fence
+	acquireArgs [3]any    // owner, TTL, fence TTL
+	releaseArgs [2]any    // owner, channel
+}
+
+func (p *Provider) newRequest(key string) *request {
+	r := &request{key: key, k: newKeys(p.s.keyPrefix, key)}
+	r.owner = p.self + strconv.FormatUint(p.seq.Add(1), 36)
+	r.scriptKeys = [2]string{r.k.lock, r.k.fence}
+	owner := any(r.owner) // boxed once for both scripts
+	r.acquireArgs = [3]any{owner, p.ttlArg, p.fenceTTLArg}
+	r.releaseArgs = [2]any{owner, r.k.channel}
+	return r
 }
 
 // attempt runs the acquire script once, cut short at deadline. It returns a
 // handle, or the remaining lease of the current holder (0 if unknown), or an
 // error: ctx's when ctx ended, a *locking.UnavailableError when Redis failed
 // or did not answer by deadline.
-func (p *Provider) attempt(ctx context.Context, key string, k keys, owner string, deadline time.Time) (locking.Handle, time.Duration, error) {
+func (p *Provider) attempt(ctx context.Context, r *request, deadline time.Time) (locking.Handle, time.Duration, error) {
+	key, k, owner := r.key, r.k, r.owner
 	start := time.Now()
 	cctx, cancel := context.WithDeadline(ctx, deadline)
-	n, err := acquireScript.Run(cctx, p.client, []string{k.lock, k.fence}, owner, p.ttlArg, p.fenceTTLArg).Int64()
+	n, err := p.batch.run(cctx, acquireScript, r.scriptKeys[:], r.acquireArgs[:]...)
 	cut := cctx.Err() != nil
 	cancel()
 	if err != nil {
@@ -239,7 +263,7 @@ func (p *Provider) attempt(ctx context.Context, key string, k keys, owner string
 	}
 	switch {
 	case n >= 1:
-		return p.newHandle(key, k, owner, uint64(n), start), 0, nil
+		return p.newHandle(r, uint64(n), start, false), 0, nil
 	case n == -1:
 		return nil, 0, nil
 	default:

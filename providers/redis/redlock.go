@@ -279,7 +279,7 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 	// Every caller queues first, in arrival order; only the head talks to
 	// the nodes. The others wait, with no timer of their own, until they
 	// are the head.
-	place, head := r.local.join(key)
+	place, head := r.local.join(key, "") // never handed a lock: no owner
 	var (
 		joined   *redlockJoin // in the nodes' queues: their announcements
 		acquired bool

@@ -48,7 +48,6 @@ func (r *Redlock) newRedlockHandle(l *lease, token uint64, requested, validUntil
 		stop:        make(chan struct{}),
 		validUntil:  validUntil,
 	}
-	h.lost.init()
 	h.mu.Lock() // the timer may fire before h.timer is set
 	h.timer = time.AfterFunc(untilRefresh(requested, r.s.refresh), h.extend)
 	h.mu.Unlock()
@@ -64,7 +63,7 @@ func (h *redlockHandle) Token() uint64 { return h.token }
 // Lost returns the channel closed when a majority of the nodes can no longer
 // be vouched for: too many of them say another owner has the key, or too few
 // answered to extend the lease before it ran out.
-func (h *redlockHandle) Lost() <-chan struct{} { return h.lost.ch }
+func (h *redlockHandle) Lost() <-chan struct{} { return h.lost.channel() }
 
 // AfterLost arranges for f to run, on a goroutine of its own, once the
 // majority is lost (at once if it already is); stop unregisters f and

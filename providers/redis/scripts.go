@@ -67,3 +67,33 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 `)
+
+// releaseHandOnScript is the release of a provider whose goroutine waits
+// for the key at the head of its local queue: instead of freeing the key it
+// grants it, in the same step, to that waiter's owner value with a new
+// fencing token (drawn as acquireScript draws it) — when no other provider
+// subscribes to the key's channel (so nobody else waits), or when the lock
+// being released was not itself handed on. Otherwise it releases as
+// releaseScript does and announces it. Within one process a lock so passes
+// from holder to waiter in one call, and among several processes every
+// other grant is open to all of them.
+//
+// KEYS: lock, fence. ARGV: owner, channel, next owner, ttl in ms, fence ttl
+// in ms, "1" when the lock being released was handed on.
+// Returns 0 when the lock was no longer the caller's, 1 when released, or
+// the next owner's token (> 1) when handed on.
+var releaseHandOnScript = goredis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[6] ~= '1' or redis.call('PUBSUB', 'NUMSUB', ARGV[2])[2] <= 1 then
+	redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+	local t = redis.call('TIME')
+	local token = tonumber(t[1]) * 1000000 + tonumber(t[2])
+	local last = tonumber(redis.call('GET', KEYS[2]))
+	if last and last >= token then token = last + 1 end
+	redis.call('SET', KEYS[2], string.format('%d', token), 'PX', ARGV[5])
+	return token
+end
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[2], ARGV[1])
+return 1
+`)

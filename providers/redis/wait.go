@@ -22,7 +22,8 @@ import (
 // backoff. Waiters behind the head make no call to Redis and arm no timer
 // but the timeout. wait gives up exactly at deadline, or when ctx ends; its
 // Redis calls are cut short there too. It leaves place.
-func (p *Provider) wait(ctx context.Context, key string, k keys, owner string, place *localWaiter, head bool, timeout time.Duration, deadline time.Time, remaining time.Duration) (locking.Handle, error) {
+func (p *Provider) wait(ctx context.Context, r *request, place *localWaiter, head bool, timeout time.Duration, deadline time.Time, remaining time.Duration) (locking.Handle, error) {
+	key, k := r.key, r.k
 	acquired := false
 	defer func() { p.local.leave(key, place, acquired) }()
 	jctx, cancel := context.WithDeadline(ctx, deadline)
@@ -61,13 +62,22 @@ func (p *Provider) wait(ctx context.Context, key string, k keys, owner string, p
 		if head {
 			readyC = ready
 		}
+		var (
+			stop   error
+			try    = true
+			d      handoff
+			handed bool
+		)
+		// Parked, the head may be handed the lock by a Release of this
+		// provider (see localQueues.claimHead).
+		p.local.park(place)
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
+			stop = fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
 		case <-timeoutTimer.C:
-			return nil, &locking.Error{Key: key, Timeout: timeout}
+			stop = &locking.Error{Key: key, Timeout: timeout}
 		case <-p.waiters.closing:
-			return nil, &locking.UnavailableError{Key: key, Err: errClosed}
+			stop = &locking.UnavailableError{Key: key, Err: errClosed}
 		case <-readyC:
 			ready = nil
 		case <-place.wake:
@@ -76,22 +86,45 @@ func (p *Provider) wait(ctx context.Context, key string, k keys, owner string, p
 			// The head before us got the lock: wait for its release, with
 			// the fallback retries armed from now on. A subscription
 			// confirmed while we were behind needs no try of ours.
-			head = true
+			head, try = true, false
 			select {
 			case <-ready:
 				ready = nil
 			default:
 			}
 			schedule(0)
-			continue
+		case d = <-place.handoff:
+			handed = true
 		case <-backoff.C:
+		}
+		if p.local.unpark(place) && !handed {
+			// A Release claimed us before we left: its outcome comes at
+			// once (the release is under way), and must be taken.
+			d, handed = <-place.handoff, true
+		}
+		if handed {
+			head, try = true, true // no hand-on: the key was freed, or the release failed
+			if d.token > 0 {
+				if stop == nil {
+					acquired = true
+					return p.newHandle(r, d.token, d.requested, true), nil
+				}
+				// Handed the lock after giving up: give it back.
+				p.forgetLater(key, k, r.owner, d.requested)
+			}
+		}
+		if stop != nil {
+			return nil, stop
+		}
+		if !try {
+			continue
 		}
 		if !time.Now().Before(deadline) {
 			// The timeout came with a wake-up: an attempt now would be cut
 			// at once and look like a failure of Redis.
 			return nil, &locking.Error{Key: key, Timeout: timeout}
 		}
-		h, rem, err := p.attempt(ctx, key, k, owner, deadline)
+		h, rem, err := p.attempt(ctx, r, deadline)
 		if err != nil {
 			if ctx.Err() == nil && !time.Now().Before(deadline) && errors.Is(err, locking.ErrUnavailable) {
 				// Redis answered "taken" before; an answer that the timeout
