@@ -197,9 +197,13 @@ func TestChaosRedlockKeepsOneHolderAndGrowingTokensUnderFaults(t *testing.T) {
 	// section's exit was sent (the checker had not read it yet), so
 	// KilledInside does not bound them; the kills do.
 	kills := r.Faults[chaos.FaultHolderKill]
-	if r.Succeeded < 50 || r.Accepted < r.Succeeded || r.Accepted > r.Succeeded+kills*workerGoroutines {
-		t.Fatalf("%d operations succeeded, %d writes accepted, %d workers killed (%d inside their section); want at least 50, one write each",
-			r.Succeeded, r.Accepted, kills, r.KilledInside)
+	// Liveness, not speed: the run must keep serving through its faults.
+	// A busy machine (two CPUs pinned, three worker processes under -race)
+	// serves a few per second; an idle one far more.
+	least := max(20, int(duration/time.Second))
+	if r.Succeeded < least || r.Accepted < r.Succeeded || r.Accepted > r.Succeeded+kills*workerGoroutines {
+		t.Fatalf("%d operations succeeded, %d writes accepted, %d workers killed (%d inside their section); want at least %d, one write each",
+			r.Succeeded, r.Accepted, kills, r.KilledInside, least)
 	}
 	if r.FaultCount() < len(chaos.FaultKinds)-1 {
 		t.Fatalf("only %d faults injected", r.FaultCount())
