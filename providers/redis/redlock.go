@@ -144,7 +144,7 @@ func newRedlock(nodes []Client, opts *Options, eviction []*evictionCheck) (*Redl
 		cancel:      cancel,
 		tasks:       make(chan func()),
 
-		giveBacks: newGiveBacks(s.releaseTimeout),
+		giveBacks: newGiveBacks(base, s.releaseTimeout),
 		eviction:  eviction,
 	}, nil
 }
