@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -16,10 +17,12 @@ const batchLeaders = 4
 // batcher sends the acquire and release scripts of many goroutines to Redis
 // together when there are many: up to batchLeaders calls run at once, each
 // by its own caller, as if there were no batcher; a call that finds them all
-// busy queues, and a caller whose call is done sends everything queued
-// meanwhile as one pipeline (one write, one read, instead of one of each per
-// call) before it returns. A single caller, or a few, never wait for
-// anyone; 64 goroutines on distinct keys share round trips and system calls.
+// busy queues. When a call under way ends, its caller hands its place to the
+// first queued caller, which sends everything queued by then as one pipeline
+// (one write, one read, instead of one of each per call), and hands the
+// place on in turn. So nobody sends more than its own call and one batch
+// that includes it; a single caller, or a few, never wait for anyone; and 64
+// goroutines on distinct keys share round trips and system calls.
 //
 // A queued caller whose context ends stops waiting at once; its call may
 // still be sent, and the caller treats it as a call whose answer was lost.
@@ -30,9 +33,8 @@ type batcher struct {
 	pipeline func() goredis.Pipeliner
 
 	mu      sync.Mutex
-	running int          // calls (or pipelines) under way, at most batchLeaders
-	queued  []*batchCall // waiting for a leader
-	spare   []*batchCall // the queue's other backing array, swapped in by takeQueued
+	running int          // places taken: calls or pipelines under way, at most batchLeaders
+	queued  []*batchCall // waiting for a place
 }
 
 // batchCall is one queued script call.
@@ -44,6 +46,9 @@ type batchCall struct {
 	n      int64
 	err    error
 	done   chan struct{} // closed when n and err are set
+	lead   chan struct{} // receives the place of a call that ended: send the queue
+	// leading is set, under batcher.mu, when the call was given a place.
+	leading bool
 }
 
 func newBatcher(client Client) *batcher {
@@ -61,12 +66,38 @@ func (b *batcher) run(ctx context.Context, script *goredis.Script, keys []string
 		b.running++
 		b.mu.Unlock()
 		n, err := script.Run(ctx, b.client, keys, args...).Int64()
-		b.flushQueued()
+		b.passPlace()
 		return n, err
 	}
-	c := &batchCall{ctx: ctx, script: script, keys: keys, args: args, done: make(chan struct{})}
+	c := &batchCall{ctx: ctx, script: script, keys: keys, args: args, done: make(chan struct{}), lead: make(chan struct{}, 1)}
 	b.queued = append(b.queued, c)
 	b.mu.Unlock()
+	gotLead := false
+	select {
+	case <-c.done:
+	case <-c.lead:
+		gotLead = true
+	case <-ctx.Done():
+	}
+	b.mu.Lock()
+	leading := c.leading
+	if !leading {
+		// Not given a place: if no batch took the call yet and ctx ended,
+		// it leaves the queue.
+		if i := slices.Index(b.queued, c); i >= 0 && ctx.Err() != nil {
+			b.queued = slices.Delete(b.queued, i, i+1)
+		}
+	}
+	b.mu.Unlock()
+	if leading {
+		// Given a place (perhaps as ctx ended): the call, taken out of the
+		// queue, goes with the queue, and the place passes on.
+		if !gotLead {
+			<-c.lead
+		}
+		b.sendQueued(c)
+		b.passPlace()
+	}
 	select {
 	case <-c.done:
 		return c.n, c.err
@@ -75,32 +106,28 @@ func (b *batcher) run(ctx context.Context, script *goredis.Script, keys []string
 	}
 }
 
-// flushQueued sends what queued while the caller's call ran, as pipelines,
-// until the queue is empty, and then gives up the caller's place.
-func (b *batcher) flushQueued() {
-	for {
-		b.mu.Lock()
-		if len(b.queued) == 0 {
-			b.running--
-			b.mu.Unlock()
-			return
-		}
-		batch := b.queued
-		b.queued, b.spare = b.spare[:0], nil
-		b.mu.Unlock()
-		b.send(batch)
-		clear(batch)
-		b.mu.Lock()
-		if b.spare == nil {
-			b.spare = batch[:0]
-		}
-		b.mu.Unlock()
+// passPlace hands the caller's place to the first queued call, which it
+// takes out of the queue (a call is given a place once), or frees it.
+func (b *batcher) passPlace() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.queued) == 0 {
+		b.running--
+		return
 	}
+	c := b.queued[0]
+	b.queued = slices.Delete(b.queued, 0, 1)
+	c.leading = true
+	c.lead <- struct{}{}
 }
 
-// send runs batch as one pipeline, bounded by the latest of the calls'
-// deadlines, and hands every call its reply.
-func (b *batcher) send(batch []*batchCall) {
+// sendQueued sends lead's call and every queued call as one pipeline,
+// bounded by the latest of their deadlines, and hands each its reply.
+func (b *batcher) sendQueued(lead *batchCall) {
+	b.mu.Lock()
+	batch := append([]*batchCall{lead}, b.queued...)
+	b.queued = nil
+	b.mu.Unlock()
 	var deadline time.Time
 	for _, c := range batch {
 		d, ok := c.ctx.Deadline()

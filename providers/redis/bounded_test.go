@@ -89,7 +89,7 @@ func TestDistinctKeysLeaveNothingBehind(t *testing.T) {
 	rdb := newClient(t, srv.Addr())
 	ctx := ctxT(t)
 	rdb.Set(ctx, "app:data", "unrelated", 0) // the baseline is not empty
-	p := newProvider(t, srv.Addr(), &redislocks.Options{TTL: time.Second, FenceRetention: 100 * time.Millisecond})
+	p := newProvider(t, srv.Addr(), &redislocks.Options{TTL: 3 * time.Second, FenceRetention: 100 * time.Millisecond})
 	n := boundedKeys(t)
 	started := time.Now()
 	lockDistinctKeys(t, p, n, 64)
