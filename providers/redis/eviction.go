@@ -30,7 +30,7 @@ func (e *EvictionPolicyError) Error() string {
 	if e.Node >= 0 {
 		where = fmt.Sprintf("Redlock node %d", e.Node)
 	}
-	return fmt.Sprintf("redis: %s has maxmemory-policy %q, which may evict a held lock (a second holder is then granted while the first still runs) or a fencing counter (tokens then go back) when memory runs short; "+
+	return fmt.Sprintf("redis: %s has maxmemory-policy %q, which may evict a held lock (a second holder is then granted while the first still runs) or a fencing counter (tokens may then stop growing) when memory runs short; "+
 		"set maxmemory-policy noeviction (CONFIG SET maxmemory-policy noeviction, and in redis.conf), give the locks a Redis of their own, "+
 		"or set Options.AllowKeyEviction to accept the risk", where, e.Policy)
 }

@@ -29,6 +29,9 @@ const giveBackMinPause = 10 * time.Millisecond
 // giveBacks runs and tracks the give-backs of one provider. Close stops
 // them (after the try in flight) and waits for them.
 type giveBacks struct {
+	// parent is the context of every try: the Redlock provider's, which
+	// its Close cancels (its node calls end then), or Background.
+	parent     context.Context
 	tryTimeout time.Duration // bound of one try: Options.ReleaseTimeout
 
 	mu      sync.Mutex
@@ -37,8 +40,8 @@ type giveBacks struct {
 	running sync.WaitGroup
 }
 
-func newGiveBacks(tryTimeout time.Duration) *giveBacks {
-	return &giveBacks{tryTimeout: tryTimeout, closing: make(chan struct{})}
+func newGiveBacks(parent context.Context, tryTimeout time.Duration) *giveBacks {
+	return &giveBacks{parent: parent, tryTimeout: tryTimeout, closing: make(chan struct{})}
 }
 
 // run calls try until it returns nil (Redis answered), until the lease it
@@ -78,7 +81,7 @@ func (g *giveBacks) run(until time.Time, try func(ctx context.Context) error) {
 }
 
 func (g *giveBacks) tryOnce(until time.Time, try func(ctx context.Context) error) error {
-	ctx, cancel := context.WithDeadline(context.Background(), earliest(until, time.Now().Add(g.tryTimeout)))
+	ctx, cancel := context.WithDeadline(g.parent, earliest(until, time.Now().Add(g.tryTimeout)))
 	defer cancel()
 	return try(ctx)
 }

@@ -100,8 +100,8 @@ type Options struct {
 	// AllowKeyEviction accepts a Redis whose maxmemory-policy may evict keys
 	// that have a TTL (every policy but noeviction). Under memory pressure
 	// such a server may drop a held lock, so that a second holder is granted
-	// while the first still runs, or a fencing counter, so that tokens go
-	// back. Without it, Build (and every new connection of a client the
+	// while the first still runs, or a fencing counter, so that tokens may
+	// stop growing. Without it, Build (and every new connection of a client the
 	// provider creates) fails with [ErrEvictionPolicy] on such a server; see
 	// docs/reliability.md.
 	AllowKeyEviction bool

@@ -106,7 +106,7 @@ func newProvider(client Client, opts *Options, eviction *evictionCheck) (*Provid
 		waiters:     newWaiters(client, self, s.releaseTimeout),
 		local:       localQueues{m: make(map[string]*localQueue)},
 		batch:       newBatcher(client),
-		giveBacks:   newGiveBacks(s.releaseTimeout),
+		giveBacks:   newGiveBacks(context.Background(), s.releaseTimeout),
 		eviction:    eviction,
 	}, nil
 }

@@ -144,7 +144,7 @@ func newRedlock(nodes []Client, opts *Options, eviction []*evictionCheck) (*Redl
 		cancel:      cancel,
 		tasks:       make(chan func()),
 
-		giveBacks: newGiveBacks(s.releaseTimeout),
+		giveBacks: newGiveBacks(base, s.releaseTimeout),
 		eviction:  eviction,
 	}, nil
 }
@@ -432,6 +432,9 @@ func (r *Redlock) attempt(ctx context.Context, key string, k keys, deadline time
 		if ctx.Err() != nil {
 			l.giveBack(replies, counters, ambiguous)
 			return nil, 0, fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
+		}
+		if silent := n - granted - refused - failed; silent > 0 {
+			errs = append(errs, fmt.Errorf("%d nodes did not answer in time", silent))
 		}
 		failed = n - granted - refused
 	}

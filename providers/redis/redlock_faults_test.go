@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -198,6 +199,10 @@ func TestRedlockAReleaseAppliedButUnansweredWakesTheLocalWaiter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	before := make([]int32, len(lossy))
+	for i, c := range lossy {
+		before[i] = c.answered.Load()
+	}
 	got := make(chan error, 1)
 	go func() {
 		w, err := r.TryAcquire(ctx, "k", 20*time.Second)
@@ -207,6 +212,17 @@ func TestRedlockAReleaseAppliedButUnansweredWakesTheLocalWaiter(t *testing.T) {
 		got <- err
 	}()
 	waitFor(t, "the waiter in the queue", func() bool { return r.Waiters("k") == 1 })
+	// The waiter asked every node twice (its first try, and once more when
+	// its subscriptions were confirmed); only then may replies be lost, or
+	// the loss would hit the waiter's refusal instead of the release.
+	waitFor(t, "the waiter's two tries", func() bool {
+		for i, c := range lossy {
+			if c.answered.Load() < before[i]+2 {
+				return false
+			}
+		}
+		return true
+	})
 	for _, c := range lossy {
 		c.loseNext(1)
 	}
@@ -271,7 +287,12 @@ func TestRedlockAnEvictingNodeFailsBuildNamingIt(t *testing.T) {
 func TestRedlockTheFirstExtensionIsScheduledFromTheSend(t *testing.T) {
 	rlNoLeaks(t)
 	ns := startRedlockNodes(t, 3)
-	opts := &redislocks.Options{TTL: 6 * time.Second, RefreshInterval: 4 * time.Second}
+	// Behind 1.5s of reply latency, TTL 10s, refresh 7s: scheduled from the
+	// send, the first extension is answered at 8.5s, before the lease less
+	// the drift allowance ends at 9.9s; scheduled from the reply (1.5s, or
+	// 3s with the fencing counters' raise) it would be sent at 8.5s or
+	// later and answered after the lease's end.
+	opts := &redislocks.Options{TTL: 10 * time.Second, RefreshInterval: 7 * time.Second}
 	clients := make([]redislocks.Client, 3)
 	var proxies []*toxiproxy.Proxy
 	for i, a := range ns.addrs {
@@ -279,8 +300,8 @@ func TestRedlockTheFirstExtensionIsScheduledFromTheSend(t *testing.T) {
 		proxies = append(proxies, proxy)
 		clients[i] = rlClient(t, proxy.Listen)
 	}
-	// NodeTimeout must let a 1.2s round trip through.
-	opts.NodeTimeout = 1500 * time.Millisecond
+	// NodeTimeout must let a 1.5s round trip through.
+	opts.NodeTimeout = 2500 * time.Millisecond
 	r := redlockOnClients(t, clients, opts)
 	ctx := rlCtx(t)
 	// Before the latency: every script loaded on every node (a lock held
@@ -299,15 +320,27 @@ func TestRedlockTheFirstExtensionIsScheduledFromTheSend(t *testing.T) {
 		return true
 	})
 	_ = hf.Release(ctx)
-	warm, err := r.TryAcquire(ctx, "warm-up", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := warm.Release(ctx); err != nil {
-		t.Fatal(err)
-	}
+	// r's own locks open its connections, and load the script that raises
+	// lower fencing counters (the nodes' counters differ: a grant's token
+	// comes from each node's clock) on every node.
+	waitFor(t, "every script cached on every node", func() bool {
+		warm, err := r.TryAcquire(ctx, "warm-up", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := warm.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range ns.peek {
+			cached, err := c.ScriptExists(ctx, redislocks.RedlockScriptHashes...).Result()
+			if err != nil || slices.Contains(cached, false) {
+				return false
+			}
+		}
+		return true
+	})
 	for _, p := range proxies {
-		addToxic(t, p, `{"name":"slow","type":"latency","stream":"downstream","attributes":{"latency":1200}}`)
+		addToxic(t, p, `{"name":"slow","type":"latency","stream":"downstream","attributes":{"latency":1500}}`)
 	}
 	h, err := r.TryAcquire(ctx, "k", 0)
 	if err != nil {
@@ -316,7 +349,7 @@ func TestRedlockTheFirstExtensionIsScheduledFromTheSend(t *testing.T) {
 	select {
 	case <-h.Lost():
 		t.Fatal("reported lost while the nodes held it")
-	case <-time.After(8 * time.Second):
+	case <-time.After(11 * time.Second):
 	}
 	for _, p := range proxies {
 		p.Toxics.ResetToxics(ctx)

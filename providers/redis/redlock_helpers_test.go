@@ -131,7 +131,7 @@ func rlCtx(t testing.TB) context.Context {
 // rlShortLease is a lease short enough for loss and extension tests, with
 // a node timeout that a machine loaded by other test packages still meets.
 func rlShortLease() *redislocks.Options {
-	return &redislocks.Options{TTL: time.Second, NodeTimeout: 250 * time.Millisecond, ReleaseTimeout: 500 * time.Millisecond}
+	return &redislocks.Options{TTL: time.Second, NodeTimeout: 400 * time.Millisecond, ReleaseTimeout: 500 * time.Millisecond}
 }
 
 // rlEventually polls cond every 5ms for up to a second: the node a majority

@@ -143,11 +143,18 @@ func redlockWakeUpWithAFrozenNode(t *testing.T, frozen int) {
 	rlNoLeaks(t)
 	ns := startRedlockNodes(t, 3)
 	opts := func() *redislocks.Options {
-		return &redislocks.Options{NodeTimeout: 300 * time.Millisecond, RetryStrategy: func() redislock.RetryStrategy { return redislock.NoRetry() }}
+		// A node timeout that live nodes meet on a busy machine: a live
+		// node missing it would make the waiter's attempt an outage.
+		return &redislocks.Options{NodeTimeout: time.Second, RetryStrategy: func() redislock.RetryStrategy { return redislock.NoRetry() }}
 	}
 	holder := ns.redlock(t, opts())
 	waiter := ns.redlock(t, opts())
 	ctx := rlCtx(t)
+	// The waiter's connections are open before the freeze: its attempt
+	// then costs the live nodes one round trip each.
+	if err := waiter.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
 	h, err := holder.TryAcquire(ctx, "k", 0)
 	if err != nil {
 		t.Fatal(err)

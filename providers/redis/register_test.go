@@ -271,8 +271,10 @@ func TestALostLeaseCancelsTheHandlerAndSendReportsIt(t *testing.T) {
 		if !errors.Is(c, locking.ErrLockLost) {
 			t.Fatalf("handler's ctx cause = %v, want ErrLockLost", c)
 		}
-		within(t, "cancelling the handler", time.Since(stopped), 0, shortLease.TTL)
-	case <-time.After(3 * time.Second):
+		// Within the 1s lease on an idle machine; the bound allows for a
+		// busy one's late timers.
+		within(t, "cancelling the handler", time.Since(stopped), 0, 3*shortLease.TTL)
+	case <-time.After(5 * time.Second):
 		t.Fatal("the handler kept running without its lease")
 	}
 	if err := <-errc; !errors.Is(err, locking.ErrLockLost) {
@@ -285,7 +287,9 @@ func TestALostLeaseCancelsTheHandlerAndSendReportsIt(t *testing.T) {
 	if !errors.Is(err, locking.ErrUnavailable) || errors.Is(err, locking.ErrNotAcquired) {
 		t.Fatalf("Send during the outage = %v, want ErrUnavailable", err)
 	}
-	within(t, "Send during the outage", time.Since(begin), 0, 500*time.Millisecond)
+	// Fast: a refused dial, not the 5s dial timeout (500ms on an idle
+	// machine is plenty; the bound allows for a busy one).
+	within(t, "Send during the outage", time.Since(begin), 0, 2*time.Second)
 	srv.Restart()
 	deadline := time.Now().Add(3 * time.Second)
 	for {
