@@ -148,12 +148,13 @@ func TestTokensGrowAfterTheFenceCounterExpires(t *testing.T) {
 	// A counter ahead of the clock (raised by Redlock, or left by an
 	// older version of this provider) goes on by one.
 	const ahead = uint64(1) << 52
-	rdb.Set(ctx, fence, ahead, time.Minute)
+	rdb.Set(ctx, fence, ahead, 10*time.Second)
 	if tok := grant(); tok != ahead+1 {
 		t.Fatalf("token %d over a counter of %d, want %d", tok, ahead, ahead+1)
 	}
-	if ttl, err := rdb.PTTL(ctx, fence).Result(); err != nil || ttl <= 0 || ttl > 201*time.Millisecond {
-		t.Fatalf("PTTL %s = %s, %v; want the lease + the retention, 201ms", fence, ttl, err)
+	// A counter that lives on keeps the expiry it was made with.
+	if ttl, err := rdb.PTTL(ctx, fence).Result(); err != nil || ttl <= 0 || ttl > 10*time.Second {
+		t.Fatalf("PTTL %s = %s, %v; want the expiry it was made with, at most 10s", fence, ttl, err)
 	}
 }
 

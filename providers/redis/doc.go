@@ -27,12 +27,12 @@
 // A lock is a lease (Options.TTL, default 30s) on the key
 // "<KeyPrefix>{<key>}", whose value is a random owner string. One Lua script
 // grants it with SET NX PX and, in the same atomic step, draws the fencing
-// token: the larger of the key's last token + 1 (kept in
-// "<KeyPrefix>{<key>}:fence", which expires TTL + Options.FenceRetention
-// after the grant) and the server's clock in microseconds, so no grant can
-// come between a grant and its token, no key leaves state behind for good,
-// and tokens keep growing while the server's clock does not step back by
-// more than TTL + FenceRetention. While the lock is held, a timer
+// token: INCR of the counter "<KeyPrefix>{<key>}:fence", or, when there is
+// none, the server's clock in microseconds, which starts a counter that
+// expires TTL + Options.FenceRetention later. So no grant can come between
+// a grant and its token, no key leaves state behind for good, and tokens
+// keep growing while the server's clock does not step back by more than
+// TTL + FenceRetention. While the lock is held, a timer
 // extends the lease every Options.RefreshInterval (default TTL/3) with an
 // owner-checking script; when Redis says the key is someone else's, or cannot
 // be reached before the lease runs out, the handle's Lost channel closes and

@@ -5,7 +5,7 @@ package redis
 // script touching the lock and its fence counter requires:
 //
 //	lock:    <prefix>{<key>}          the owner's value, with the lease as TTL
-//	fence:   <prefix>{<key>}:fence    the fencing counter; expires TTL + FenceRetention after a grant
+//	fence:   <prefix>{<key>}:fence    the fencing counter; expires TTL + FenceRetention after the grant that made it
 //	channel: <prefix>{<key>}:released where a release is announced
 type keys struct {
 	lock, fence, channel string

@@ -85,13 +85,14 @@ type Options struct {
 	// when either is set; [New] ignores both.
 	Nodes []string
 	// FenceRetention is how long a key's fencing counter is kept after the
-	// lease of the grant that drew it: the counter expires TTL +
-	// FenceRetention after the grant, so no key leaves state behind for
-	// good. A token is the larger of the counter + 1 and the server's clock
-	// in microseconds, so tokens keep growing after the counter expired as
-	// long as the server's clock does not step back by more than TTL +
-	// FenceRetention (and, in Redlock mode, the nodes' clocks agree within
-	// that much); docs/fencing.md says more. Default 1 minute.
+	// lease of the grant that made it: the counter expires TTL +
+	// FenceRetention after that grant (later grants count it up), so no key
+	// leaves state behind for good. A grant that finds no counter draws its
+	// token from the server's clock in microseconds and makes a new one, so
+	// tokens keep growing after a counter expired as long as the server's
+	// clock does not step back by more than TTL + FenceRetention (and, in
+	// Redlock mode, the nodes' clocks agree within that much);
+	// docs/fencing.md says more. Default 1 minute.
 	FenceRetention time.Duration
 	// NodeTimeout bounds one node's answer in Redlock mode: a node slower
 	// than this counts as down for that call, so a stuck node does not hold

@@ -120,7 +120,7 @@ func (p *Provider) KeyPrefix() string { return p.s.keyPrefix }
 // StorageKeys returns the Redis key of key's lock and of its fencing counter,
 // for operators and tests. The lock key holds the owner's value while the
 // lock is held; the counter holds the last token issued and expires TTL +
-// Options.FenceRetention after the grant that drew it.
+// Options.FenceRetention after the grant that made it.
 func (p *Provider) StorageKeys(key string) (lock, fence string) {
 	k := newKeys(p.s.keyPrefix, key)
 	return k.lock, k.fence

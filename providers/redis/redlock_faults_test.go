@@ -323,8 +323,12 @@ func TestRedlockTheFirstExtensionIsScheduledFromTheSend(t *testing.T) {
 	// r's own locks open its connections, and load the script that raises
 	// lower fencing counters (the nodes' counters differ: a grant's token
 	// comes from each node's clock) on every node.
+	warmUps := 0
 	waitFor(t, "every script cached on every node", func() bool {
-		warm, err := r.TryAcquire(ctx, "warm-up", 0)
+		// A fresh key each time: its first grant draws each node's clock,
+		// so the counters differ and the lower ones are raised.
+		warmUps++
+		warm, err := r.TryAcquire(ctx, "warm-up-"+strconv.Itoa(warmUps), 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,27 +12,26 @@ import goredis "github.com/redis/go-redis/v9"
 // waiter when an abandoned lease will run out, or -1 when the key has no
 // expiry (not one of ours).
 //
-// The token is the larger of the key's last token + 1 and the server's
-// clock in microseconds (TIME). The fence counter that keeps the last token
-// expires a fence ttl after the grant, so a key leaves nothing behind; once
-// it is gone the clock alone still gives a larger token than every earlier
-// one, because the counter expired by that same clock (docs/fencing.md says
-// what this rests on). Counters and clock values stay
-// below 2^53, where Lua's numbers are exact; string.format('%d') writes them
-// without the exponent that Lua's default formatting would use. The counter
-// is written with SET ... GET (Redis 6.2 or later), which returns the last
-// token in the same call; only a counter ahead of the clock costs a second
-// write.
+// The token comes from the key's fence counter: INCR while the counter
+// exists; when it does not (never made, or expired), the server's clock in
+// microseconds (TIME), stored as the new counter with an expiry of the
+// fence ttl. So a key leaves nothing behind for good, and tokens still grow
+// once the counter is gone: it expired by that same clock, a fence ttl
+// after it was made, and the tokens drawn from it since are that clock
+// reading plus the number of grants, which cannot outrun the microseconds
+// (a grant is a script call of several). docs/fencing.md says what this
+// rests on. Counters and clock values stay below 2^53, where Lua's numbers
+// are exact; string.format('%d') writes them without the exponent that
+// Lua's default formatting would use.
 //
 // Asking again with the same owner (a client retrying after a lost reply)
 // returns the token already issued instead of failing, so retries are safe.
 var acquireScript = goredis.NewScript(`
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-	local t = redis.call('TIME')
-	local token = tonumber(t[1]) * 1000000 + tonumber(t[2])
-	local last = tonumber(redis.call('SET', KEYS[2], string.format('%d', token), 'PX', ARGV[3], 'GET'))
-	if last and last >= token then
-		token = last + 1
+	local token = redis.call('INCR', KEYS[2])
+	if token == 1 then
+		local t = redis.call('TIME')
+		token = tonumber(t[1]) * 1000000 + tonumber(t[2])
 		redis.call('SET', KEYS[2], string.format('%d', token), 'PX', ARGV[3])
 	end
 	return token
@@ -91,11 +90,12 @@ var releaseHandOnScript = goredis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[6] ~= '1' or redis.call('PUBSUB', 'NUMSUB', ARGV[2])[2] <= 1 then
 	redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
-	local t = redis.call('TIME')
-	local token = tonumber(t[1]) * 1000000 + tonumber(t[2])
-	local last = tonumber(redis.call('GET', KEYS[2]))
-	if last and last >= token then token = last + 1 end
-	redis.call('SET', KEYS[2], string.format('%d', token), 'PX', ARGV[5])
+	local token = redis.call('INCR', KEYS[2])
+	if token == 1 then
+		local t = redis.call('TIME')
+		token = tonumber(t[1]) * 1000000 + tonumber(t[2])
+		redis.call('SET', KEYS[2], string.format('%d', token), 'PX', ARGV[5])
+	end
 	return token
 end
 redis.call('DEL', KEYS[1])
