@@ -38,9 +38,11 @@ type Client interface {
 // longer be vouched for closes its Lost channel. Each grant carries a
 // fencing token drawn from a per-key counter in the same atomic step.
 //
-// Waiting goroutines are woken by the release (announced on a per-key
-// channel through one shared subscription per provider), with jittered
-// backoff retries as a fallback.
+// Goroutines that want a key queue in arrival order and only the first of
+// them talks to Redis. It is woken by the release (announced on a per-key
+// channel through one shared subscription per provider), or handed the lock
+// by a Release of the same provider, with jittered backoff retries as a
+// fallback. Many goroutines' calls share pipelines (see batcher).
 type Provider struct {
 	client Client
 	s      settings

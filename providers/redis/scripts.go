@@ -19,7 +19,10 @@ import goredis "github.com/redis/go-redis/v9"
 // one, because the counter expired by that same clock (docs/fencing.md says
 // what this rests on). Counters and clock values stay
 // below 2^53, where Lua's numbers are exact; string.format('%d') writes them
-// without the exponent that Lua's default formatting would use.
+// without the exponent that Lua's default formatting would use. The counter
+// is written with SET ... GET (Redis 6.2 or later), which returns the last
+// token in the same call; only a counter ahead of the clock costs a second
+// write.
 //
 // Asking again with the same owner (a client retrying after a lost reply)
 // returns the token already issued instead of failing, so retries are safe.
@@ -27,9 +30,11 @@ var acquireScript = goredis.NewScript(`
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
 	local t = redis.call('TIME')
 	local token = tonumber(t[1]) * 1000000 + tonumber(t[2])
-	local last = tonumber(redis.call('GET', KEYS[2]))
-	if last and last >= token then token = last + 1 end
-	redis.call('SET', KEYS[2], string.format('%d', token), 'PX', ARGV[3])
+	local last = tonumber(redis.call('SET', KEYS[2], string.format('%d', token), 'PX', ARGV[3], 'GET'))
+	if last and last >= token then
+		token = last + 1
+		redis.call('SET', KEYS[2], string.format('%d', token), 'PX', ARGV[3])
+	end
 	return token
 end
 if redis.call('GET', KEYS[1]) == ARGV[1] then
