@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -79,6 +80,11 @@ func (e *evictionCheck) check(ctx context.Context, c any) error {
 	case errors.Is(err, ErrEvictionPolicy):
 		return err // from the OnConnect hook of the connection used
 	case errors.As(err, &rerr):
+		if isSentinel(ctx, c) {
+			// go-redis runs the hook on its connections to the Sentinels
+			// too, which hold no keys.
+			return nil
+		}
 		e.warn(err.Error())
 		return nil
 	case err != nil:
@@ -103,6 +109,19 @@ func (e *evictionCheck) onConnect(ctx context.Context, cn *goredis.Conn) error {
 		return fmt.Errorf("redis: checking a new connection: %w", err)
 	}
 	return nil
+}
+
+// isSentinel reports whether c is a connection to a Sentinel, which
+// refuses CONFIG GET.
+func isSentinel(ctx context.Context, c any) bool {
+	ic, ok := c.(interface {
+		Info(ctx context.Context, section ...string) *goredis.StringCmd
+	})
+	if !ok {
+		return false
+	}
+	info, err := ic.Info(ctx, "server").Result()
+	return err == nil && strings.Contains(info, "redis_mode:sentinel")
 }
 
 func (e *evictionCheck) warn(reason string) {

@@ -110,8 +110,10 @@ func TestCutConnectionsLoseTheLeaseFailFastAndRecover(t *testing.T) {
 	cut := time.Now()
 	select {
 	case <-h.Lost():
-		within(t, "Lost after the cut", time.Since(cut), 0, shortLease.TTL)
-	case <-time.After(3 * time.Second):
+		// Within the 1s lease on an idle machine; the bound allows for a
+		// busy one's late timers.
+		within(t, "Lost after the cut", time.Since(cut), 0, 3*shortLease.TTL)
+	case <-time.After(5 * time.Second):
 		t.Fatal("Lost did not close within the lease")
 	}
 	begin := time.Now()
