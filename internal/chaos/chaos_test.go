@@ -20,8 +20,11 @@ import (
 const (
 	// The lease leaves room for a machine loaded by other test packages:
 	// a holder is lost only if its process gets no CPU for a lease.
-	chaosTTL         = 2 * time.Second
-	chaosNodeTimeout = chaosTTL / 10 // the provider's default for this TTL
+	chaosTTL = 2 * time.Second
+	// chaosNodeTimeout is a quarter of the lease (the provider's default is
+	// a tenth): live nodes on a busy machine must meet it, or the run
+	// measures the machine's load rather than the faults.
+	chaosNodeTimeout = chaosTTL / 4
 	workerProcs      = 3
 	workerGoroutines = 2
 )
@@ -100,15 +103,16 @@ func TestChaosRedlockKeepsOneHolderAndGrowingTokensUnderFaults(t *testing.T) {
 	start := time.Now()
 	until := start.Add(duration)
 	base := chaos.WorkerConfig{
-		Goroutines: workerGoroutines,
-		Redlock:    cl.RedlockAddr(),
-		Store:      cl.Store.Addr(),
-		StoreName:  "chaos:store",
-		Collector:  col.Addr(),
-		Until:      until,
-		TTL:        chaosTTL,
-		Wait:       2 * chaosTTL,
-		Work:       2 * time.Millisecond,
+		Goroutines:  workerGoroutines,
+		Redlock:     cl.RedlockAddr(),
+		Store:       cl.Store.Addr(),
+		StoreName:   "chaos:store",
+		Collector:   col.Addr(),
+		Until:       until,
+		TTL:         chaosTTL,
+		NodeTimeout: chaosNodeTimeout,
+		Wait:        2 * chaosTTL,
+		Work:        2 * time.Millisecond,
 	}
 	var mu sync.Mutex // guards live and next
 	live := map[int]*redistest.Child{}
@@ -193,9 +197,13 @@ func TestChaosRedlockKeepsOneHolderAndGrowingTokensUnderFaults(t *testing.T) {
 	// section's exit was sent (the checker had not read it yet), so
 	// KilledInside does not bound them; the kills do.
 	kills := r.Faults[chaos.FaultHolderKill]
-	if r.Succeeded < 50 || r.Accepted < r.Succeeded || r.Accepted > r.Succeeded+kills*workerGoroutines {
-		t.Fatalf("%d operations succeeded, %d writes accepted, %d workers killed (%d inside their section); want at least 50, one write each",
-			r.Succeeded, r.Accepted, kills, r.KilledInside)
+	// Liveness, not speed: the run must keep serving through its faults.
+	// A busy machine (two CPUs pinned, three worker processes under -race)
+	// serves a few per second; an idle one far more.
+	least := max(20, int(duration/time.Second))
+	if r.Succeeded < least || r.Accepted < r.Succeeded || r.Accepted > r.Succeeded+kills*workerGoroutines {
+		t.Fatalf("%d operations succeeded, %d writes accepted, %d workers killed (%d inside their section); want at least %d, one write each",
+			r.Succeeded, r.Accepted, kills, r.KilledInside, least)
 	}
 	if r.FaultCount() < len(chaos.FaultKinds)-1 {
 		t.Fatalf("only %d faults injected", r.FaultCount())

@@ -31,8 +31,11 @@ type WorkerConfig struct {
 	Collector  string        // where to report events
 	Until      time.Time     // when to stop sending
 	TTL        time.Duration // the lease
-	Wait       time.Duration // the lock timeout of the command
-	Work       time.Duration // how long a handler holds the lock
+	// NodeTimeout is the provider's Options.NodeTimeout; 0 takes its
+	// default (TTL/10).
+	NodeTimeout time.Duration
+	Wait        time.Duration // the lock timeout of the command
+	Work        time.Duration // how long a handler holds the lock
 }
 
 // Env returns the environment entry that passes c to a worker.
@@ -108,6 +111,7 @@ func (w *worker) build() (*mediator.Mediator, error) {
 		m, err := mediator.New(
 			redislocks.WithRedisDistributedLocking(w.cfg.Redlock, func(o *redislocks.Options) {
 				o.TTL = w.cfg.TTL
+				o.NodeTimeout = w.cfg.NodeTimeout
 				o.KeyPrefix = "chaos:"
 				o.DialTimeout = 500 * time.Millisecond
 				// Waiters in other processes are not woken by a release:

@@ -525,3 +525,91 @@ func TestContendedWorkerProcess(t *testing.T) {
 		rdb.RPush(ctx, "bench:c2:records", args...)
 	}
 }
+
+const (
+	distinctWorkers = 64 // goroutines, each on keys of its own
+	distinctOps     = 16 // acquisitions + releases per goroutine per round
+)
+
+// BenchmarkDistinctKeysParallel has 64 goroutines lock and release keys of
+// their own (no contention) through raw redislock, the provider, and Send.
+// Each op is one round of each of the three (rotating which goes first, so
+// all meet the same moment's load), 64 × 16 acquisitions + releases each;
+// it reports the median ops/s of each over the rounds and the ratios of the
+// provider's and Send's to redislock's.
+func BenchmarkDistinctKeysParallel(b *testing.B) {
+	srv := redistest.Start(b)
+	ctx := context.Background()
+	rl := redislock.New(newClient(b, srv.Addr()))
+	p := newProvider(b, srv.Addr(), nil)
+	client := newClient(b, srv.Addr())
+	m, err := mediator.New(
+		mediator.Provide(func() redislocks.UniversalClient { return client }),
+		redislocks.WithRedisDistributedLockingFromDI(),
+		locking.WithDistributedLocking[withdraw, uint64](),
+		mediator.WithHandler[withdraw, uint64](func(context.Context, withdraw) (uint64, error) { return 0, nil }),
+	)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close(ctx)
+	keys := make([]string, distinctWorkers)
+	for w := range keys {
+		keys[w] = "bench:d:" + strconv.Itoa(w)
+	}
+	ops := [3]func(w int){
+		func(w int) {
+			l, err := rl.Obtain(ctx, keys[w]+":redislock", 30*time.Second, nil)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_ = l.Release(ctx)
+		},
+		func(w int) {
+			h, err := p.TryAcquire(ctx, keys[w]+":provider", 0)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_ = h.Release(ctx)
+		},
+		func(w int) {
+			if _, err := mediator.Send(ctx, m, withdraw{Account: keys[w]}); err != nil {
+				b.Error(err)
+			}
+		},
+	}
+	round := func(op func(int)) float64 {
+		var wg sync.WaitGroup
+		t0 := time.Now()
+		for w := range distinctWorkers {
+			wg.Go(func() {
+				for range distinctOps {
+					op(w)
+				}
+			})
+		}
+		wg.Wait()
+		return distinctWorkers * distinctOps / time.Since(t0).Seconds()
+	}
+	var rates [3][]float64
+	i := 0
+	for b.Loop() {
+		for j := range ops {
+			k := (i + j) % len(ops)
+			rates[k] = append(rates[k], round(ops[k]))
+		}
+		i++
+	}
+	var med [3]float64
+	for k := range rates {
+		slices.Sort(rates[k])
+		med[k] = rates[k][len(rates[k])/2]
+	}
+	b.ReportMetric(med[0], "redislock-ops/s")
+	b.ReportMetric(med[1], "provider-ops/s")
+	b.ReportMetric(med[2], "send-ops/s")
+	b.ReportMetric(med[1]/med[0], "provider/redislock")
+	b.ReportMetric(med[2]/med[0], "send/redislock")
+}

@@ -27,8 +27,12 @@
 // A lock is a lease (Options.TTL, default 30s) on the key
 // "<KeyPrefix>{<key>}", whose value is a random owner string. One Lua script
 // grants it with SET NX PX and, in the same atomic step, draws the fencing
-// token from the counter "<KeyPrefix>{<key>}:fence" with INCR, so no grant
-// can come between a grant and its token. While the lock is held, a timer
+// token: INCR of the counter "<KeyPrefix>{<key>}:fence", or, when there is
+// none, the server's clock in microseconds, which starts a counter that
+// expires TTL + Options.FenceRetention later. So no grant can come between
+// a grant and its token, no key leaves state behind for good, and tokens
+// keep growing while the server's clock does not step back by more than
+// TTL + FenceRetention. While the lock is held, a timer
 // extends the lease every Options.RefreshInterval (default TTL/3) with an
 // owner-checking script; when Redis says the key is someone else's, or cannot
 // be reached before the lease runs out, the handle's Lost channel closes and
@@ -38,10 +42,12 @@
 //
 // # Waiting
 //
-// A caller that finds the key taken joins its provider's queue for the key.
-// One subscription connection per provider carries the release announcements
-// of every key its callers wait for; a release wakes the first waiter of the
-// key, and a release by the same provider wakes it directly. Jittered
+// Every caller with a timeout joins its provider's queue for the key, in
+// arrival order, and only the first of them talks to Redis; the others wait
+// in the process. One subscription connection per provider carries the
+// release announcements of every key its callers wait for; a release wakes
+// the first waiter of the key, and a Release by the same provider hands the
+// lock to it in the same script. Jittered
 // exponential backoff (a fresh [github.com/bsm/redislock.RetryStrategy] per
 // acquisition) is the fallback, never scheduled past the end of the holder's
 // lease. In Redlock mode a waiter subscribes on every node and any node's

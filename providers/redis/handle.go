@@ -15,11 +15,15 @@ import (
 // in flight; the loss of the lease stops it too and closes lost.
 type handle struct {
 	p     *Provider
+	r     *request // the acquisition's names and script arguments
 	key   string
 	k     keys
 	owner string
 	token uint64
-	lost  lostSignal // fires when the lease can no longer be vouched for
+	// handedOn is whether a Release handed this lock over; its own Release
+	// then frees the key for everyone when other providers wait for it.
+	handedOn bool
+	lost     lostSignal // fires when the lease can no longer be vouched for
 
 	mu         sync.Mutex
 	timer      *time.Timer
@@ -28,7 +32,24 @@ type handle struct {
 	stopped    bool               // no more extensions: released or lost
 	extending  chan struct{}      // non-nil while an extension runs; closed when it ends
 	cancelExt  context.CancelFunc // cuts the extension in flight short
+	releaseCtx releaseContext     // set by the first Release
 }
+
+// releaseContext is the context of a release: the values of the context
+// Release was given, not its cancellation, and a deadline Options.ReleaseTimeout
+// away. It has no Done channel (one would cost a timer per release): the
+// deadline bounds the call where go-redis turns it into socket deadlines
+// (clients with ContextTimeoutEnabled, as the registrations create), and
+// waiting for a pooled connection is bounded by the client's PoolTimeout.
+type releaseContext struct {
+	parent   context.Context
+	deadline time.Time
+}
+
+func (c *releaseContext) Deadline() (time.Time, bool) { return c.deadline, true }
+func (c *releaseContext) Done() <-chan struct{}       { return nil }
+func (c *releaseContext) Err() error                  { return nil }
+func (c *releaseContext) Value(key any) any           { return c.parent.Value(key) }
 
 var (
 	_ locking.Handle       = (*handle)(nil)
@@ -37,16 +58,23 @@ var (
 
 // newHandle arms the extensions of a lease granted by a request sent at
 // requested: the lease is vouched for from then, not from the reply.
-func (p *Provider) newHandle(key string, k keys, owner string, token uint64, requested time.Time) *handle {
+func (p *Provider) newHandle(r *request, token uint64, requested time.Time, handedOn bool) *handle {
 	h := &handle{
-		p: p, key: key, k: k, owner: owner, token: token,
+		p: p, r: r, key: r.key, k: r.k, owner: r.owner, token: token, handedOn: handedOn,
 		validUntil: requested.Add(p.s.ttl),
 	}
-	h.lost.init()
 	h.mu.Lock() // the timer may fire before h.timer is set
-	h.timer = time.AfterFunc(p.s.refresh, h.extend)
+	h.timer = time.AfterFunc(untilRefresh(requested, p.s.refresh), h.extend)
 	h.mu.Unlock()
 	return h
+}
+
+// untilRefresh is how long after now the next extension of a lease whose
+// last grant or extension was sent at requested is due: the refresh
+// interval counts from the send, as the lease does, not from the reply,
+// which a slow link or a busy machine may delay by a good part of it.
+func untilRefresh(requested time.Time, refresh time.Duration) time.Duration {
+	return max(refresh-time.Since(requested), 0)
 }
 
 // Key returns the lock key, without the provider's storage prefix.
@@ -58,7 +86,7 @@ func (h *handle) Token() uint64 { return h.token }
 // Lost returns the channel closed when the lease can no longer be vouched
 // for: Redis says another owner has the key, or Redis could not be reached
 // to extend the lease before it ran out.
-func (h *handle) Lost() <-chan struct{} { return h.lost.ch }
+func (h *handle) Lost() <-chan struct{} { return h.lost.channel() }
 
 // extend renews the lease once and re-arms the timer. A failed extension is
 // retried sooner, until validUntil; then the lease must be presumed expired
@@ -96,7 +124,7 @@ func (h *handle) extend() {
 	case h.stopped:
 	case err == nil && n == 1:
 		h.validUntil = requested.Add(s.ttl)
-		h.timer.Reset(s.refresh)
+		h.timer.Reset(untilRefresh(requested, s.refresh))
 	case err == nil:
 		// Someone else owns the key now: the lease ran out.
 		h.loseLocked()
@@ -126,8 +154,10 @@ func (h *handle) AfterLost(f func()) (stop func() bool) { return h.lost.afterLos
 // owns it, announcing the release to waiters. It runs on a context that
 // ctx's cancellation does not reach, bounded by Options.ReleaseTimeout.
 // Only the first call does the work; later ones return nil. It reports a
-// *locking.UnavailableError when Redis could not be reached, and an error
-// wrapping locking.ErrLockLost when the key was no longer this handle's.
+// *locking.UnavailableError when Redis could not be reached (the release
+// then goes on in the background, retried until Redis answers or the lease
+// would have ended), and an error wrapping locking.ErrLockLost when the key
+// was no longer this handle's.
 func (h *handle) Release(ctx context.Context) error {
 	h.mu.Lock()
 	if h.released {
@@ -137,31 +167,73 @@ func (h *handle) Release(ctx context.Context) error {
 	h.released, h.stopped = true, true
 	h.timer.Stop()
 	extending, cancelExt := h.extending, h.cancelExt
+	validUntil := h.validUntil
 	h.mu.Unlock()
 	if cancelExt != nil {
 		cancelExt()
 	}
 
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.p.s.releaseTimeout)
-	defer cancel()
-	n, err := releaseScript.Run(ctx, h.p.client, []string{h.k.lock}, h.owner, h.k.channel).Int64()
-	if err == nil && n == 1 {
-		// Local waiters need not wait for the announcement to come back.
-		h.p.waiters.wakeHead(h.k.channel)
+	h.releaseCtx = releaseContext{parent: ctx, deadline: time.Now().Add(h.p.s.releaseTimeout)}
+	n, err := h.releaseOrHandOn()
+	if err != nil {
+		// Redis may be down, or may have deleted the key and lost the
+		// reply: the release is retried in the background until Redis
+		// answers or the lease would have ended anyway.
+		h.p.releaseLater(h.key, h.k, h.owner, validUntil.Add(h.p.s.driftMargin()))
+	}
+	if n <= 1 {
+		// Local waiters need not wait for the announcement to come back
+		// (this provider ignores its own). A release whose reply was lost
+		// may have been applied too: the head tries again either way,
+		// since a needless try costs one call and a missed wake-up a
+		// whole lease.
+		h.p.local.wakeHead(h.key)
 	}
 	if extending != nil {
 		// An extension stuck on an unresponsive server ends by its own
 		// deadline; Release does not wait past its timeout for it.
+		t := time.NewTimer(time.Until(h.releaseCtx.deadline))
 		select {
 		case <-extending:
-		case <-ctx.Done():
+		case <-t.C:
 		}
+		t.Stop()
 	}
 	switch {
 	case err != nil:
 		return &locking.UnavailableError{Key: h.key, Err: fmt.Errorf("redis: release: %w", err)}
-	case n != 1:
+	case n == 0:
 		return fmt.Errorf("redis: release %q: %w (the key was no longer this handle's)", h.key, locking.ErrLockLost)
 	}
 	return nil
+}
+
+// releaseOrHandOn deletes the lock, or, when a goroutine of this provider
+// waits for the key at the head of its queue, hands the lock over to it in
+// the same call (releaseHandOnScript): the waiter gets the lock one round
+// trip after the release was sent instead of two, and Redis runs one script
+// per grant instead of two. It returns 0 when the key was no longer this
+// handle's, 1 when it was released, or the new holder's token when handed on.
+func (h *handle) releaseOrHandOn() (int64, error) {
+	p := h.p
+	next := p.local.claimHead(h.key)
+	if next == nil {
+		return p.batch.run(&h.releaseCtx, releaseScript, h.r.scriptKeys[:1], h.r.releaseArgs[:]...)
+	}
+	handedOn := "0"
+	if h.handedOn {
+		handedOn = "1"
+	}
+	sent := time.Now()
+	n, err := p.batch.run(&h.releaseCtx, releaseHandOnScript, h.r.scriptKeys[:],
+		h.r.releaseArgs[0], h.r.releaseArgs[1], next.owner, p.ttlArg, p.fenceTTLArg, handedOn)
+	if err == nil && n > 1 {
+		p.local.handOn(next, handoff{token: uint64(n), requested: sent})
+	} else {
+		// Not handed on: the key was freed (or the call failed, and the
+		// waiter, trying with its own owner value, is given what the call
+		// may have handed it).
+		p.local.handOn(next, handoff{})
+	}
+	return n, err
 }

@@ -5,15 +5,19 @@ package redis
 // script touching the lock and its fence counter requires:
 //
 //	lock:    <prefix>{<key>}          the owner's value, with the lease as TTL
-//	fence:   <prefix>{<key>}:fence    the fencing counter; never expires
+//	fence:   <prefix>{<key>}:fence    the fencing counter; expires TTL + FenceRetention after the grant that made it
 //	channel: <prefix>{<key>}:released where a release is announced
 type keys struct {
 	lock, fence, channel string
 }
 
 func newKeys(prefix, key string) keys {
-	lock := prefix + "{" + escapeTag(key) + "}"
-	return keys{lock: lock, fence: lock + ":fence", channel: lock + ":released"}
+	// One allocation holds the three: "<lock>:fence<lock>:released", of
+	// which the fence and the channel are substrings.
+	tag := escapeTag(key)
+	n := len(prefix) + len(tag) + 2
+	all := prefix + "{" + tag + "}:fence" + prefix + "{" + tag + "}:released"
+	return keys{lock: all[:n], fence: all[:n+len(":fence")], channel: all[n+len(":fence"):]}
 }
 
 // escapeTag keeps the hash tag non-empty: Redis Cluster hashes a key whose

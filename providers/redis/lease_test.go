@@ -19,14 +19,16 @@ func TestTheLeaseIsExtendedWhileHeld(t *testing.T) {
 	noLeaks(t)
 	srv := start(t)
 	rdb := newClient(t, srv.Addr())
-	p := newProvider(t, srv.Addr(), &redislocks.Options{TTL: 300 * time.Millisecond, RefreshInterval: 100 * time.Millisecond})
+	// A lease of 1s extended every 300ms: a busy machine's late timers
+	// stay inside the margin.
+	p := newProvider(t, srv.Addr(), &redislocks.Options{TTL: time.Second, RefreshInterval: 300 * time.Millisecond})
 	other := newProvider(t, srv.Addr(), nil)
 	ctx := ctxT(t)
 	h, err := p.TryAcquire(ctx, "k", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second) // more than three leases
+	time.Sleep(2500 * time.Millisecond) // more than two leases
 	select {
 	case <-h.Lost():
 		t.Fatal("Lost closed while Redis was healthy")
@@ -36,8 +38,8 @@ func TestTheLeaseIsExtendedWhileHeld(t *testing.T) {
 		t.Fatalf("the lease lapsed although it was being extended: %v", err)
 	}
 	lock, _ := p.StorageKeys("k")
-	if ttl, _ := rdb.PTTL(ctx, lock).Result(); ttl <= 0 || ttl > 300*time.Millisecond {
-		t.Fatalf("PTTL = %s, want within the 300ms lease", ttl)
+	if ttl, _ := rdb.PTTL(ctx, lock).Result(); ttl <= 0 || ttl > time.Second {
+		t.Fatalf("PTTL = %s, want within the 1s lease", ttl)
 	}
 	if err := h.Release(ctx); err != nil {
 		t.Fatal(err)
@@ -86,8 +88,10 @@ func TestRedisStoppingMidHoldLosesTheLeaseWithinTTLAndRestartRecovers(t *testing
 	stopped := time.Now()
 	select {
 	case <-h.Lost():
-		within(t, "Lost after the server stopped", time.Since(stopped), 0, time.Second)
-	case <-time.After(3 * time.Second):
+		// Within the 1s lease on an idle machine; the bound allows for a
+		// busy one's late timers.
+		within(t, "Lost after the server stopped", time.Since(stopped), 0, 3*time.Second)
+	case <-time.After(5 * time.Second):
 		t.Fatal("Lost did not close within the lease")
 	}
 

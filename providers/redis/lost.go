@@ -8,17 +8,29 @@ import "sync"
 // the behavior watch a held lock without a goroutine of its own. Both handle
 // kinds embed one.
 type lostSignal struct {
-	ch chan struct{}
-
 	mu        sync.Mutex
+	ch        chan struct{} // made by the first channel call: most leases are never watched through it
 	fired     bool
 	callbacks []*lostCallback
+	inline    [1]*lostCallback // callbacks' first backing array: one watcher costs no slice
 }
 
 // lostCallback is one AfterLost registration; its address identifies it.
 type lostCallback struct{ f func() }
 
-func (s *lostSignal) init() { s.ch = make(chan struct{}) }
+// channel returns the channel that fire closes, made on first use (closed
+// at once if the signal has fired).
+func (s *lostSignal) channel() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+		if s.fired {
+			close(s.ch)
+		}
+	}
+	return s.ch
+}
 
 // fire closes the channel and starts every registered callback, each on a
 // goroutine of its own. Only the first call does anything.
@@ -29,7 +41,9 @@ func (s *lostSignal) fire() {
 		return
 	}
 	s.fired = true
-	close(s.ch)
+	if s.ch != nil {
+		close(s.ch)
+	}
 	for _, cb := range s.callbacks {
 		go cb.f()
 	}
@@ -46,6 +60,9 @@ func (s *lostSignal) afterLost(f func()) (stop func() bool) {
 	if s.fired {
 		go f()
 		return func() bool { return false }
+	}
+	if s.callbacks == nil {
+		s.callbacks = s.inline[:0]
 	}
 	s.callbacks = append(s.callbacks, cb)
 	return func() bool {

@@ -3,6 +3,7 @@ package redis
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -23,6 +24,9 @@ const (
 	DefaultMinRetryBackoff = 10 * time.Millisecond
 	// DefaultMaxRetryBackoff is the longest fallback retry of a waiter.
 	DefaultMaxRetryBackoff = 250 * time.Millisecond
+	// DefaultFenceRetention is how long a key's fencing counter outlives
+	// the lease of its last grant.
+	DefaultFenceRetention = time.Minute
 )
 
 // Options configure the Redis provider. The zero value (and a nil *Options)
@@ -45,8 +49,11 @@ type Options struct {
 	// TTL is the lease: a holder that stops extending it (a crashed process)
 	// loses the lock this long after its last extension. Default 30s.
 	TTL time.Duration
-	// RefreshInterval is how often a held lease is extended; it must be
-	// shorter than TTL. Default TTL/3.
+	// RefreshInterval is how often a held lease is extended, counted from
+	// the moment the request that granted or last extended it was sent. It
+	// must leave the extension a margin of at least TTL/10 before the lease,
+	// less the clock drift allowance (1% of TTL + 2ms), runs out: TTL 1s
+	// takes at most 888ms. Default TTL/3.
 	RefreshInterval time.Duration
 	// DialTimeout bounds connecting to Redis, for a client the provider
 	// creates, the ping with which Build checks that Redis answers, and a
@@ -77,10 +84,32 @@ type Options struct {
 	// [WithRedisDistributedLockingFromDI], which has one client, fails Build
 	// when either is set; [New] ignores both.
 	Nodes []string
+	// FenceRetention is how long a key's fencing counter is kept after the
+	// lease of the grant that made it: the counter expires TTL +
+	// FenceRetention after that grant (later grants count it up), so no key
+	// leaves state behind for good. A grant that finds no counter draws its
+	// token from the server's clock in microseconds and makes a new one, so
+	// tokens keep growing after a counter expired as long as the server's
+	// clock does not step back by more than TTL + FenceRetention (and, in
+	// Redlock mode, the nodes' clocks agree within that much);
+	// docs/fencing.md says more. Default 1 minute.
+	FenceRetention time.Duration
 	// NodeTimeout bounds one node's answer in Redlock mode: a node slower
 	// than this counts as down for that call, so a stuck node does not hold
 	// up the majority. Default TTL/10, at most 1s.
 	NodeTimeout time.Duration
+	// AllowKeyEviction accepts a Redis whose maxmemory-policy may evict keys
+	// that have a TTL (every policy but noeviction). Under memory pressure
+	// such a server may drop a held lock, so that a second holder is granted
+	// while the first still runs, or a fencing counter, so that tokens may
+	// stop growing. Without it, Build (and every new connection of a client the
+	// provider creates) fails with [ErrEvictionPolicy] on such a server; see
+	// docs/reliability.md.
+	AllowKeyEviction bool
+	// Logger receives the provider's warnings, such as a server that refuses
+	// CONFIG GET (managed Redis), so that its eviction policy could not be
+	// checked. Default slog.Default().
+	Logger *slog.Logger
 }
 
 // settings are Options with defaults applied and checked.
@@ -90,7 +119,10 @@ type settings struct {
 	refresh        time.Duration
 	dialTimeout    time.Duration
 	releaseTimeout time.Duration
+	fenceTTL       time.Duration // TTL + FenceRetention
 	newRetry       func() redislock.RetryStrategy
+	allowEviction  bool
+	logger         *slog.Logger
 }
 
 // ErrInvalidOptions is wrapped by the error of an invalid [Options] (a brace
@@ -113,6 +145,11 @@ func (o *Options) settings() (settings, error) {
 		dialTimeout:    in.DialTimeout,
 		releaseTimeout: in.ReleaseTimeout,
 		newRetry:       in.RetryStrategy,
+		allowEviction:  in.AllowKeyEviction,
+		logger:         in.Logger,
+	}
+	if s.logger == nil {
+		s.logger = slog.Default()
 	}
 	if s.keyPrefix == "" {
 		s.keyPrefix = DefaultKeyPrefix
@@ -132,6 +169,10 @@ func (o *Options) settings() (settings, error) {
 	if s.refresh <= 0 || s.refresh >= s.ttl {
 		return s, fmt.Errorf("%w: RefreshInterval %s must be positive and shorter than TTL %s", errBadOptions, s.refresh, s.ttl)
 	}
+	if latest := s.latestRefresh(); s.refresh > latest {
+		return s, fmt.Errorf("%w: RefreshInterval %s leaves no margin for the extension: with TTL %s it must be at most %s (TTL less TTL/10 for the extension's round trip, less the clock drift allowance %s)",
+			errBadOptions, s.refresh, s.ttl, max(latest, 0), s.driftMargin())
+	}
 	if s.dialTimeout == 0 {
 		s.dialTimeout = DefaultDialTimeout
 	}
@@ -141,6 +182,14 @@ func (o *Options) settings() (settings, error) {
 	if s.dialTimeout < 0 || s.releaseTimeout < 0 {
 		return s, fmt.Errorf("%w: negative DialTimeout or ReleaseTimeout", errBadOptions)
 	}
+	retention := in.FenceRetention
+	if retention == 0 {
+		retention = DefaultFenceRetention
+	}
+	if retention < time.Millisecond {
+		return s, fmt.Errorf("%w: FenceRetention %s is below 1ms", errBadOptions, retention)
+	}
+	s.fenceTTL = s.ttl + retention
 	if s.newRetry == nil {
 		lo, hi := in.MinRetryBackoff, in.MaxRetryBackoff
 		if lo == 0 {
@@ -156,6 +205,11 @@ func (o *Options) settings() (settings, error) {
 	}
 	return s, nil
 }
+
+// latestRefresh is the longest RefreshInterval that still leaves an
+// extension TTL/10 to reach Redis and answer before the lease, less the
+// drift margin, runs out.
+func (s settings) latestRefresh() time.Duration { return s.ttl - s.ttl/10 - s.driftMargin() }
 
 // driftMargin is how much earlier than our reckoning a lease is presumed to
 // have ended: 1% of the TTL plus 2ms, for clock drift between us and Redis

@@ -39,22 +39,30 @@ type Client interface {
 // longer be vouched for closes its Lost channel. Each grant carries a
 // fencing token drawn from a per-key counter in the same atomic step.
 //
-// Waiting goroutines are woken by the release (announced on a per-key
-// channel through one shared subscription per provider), with jittered
-// backoff retries as a fallback.
+// Goroutines that want a key queue in arrival order and only the first of
+// them talks to Redis. It is woken by the release (announced on a per-key
+// channel through one shared subscription per provider), or handed the lock
+// by a Release of the same provider, with jittered backoff retries as a
+// fallback. Many goroutines' calls share pipelines (see batcher).
 type Provider struct {
-	client  Client
-	s       settings
-	ttlArg  any    // the TTL in ms, boxed once for the scripts
-	self    string // owner prefix unique to this provider: "<random hex>:"
-	seq     atomic.Uint64
-	waiters *waiters
+	client Client
+	s      settings
+	ttlArg any // the TTL in ms, boxed once for the scripts
+	// fenceTTLArg is TTL + FenceRetention in ms, boxed once: how long a
+	// fence counter outlives its grant.
+	fenceTTLArg any
+	self        string // owner prefix unique to this provider: "<random hex>:"
+	seq         atomic.Uint64
+	waiters     *waiters    // the subscription to release announcements
+	local       localQueues // this provider's goroutines that want a key
+	batch       *batcher    // sends many goroutines' acquisitions and releases together
 
-	// forgets counts the goroutines giving back grants that a cut-short
-	// acquisition may have left (see forgetLater); Close waits for them.
-	forgetMu  sync.Mutex
-	forgetsOK bool // false once Close started: forget on the caller's goroutine
-	forgets   sync.WaitGroup
+	// giveBacks free what a failed call may have left in Redis: the grant
+	// of an acquisition whose reply was lost, a release Redis did not
+	// confirm (see giveBacks); Close stops them.
+	giveBacks *giveBacks
+	// eviction checks the server's maxmemory-policy (see evictionCheck).
+	eviction *evictionCheck
 
 	closeOnce sync.Once
 	closed    atomic.Bool // set by Close: TryAcquire answers ErrClosed
@@ -70,6 +78,12 @@ var _ locking.Provider = (*Provider)(nil)
 // qualifies). opts may be nil. The provider does not close client; Close the
 // provider to stop its subscription.
 func New(client Client, opts *Options) (*Provider, error) {
+	return newProvider(client, opts, nil)
+}
+
+// newProvider is New with the eviction check of the client's OnConnect
+// hook, when the provider created the client, so that both warn only once.
+func newProvider(client Client, opts *Options, eviction *evictionCheck) (*Provider, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil client", errBadOptions)
 	}
@@ -82,13 +96,20 @@ func New(client Client, opts *Options) (*Provider, error) {
 		return nil, fmt.Errorf("redis: owner id: %w", err)
 	}
 	self := hex.EncodeToString(id[:]) + ":"
+	if eviction == nil {
+		eviction = newEvictionCheck(s, -1)
+	}
 	return &Provider{
-		client:    client,
-		s:         s,
-		ttlArg:    strconv.FormatInt(s.ttl.Milliseconds(), 10),
-		self:      self,
-		waiters:   newWaiters(client, self, s.releaseTimeout),
-		forgetsOK: true,
+		client:      client,
+		s:           s,
+		ttlArg:      strconv.FormatInt(s.ttl.Milliseconds(), 10),
+		fenceTTLArg: strconv.FormatInt(s.fenceTTL.Milliseconds(), 10),
+		self:        self,
+		waiters:     newWaiters(client, self, s.releaseTimeout),
+		local:       localQueues{m: make(map[string]*localQueue)},
+		batch:       newBatcher(client),
+		giveBacks:   newGiveBacks(context.Background(), s.releaseTimeout),
+		eviction:    eviction,
 	}, nil
 }
 
@@ -100,7 +121,8 @@ func (p *Provider) KeyPrefix() string { return p.s.keyPrefix }
 
 // StorageKeys returns the Redis key of key's lock and of its fencing counter,
 // for operators and tests. The lock key holds the owner's value while the
-// lock is held; the counter holds the last token issued and never expires.
+// lock is held; the counter holds the last token issued and expires TTL +
+// Options.FenceRetention after the grant that made it.
 func (p *Provider) StorageKeys(key string) (lock, fence string) {
 	k := newKeys(p.s.keyPrefix, key)
 	return k.lock, k.fence
@@ -108,7 +130,7 @@ func (p *Provider) StorageKeys(key string) (lock, fence string) {
 
 // Waiters returns how many goroutines of this provider wait for key.
 func (p *Provider) Waiters(key string) int {
-	return p.waiters.count(newKeys(p.s.keyPrefix, key).channel)
+	return p.local.count(key)
 }
 
 // Ping checks that Redis answers within the dial timeout; a failure matches
@@ -122,19 +144,29 @@ func (p *Provider) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the provider's subscription and waits (each at most
-// Options.ReleaseTimeout) for the clean-up of acquisitions that were cut
-// short. It neither releases held locks (their leases run out, or their
-// Release still works while the client is open) nor closes the client.
-// Close is idempotent.
+// CheckEvictionPolicy asks Redis for its maxmemory-policy (CONFIG GET,
+// bounded by Options.DialTimeout) and returns an [*EvictionPolicyError]
+// (ErrEvictionPolicy) when it may evict keys that have a TTL and
+// Options.AllowKeyEviction is not set. A server that refuses CONFIG GET
+// is accepted with a warning to Options.Logger; one that cannot be reached
+// is left to Ping to report. Build runs it.
+func (p *Provider) CheckEvictionPolicy(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, p.s.dialTimeout)
+	defer cancel()
+	return p.eviction.check(ctx, p.client)
+}
+
+// Close stops the provider's subscription and the background give-backs
+// (of grants whose reply was lost and of releases Redis did not confirm)
+// after their try in flight, each bounded by Options.ReleaseTimeout, and
+// waits for them. It neither releases held locks (their leases run out, or
+// their Release still works while the client is open) nor closes the
+// client. Close is idempotent.
 func (p *Provider) Close() error {
 	p.closeOnce.Do(func() {
 		p.closed.Store(true)
 		p.waiters.close()
-		p.forgetMu.Lock()
-		p.forgetsOK = false
-		p.forgetMu.Unlock()
-		p.forgets.Wait()
+		p.giveBacks.close()
 	})
 	return nil
 }
@@ -148,12 +180,16 @@ func (p *Provider) Close() error {
 // Every Redis call of the acquisition is bounded by its deadline (start +
 // timeout, or ctx's deadline when that comes first), so a server that stops
 // answering costs no more than the timeout; a single try (timeout <= 0) is
-// bounded by Options.DialTimeout. A call cut short may still reach Redis
-// later: what it may have been granted is given back in the background.
+// bounded by Options.DialTimeout. A call whose answer was lost (cut short,
+// a reset connection, an error) may still have been carried out by Redis:
+// what it may have been granted is given back at once, in the background,
+// and retried until Redis answers or the grant's lease would have ended.
 //
-// A goroutine that finds other goroutines of this provider waiting for key
-// queues behind them (first come, first served within a process) instead of
-// trying at once; across processes, whoever asks first after a release wins.
+// Callers with a timeout queue for key in arrival order, and only the first
+// of them talks to Redis; the others wait in the process, with no timer of
+// their own, until the ones before them are served or give up (first come,
+// first served within a provider). Across processes, whoever asks first
+// after a release wins.
 func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Duration) (locking.Handle, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("redis: acquiring %q: %w", key, err)
@@ -162,45 +198,68 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 		return nil, &locking.UnavailableError{Key: key, Err: errClosed}
 	}
 	start := time.Now()
-	k := newKeys(p.s.keyPrefix, key)
-	owner := p.self + strconv.FormatUint(p.seq.Add(1), 36)
-	var remaining time.Duration
-	tried := false
-	if timeout <= 0 || !p.waiters.queued(k.channel) {
-		bound := start.Add(timeout)
-		if timeout <= 0 {
-			bound = start.Add(p.s.dialTimeout)
-		}
-		h, rem, err := p.attempt(ctx, key, k, owner, bound)
+	r := p.newRequest(key)
+	if timeout <= 0 {
+		h, _, err := p.attempt(ctx, r, start.Add(p.s.dialTimeout))
 		if h != nil || err != nil {
 			return h, err
 		}
-		if timeout <= 0 {
-			return nil, &locking.Error{Key: key, Timeout: max(timeout, 0)}
+		return nil, &locking.Error{Key: key, Timeout: max(timeout, 0)}
+	}
+	deadline := start.Add(timeout)
+	place, head := p.local.join(key, r.owner)
+	if head {
+		h, rem, err := p.attempt(ctx, r, deadline)
+		if h != nil || err != nil {
+			p.local.leave(key, place, h != nil)
+			return h, err
 		}
-		remaining, tried = rem, true
 		if p.hookBeforeWait != nil {
 			p.hookBeforeWait()
 		}
+		return p.wait(ctx, r, place, true, timeout, deadline, rem)
 	}
-	return p.wait(ctx, key, k, owner, timeout, start.Add(timeout), remaining, tried)
+	return p.wait(ctx, r, place, false, timeout, deadline, 0)
+}
+
+// request is what one acquisition sends Redis: its names, its owner value
+// and the scripts' arguments, built once (a grant's handle keeps it for the
+// release) so that the calls allocate no argument lists of their own.
+type request struct {
+	key         string // the caller's key
+	k           keys
+	owner       string
+	scriptKeys  [2]string // lock, fence
+	acquireArgs [3]any    // owner, TTL, fence TTL
+	releaseArgs [2]any    // owner, channel
+}
+
+func (p *Provider) newRequest(key string) *request {
+	r := &request{key: key, k: newKeys(p.s.keyPrefix, key)}
+	r.owner = p.self + strconv.FormatUint(p.seq.Add(1), 36)
+	r.scriptKeys = [2]string{r.k.lock, r.k.fence}
+	owner := any(r.owner) // boxed once for both scripts
+	r.acquireArgs = [3]any{owner, p.ttlArg, p.fenceTTLArg}
+	r.releaseArgs = [2]any{owner, r.k.channel}
+	return r
 }
 
 // attempt runs the acquire script once, cut short at deadline. It returns a
 // handle, or the remaining lease of the current holder (0 if unknown), or an
 // error: ctx's when ctx ended, a *locking.UnavailableError when Redis failed
 // or did not answer by deadline.
-func (p *Provider) attempt(ctx context.Context, key string, k keys, owner string, deadline time.Time) (locking.Handle, time.Duration, error) {
+func (p *Provider) attempt(ctx context.Context, r *request, deadline time.Time) (locking.Handle, time.Duration, error) {
+	key, k, owner := r.key, r.k, r.owner
 	start := time.Now()
 	cctx, cancel := context.WithDeadline(ctx, deadline)
-	n, err := acquireScript.Run(cctx, p.client, []string{k.lock, k.fence}, owner, p.ttlArg).Int64()
+	n, err := p.batch.run(cctx, acquireScript, r.scriptKeys[:], r.acquireArgs[:]...)
 	cut := cctx.Err() != nil
 	cancel()
 	if err != nil {
-		if ctx.Err() != nil || cut {
+		if mayHaveRun(err) {
 			// The script may have run, or may still run, although its
 			// answer never came: give back what we may hold.
-			p.forgetLater(ctx, k, owner)
+			p.forgetLater(key, k, owner, start)
 		}
 		if ctx.Err() != nil {
 			return nil, 0, fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
@@ -216,7 +275,7 @@ func (p *Provider) attempt(ctx context.Context, key string, k keys, owner string
 	}
 	switch {
 	case n >= 1:
-		return p.newHandle(key, k, owner, uint64(n), start), 0, nil
+		return p.newHandle(r, uint64(n), start, false), 0, nil
 	case n == -1:
 		return nil, 0, nil
 	default:
@@ -224,27 +283,24 @@ func (p *Provider) attempt(ctx context.Context, key string, k keys, owner string
 	}
 }
 
-// forgetLater runs forget on a goroutine of its own, so that a caller cut
-// short by a server that does not answer is not held up any longer; Close
-// waits for it. After Close it runs on the caller's goroutine.
-func (p *Provider) forgetLater(ctx context.Context, k keys, owner string) {
-	p.forgetMu.Lock()
-	if !p.forgetsOK {
-		p.forgetMu.Unlock()
-		p.forget(ctx, k, owner)
-		return
-	}
-	p.forgets.Add(1)
-	p.forgetMu.Unlock()
-	go func() {
-		defer p.forgets.Done()
-		p.forget(ctx, k, owner)
-	}()
+// forgetLater gives back, in the background, the grant that an acquisition
+// sent at start may have received without hearing of it: an owner-compare
+// delete, retried until Redis answers or that grant's lease would have
+// ended. Close stops it.
+func (p *Provider) forgetLater(key string, k keys, owner string, start time.Time) {
+	p.releaseLater(key, k, owner, start.Add(p.s.ttl+p.s.driftMargin()))
 }
 
-// forget releases a grant the caller never saw, if there was one.
-func (p *Provider) forget(ctx context.Context, k keys, owner string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.s.releaseTimeout)
-	defer cancel()
-	_ = releaseScript.Run(ctx, p.client, []string{k.lock}, owner, k.channel).Err()
+// releaseLater deletes k's lock if owner still holds it, in the background,
+// retried until Redis answers or until (when the lease would have ended
+// anyway); an answer wakes the head of the local queue, which may have
+// been skipped while the key looked taken.
+func (p *Provider) releaseLater(key string, k keys, owner string, until time.Time) {
+	p.giveBacks.run(until, func(ctx context.Context) error {
+		if err := releaseScript.Run(ctx, p.client, []string{k.lock}, owner, k.channel).Err(); err != nil {
+			return err
+		}
+		p.local.wakeHead(key)
+		return nil
+	})
 }

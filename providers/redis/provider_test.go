@@ -36,8 +36,12 @@ func TestAcquireStoresTheOwnerUnderThePrefixedKeyAndReleaseDeletesIt(t *testing.
 	if err != nil || ttl <= 29*time.Second || ttl > 30*time.Second {
 		t.Fatalf("PTTL %s = %s, %v; want the default 30s lease", lock, ttl, err)
 	}
-	if got, _ := rdb.Get(ctx, fence).Uint64(); got != h.Token() || got != 1 {
-		t.Fatalf("fence counter = %d, token = %d; want both 1", got, h.Token())
+	if got, _ := rdb.Get(ctx, fence).Uint64(); got != h.Token() || got == 0 {
+		t.Fatalf("fence counter = %d, token = %d; want the same, not 0", got, h.Token())
+	}
+	// The counter is kept the lease plus the default retention, not for good.
+	if ttl, err := rdb.PTTL(ctx, fence).Result(); err != nil || ttl <= 89*time.Second || ttl > 90*time.Second {
+		t.Fatalf("PTTL %s = %s, %v; want the 30s lease + the 1m retention", fence, ttl, err)
 	}
 	if err := h.Release(ctx); err != nil {
 		t.Fatal(err)
@@ -248,9 +252,6 @@ func TestFencingTokensStrictlyIncreaseAcrossProviders(t *testing.T) {
 		last = h.Token()
 		h.Release(ctx)
 	}
-	if last != 20 {
-		t.Fatalf("last token = %d, want 20 (one per grant)", last)
-	}
 }
 
 func TestExclusionUnderContentionInProcess(t *testing.T) {
@@ -369,8 +370,14 @@ func TestKeyPrefixesIsolateAndEqualPrefixesContend(t *testing.T) {
 		t.Fatalf("another prefix must not contend: %v", err)
 	}
 	defer hb.Release(ctx)
-	if hb.Token() != 1 {
-		t.Fatalf("tenant-b's first token = %d, want 1 (its own counter)", hb.Token())
+	_, fenceA := a.StorageKeys("k")
+	_, fenceB := b.StorageKeys("k")
+	rdbFences := newClient(t, srv.Addr())
+	if fa, _ := rdbFences.Get(ctx, fenceA).Uint64(); fa != h.Token() {
+		t.Fatalf("tenant-a's counter = %d, want its token %d", fa, h.Token())
+	}
+	if fb, _ := rdbFences.Get(ctx, fenceB).Uint64(); fb != hb.Token() {
+		t.Fatalf("tenant-b's counter = %d, want its own token %d", fb, hb.Token())
 	}
 	if _, err := a2.TryAcquire(ctx, "k", 0); !errors.Is(err, locking.ErrNotAcquired) {
 		t.Fatalf("the same prefix must contend, got %v", err)
@@ -459,9 +466,13 @@ func TestEachWaitingAcquisitionGetsAFreshRetryStrategy(t *testing.T) {
 	}})
 	holder := newProvider(t, srv.Addr(), nil)
 	ctx := ctxT(t)
+	if err := p.Ping(ctx); err != nil { // its connection open before the budget starts
+		t.Fatal(err)
+	}
 	for i := range 2 {
 		h, _ := holder.TryAcquire(ctx, "k", 0)
-		if _, err := p.TryAcquire(ctx, "k", 100*time.Millisecond); !errors.Is(err, locking.ErrNotAcquired) {
+		// A budget that a busy machine's first answer fits in.
+		if _, err := p.TryAcquire(ctx, "k", time.Second); !errors.Is(err, locking.ErrNotAcquired) {
 			t.Fatalf("round %d: %v", i, err)
 		}
 		h.Release(ctx)

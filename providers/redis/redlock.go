@@ -58,10 +58,13 @@ type Redlock struct {
 	quorum int
 	s      redlockSettings
 	ttlArg string // the TTL in ms, formatted once for the scripts
-	self   string // owner prefix unique to this provider: "<random hex>:"
-	seq    atomic.Uint64
-	local  localQueues // this provider's goroutines waiting for a key
-	subs   []*waiters  // per node: the subscription to release announcements
+	// fenceTTLArg is TTL + FenceRetention in ms: how long a fence counter
+	// outlives the grant or raise that wrote it.
+	fenceTTLArg string
+	self        string // owner prefix unique to this provider: "<random hex>:"
+	seq         atomic.Uint64
+	local       localQueues // this provider's goroutines waiting for a key
+	subs        []*waiters  // per node: the subscription to release announcements
 
 	// base ends the node calls still in flight when the provider closes.
 	base   context.Context
@@ -76,6 +79,12 @@ type Redlock struct {
 
 	// shut is closed, readable without mu: TryAcquire answers ErrClosed.
 	shut atomic.Bool
+	// giveBacks delete, node by node, what a failed call may have left:
+	// the grant of an attempt whose reply was lost, a release a node did
+	// not confirm (see giveBacks); Close stops them.
+	giveBacks *giveBacks
+	// eviction checks each node's maxmemory-policy (see evictionCheck).
+	eviction []*evictionCheck
 }
 
 var _ locking.Provider = (*Redlock)(nil)
@@ -90,6 +99,12 @@ var _ locking.Provider = (*Redlock)(nil)
 // honours only when built with ContextTimeoutEnabled; the clients that
 // [WithRedisDistributedLocking] creates are.
 func NewRedlock(nodes []Client, opts *Options) (*Redlock, error) {
+	return newRedlock(nodes, opts, nil)
+}
+
+// newRedlock is NewRedlock with the eviction checks of the clients'
+// OnConnect hooks, when the provider created the clients.
+func newRedlock(nodes []Client, opts *Options, eviction []*evictionCheck) (*Redlock, error) {
 	if len(nodes) == 0 {
 		return nil, fmt.Errorf("%w: Redlock needs at least one node", errBadOptions)
 	}
@@ -111,18 +126,28 @@ func NewRedlock(nodes []Client, opts *Options) (*Redlock, error) {
 	for i, c := range nodes {
 		subs[i] = newWaiters(c, self, s.releaseTimeout)
 	}
+	if eviction == nil {
+		eviction = make([]*evictionCheck, len(nodes))
+		for i := range nodes {
+			eviction[i] = newEvictionCheck(s.settings, i)
+		}
+	}
 	base, cancel := context.WithCancel(context.Background())
 	return &Redlock{
-		nodes:  append([]Client(nil), nodes...),
-		quorum: len(nodes)/2 + 1,
-		s:      s,
-		ttlArg: strconv.FormatInt(s.ttl.Milliseconds(), 10),
-		self:   self,
-		local:  localQueues{m: make(map[string][]*localWaiter)},
-		subs:   subs,
-		base:   base,
-		cancel: cancel,
-		tasks:  make(chan func()),
+		nodes:       append([]Client(nil), nodes...),
+		quorum:      len(nodes)/2 + 1,
+		s:           s,
+		ttlArg:      strconv.FormatInt(s.ttl.Milliseconds(), 10),
+		fenceTTLArg: strconv.FormatInt(s.fenceTTL.Milliseconds(), 10),
+		self:        self,
+		local:       localQueues{m: make(map[string]*localQueue)},
+		subs:        subs,
+		base:        base,
+		cancel:      cancel,
+		tasks:       make(chan func()),
+
+		giveBacks: newGiveBacks(base, s.releaseTimeout),
+		eviction:  eviction,
 	}, nil
 }
 
@@ -151,9 +176,7 @@ func (r *Redlock) StorageKeys(key string) (lock, fence string) {
 
 // Waiters returns how many goroutines of this provider wait for key.
 func (r *Redlock) Waiters(key string) int {
-	r.local.mu.Lock()
-	defer r.local.mu.Unlock()
-	return len(r.local.m[key])
+	return r.local.count(key)
 }
 
 // Ping checks that a majority of the nodes answer within the dial timeout;
@@ -183,9 +206,32 @@ func (r *Redlock) Ping(ctx context.Context) error {
 		ok, len(r.nodes), r.quorum, locking.ErrUnavailable, errors.Join(errs...))
 }
 
-// Close ends the node calls still in flight and the subscriptions, and
-// waits for them. It neither releases held locks (their leases run out, and
-// their extensions now fail) nor closes the clients. Close is idempotent.
+// CheckEvictionPolicy asks every node for its maxmemory-policy (CONFIG
+// GET, bounded by Options.DialTimeout) and returns an
+// [*EvictionPolicyError] (ErrEvictionPolicy) for each node that may evict
+// keys that have a TTL, unless Options.AllowKeyEviction is set. A node that
+// refuses CONFIG GET is accepted with a warning to Options.Logger; one that
+// cannot be reached is left to Ping to report. Build runs it.
+func (r *Redlock) CheckEvictionPolicy(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, r.s.dialTimeout)
+	defer cancel()
+	errs := make([]error, len(r.nodes))
+	var wg sync.WaitGroup
+	for i, c := range r.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = r.eviction[i].check(ctx, c)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Close ends the node calls still in flight, the subscriptions and the
+// background give-backs (after their try in flight), and waits for them.
+// It neither releases held locks (their leases run out, and their
+// extensions now fail) nor closes the clients. Close is idempotent.
 func (r *Redlock) Close() error {
 	r.shut.Store(true)
 	r.mu.Lock()
@@ -195,6 +241,7 @@ func (r *Redlock) Close() error {
 	for _, ws := range r.subs {
 		ws.close()
 	}
+	r.giveBacks.close()
 	r.calls.Wait()
 	r.workers.Wait()
 	return nil
@@ -235,8 +282,11 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 	backoff := time.NewTimer(time.Hour)
 	backoff.Stop()
 	defer backoff.Stop()
+	// Every caller queues first, in arrival order; only the head talks to
+	// the nodes. The others wait, with no timer of their own, until they
+	// are the head.
+	place, head := r.local.join(key, "") // never handed a lock: no owner
 	var (
-		place    *localWaiter // in this provider's queue for key
 		joined   *redlockJoin // in the nodes' queues: their announcements
 		acquired bool
 		hint     time.Duration // the holder's remaining lease, from the last refusal
@@ -245,19 +295,9 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 		if joined != nil {
 			r.leave(joined, acquired)
 		}
-		if place != nil {
-			r.local.leave(key, place, acquired)
-		}
+		r.local.leave(key, place, acquired)
 	}()
-	// A newcomer that finds goroutines of this provider waiting for key
-	// queues behind them instead of barging in; it tries when woken, or at
-	// once if the queue emptied meanwhile.
-	try := true
-	if r.local.queued(key) {
-		var head bool
-		place, head = r.local.join(key)
-		try = head
-	}
+	try := head
 	for {
 		if try {
 			h, rem, err := r.attempt(ctx, key, k, deadline)
@@ -276,9 +316,6 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 			}
 			hint = rem
 		}
-		if place == nil {
-			place, _ = r.local.join(key)
-		}
 		if joined == nil {
 			// From now on the nodes' announcements wake the head of the
 			// local queue. Once the subscriptions are confirmed a release
@@ -288,17 +325,21 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 			if stop := r.waitOver(ctx, key, timeout, deadline); stop != nil {
 				return nil, stop
 			}
-			if try = r.local.isHead(key, place); try {
+			if head {
+				try = true
 				continue
 			}
 		}
-		if retry == nil {
-			retry = r.s.newRetry()
-		}
-		if d := nextWait(retry, hint); d > 0 {
-			backoff.Reset(min(d, time.Until(deadline)+time.Millisecond))
+		if head {
+			if retry == nil {
+				retry = r.s.newRetry()
+			}
+			if d := nextWait(retry, hint); d > 0 {
+				backoff.Reset(min(d, time.Until(deadline)+time.Millisecond))
+			}
 		}
 		var stop error
+		try = true
 		select {
 		case <-ctx.Done():
 			stop = fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
@@ -307,6 +348,11 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 		case <-r.base.Done():
 			stop = &locking.UnavailableError{Key: key, Err: errClosed}
 		case <-place.wake:
+			head = true // only the head is woken
+		case <-place.promoted:
+			// The head before us got the lock: wait for its release,
+			// with the fallback retries armed from now on.
+			head, try, hint = true, false, 0
 		case <-backoff.C:
 		}
 		backoff.Stop()
@@ -318,7 +364,6 @@ func (r *Redlock) TryAcquire(ctx context.Context, key string, timeout time.Durat
 		if stop != nil {
 			return nil, stop
 		}
-		try = true
 	}
 }
 
@@ -355,6 +400,7 @@ func (r *Redlock) attempt(ctx context.Context, key string, k keys, deadline time
 
 	n := len(r.nodes)
 	counters := make([]int64, n) // > 0: the node granted, drawing this counter
+	var ambiguous []int          // nodes whose call failed after it may have run
 	var granted, refused, failed int
 	var errs []error
 	var hint time.Duration
@@ -363,6 +409,9 @@ func (r *Redlock) attempt(ctx context.Context, key string, k keys, deadline time
 		case rp.err != nil:
 			failed++
 			errs = append(errs, fmt.Errorf("node %d: %w", rp.node, rp.err))
+			if mayHaveRun(rp.err) {
+				ambiguous = append(ambiguous, rp.node)
+			}
 		case rp.n >= 1:
 			granted++
 			counters[rp.node] = rp.n
@@ -375,18 +424,28 @@ func (r *Redlock) attempt(ctx context.Context, key string, k keys, deadline time
 				}
 			}
 		}
-		return granted >= r.quorum || refused+failed > n-r.quorum
+		// Stop once the outcome is settled: a majority granted, refusals
+		// alone rule one out (contention), or failures alone do (an
+		// outage). A mix of the two waits for the other answers, which
+		// decide between them: stopping there would report an outage as
+		// contention.
+		return granted >= r.quorum || refused > n-r.quorum || failed > n-r.quorum
 	})
 	if !complete {
+		// A node that did not answer by the deadline counts as down; what
+		// its call may yet leave there it deletes itself once the lease is
+		// given back (see fanOutTo).
 		if ctx.Err() != nil {
-			l.giveBack(replies, counters)
+			l.giveBack(replies, counters, ambiguous)
 			return nil, 0, fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
 		}
-		// A node that did not answer by the deadline counts as down.
+		if silent := n - granted - refused - failed; silent > 0 {
+			errs = append(errs, fmt.Errorf("%d nodes did not answer in time", silent))
+		}
 		failed = n - granted - refused
 	}
 	if granted < r.quorum {
-		l.giveBack(replies, counters)
+		l.giveBack(replies, counters, ambiguous)
 		if failed > n-r.quorum {
 			return nil, 0, &locking.UnavailableError{Key: key, Err: fmt.Errorf(
 				"redis: redlock: %d of %d nodes answered, %d needed: %w", n-failed, n, r.quorum, errors.Join(errs...))}
@@ -395,13 +454,13 @@ func (r *Redlock) attempt(ctx context.Context, key string, k keys, deadline time
 	}
 	token, err := l.agreeOnToken(counters, validUntil)
 	if err != nil || token == 0 || !time.Now().Before(validUntil) {
-		l.giveBack(replies, counters)
+		l.giveBack(replies, counters, ambiguous)
 		if err != nil {
 			return nil, 0, &locking.UnavailableError{Key: key, Err: err}
 		}
 		return nil, 0, nil
 	}
-	return r.newRedlockHandle(l, uint64(token), validUntil), 0, nil
+	return r.newRedlockHandle(l, uint64(token), start, validUntil), 0, nil
 }
 
 // agreeOnToken returns the largest counter the granting nodes drew, after
@@ -430,7 +489,7 @@ func (l *lease) agreeOnToken(counters []int64, validUntil time.Time) (int64, err
 	tokenArg := strconv.FormatInt(token, 10)
 	deadline := earliest(validUntil, time.Now().Add(l.r.s.nodeTimeout))
 	replies, asked := l.r.fanOutTo(low, deadline, nil, nil, func(ctx context.Context, c Client) (int64, error) {
-		return redlockRaiseScript.Run(ctx, c, l.scriptKeys, l.owner, tokenArg).Int64()
+		return redlockRaiseScript.Run(ctx, c, l.scriptKeys, l.owner, tokenArg, l.r.fenceTTLArg).Int64()
 	})
 	var errs []error
 	gather(replies, asked, deadline, nil, func(rp reply) bool {
@@ -464,13 +523,6 @@ func (r *Redlock) newLease(key string, k keys) *lease {
 		scriptKeys: keys,
 		lockKey:    keys[:1],
 		// Boxed once here, not once per node call.
-		acquireArgs: []any{owner, r.ttlArg},
+		acquireArgs: []any{owner, r.ttlArg, r.fenceTTLArg},
 	}
-}
-
-func earliest(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }

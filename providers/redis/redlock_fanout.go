@@ -41,8 +41,9 @@ func (r *Redlock) fanOut(deadline time.Time, l *lease, sets setsOwner, call node
 // provider closes; the last one to end cancels their shared context.
 //
 // With a lease l, a call that left the lease's owner on a node (sets says
-// so: a late grant, say) after the lease was given back deletes it there
-// itself: whoever gave the lease back did not know about it.
+// so: a late grant, say), or that failed in a way that may have left it
+// there (a lost reply, a timeout), after the lease was given back deletes it
+// there itself: whoever gave the lease back did not know about it.
 func (r *Redlock) fanOutTo(which []int, deadline time.Time, l *lease, sets setsOwner, call nodeCall) (<-chan reply, int) {
 	asked := len(which)
 	if which == nil {
@@ -78,7 +79,7 @@ func (r *Redlock) fanOutTo(which []int, deadline time.Time, l *lease, sets setsO
 			defer r.calls.Done()
 			n, err := call(ctx, r.nodes[node])
 			rp := reply{node: node, n: n, err: err}
-			if l != nil && sets != nil && err == nil && sets(n) {
+			if l != nil && sets != nil && (err == nil && sets(n) || mayHaveRun(err)) {
 				l.deliverOrGiveBack(rp, replies)
 			} else {
 				replies <- rp
@@ -182,10 +183,11 @@ func (l *lease) releaseOn(ctx context.Context, c Client) (int64, error) {
 	return releaseScript.Run(ctx, c, l.lockKey, l.owner, l.k.channel).Int64()
 }
 
-// deliverOrGiveBack delivers a reply that left the owner on its node,
-// unless the lease was given back meanwhile: then it deletes the lock
-// there. l.mu orders the delivery before giveBack drains the replies (or
-// Release starts deleting), or the deletion after it.
+// deliverOrGiveBack delivers a reply that left, or may have left, the owner
+// on its node, unless the lease was given back meanwhile: then it deletes
+// the lock there, in the background until the node answers (see
+// giveBackOn). l.mu orders the delivery before giveBack drains the replies
+// (or Release starts deleting), or the deletion after it.
 func (l *lease) deliverOrGiveBack(rp reply, replies chan<- reply) {
 	l.mu.Lock()
 	if !l.given {
@@ -194,9 +196,16 @@ func (l *lease) deliverOrGiveBack(rp reply, replies chan<- reply) {
 		return
 	}
 	l.mu.Unlock()
-	ctx, cancel := context.WithTimeout(l.r.base, l.r.s.releaseTimeout)
-	defer cancel()
-	_, _ = l.releaseOn(ctx, l.r.nodes[rp.node])
+	l.giveBackOn(rp.node, time.Now().Add(l.r.s.ttl))
+}
+
+// giveBackOn deletes the lock on node if the lease owns it there, on a
+// goroutine of its own, retried until the node answers or until.
+func (l *lease) giveBackOn(node int, until time.Time) {
+	l.r.giveBacks.run(until, func(ctx context.Context) error {
+		_, err := l.releaseOn(ctx, l.r.nodes[node])
+		return err
+	})
 }
 
 // markGiven makes every later owner-setting reply delete what it set.
@@ -206,10 +215,15 @@ func (l *lease) markGiven() {
 	l.mu.Unlock()
 }
 
-// giveBack marks the lease given back and deletes it on every node known to
-// have granted it: those in granted (counter > 0) and those whose replies
-// are still unread in replies. Nodes that grant later delete it themselves.
-func (l *lease) giveBack(replies <-chan reply, counters []int64) {
+// giveBack marks the lease given back and deletes it on every node that
+// granted it or may have: those in granted (counter > 0) or in ambiguous
+// (their call failed after it may have run), and those whose replies are
+// still unread in replies. It waits, up to the node timeout, for the nodes
+// known to have granted, so that the caller's next attempt finds them free;
+// the others, and those that did not answer, are retried in the background
+// until they answer or the lease would have ended. Nodes whose calls end
+// later delete it themselves (deliverOrGiveBack).
+func (l *lease) giveBack(replies <-chan reply, counters []int64, ambiguous []int) {
 	l.markGiven()
 	var which []int
 	for i, c := range counters {
@@ -221,17 +235,33 @@ drain:
 	for {
 		select {
 		case rp := <-replies:
-			if rp.err == nil && rp.n >= 1 && counters[rp.node] <= 0 {
+			switch {
+			case rp.err == nil && rp.n >= 1 && counters[rp.node] <= 0:
 				which = append(which, rp.node)
+			case mayHaveRun(rp.err):
+				ambiguous = append(ambiguous, rp.node)
 			}
 		default:
 			break drain
 		}
+	}
+	until := time.Now().Add(l.r.s.ttl)
+	for _, node := range ambiguous {
+		l.giveBackOn(node, until)
 	}
 	if len(which) == 0 {
 		return
 	}
 	deadline := time.Now().Add(min(l.r.s.nodeTimeout, l.r.s.releaseTimeout))
 	done, asked := l.r.fanOutTo(which, deadline, nil, nil, l.releaseOn)
-	gather(done, asked, deadline, nil, func(reply) bool { return false })
+	answered := make([]bool, len(l.r.nodes))
+	gather(done, asked, deadline, nil, func(rp reply) bool {
+		answered[rp.node] = rp.err == nil
+		return false
+	})
+	for _, node := range which {
+		if !answered[node] {
+			l.giveBackOn(node, until)
+		}
+	}
 }

@@ -152,10 +152,15 @@ func redlockPausedNodeScenario(t *testing.T, ns *rlNodes, key string) (tries int
 			secondHolder(h2, "with a paused node")
 			return tries, false
 		}
-		if !errors.Is(err, locking.ErrNotAcquired) {
+		// The property is that nobody else gets the key. On a busy
+		// machine a live node may also miss the node timeout now and
+		// then, which makes that attempt an outage rather than contention.
+		if !errors.Is(err, locking.ErrNotAcquired) && !errors.Is(err, locking.ErrUnavailable) {
 			t.Fatalf("with a paused node: %v, want ErrNotAcquired", err)
 		}
-		if d := time.Since(begin); d > 2*rlShortLease().NodeTimeout+50*time.Millisecond {
+		// Bounded by the node timeout, not by go-redis's 3s read timeout
+		// that an attempt waiting for the paused node would take.
+		if d := time.Since(begin); d > rlShortLease().NodeTimeout+time.Second {
 			t.Fatalf("an attempt with a paused node took %s; the majority must not wait for it", d)
 		}
 		tries++
@@ -170,7 +175,7 @@ func redlockPausedNodeScenario(t *testing.T, ns *rlNodes, key string) (tries int
 			secondHolder(h2, "after the node resumed")
 			return tries, false
 		}
-		if !errors.Is(err, locking.ErrNotAcquired) {
+		if !errors.Is(err, locking.ErrNotAcquired) && !errors.Is(err, locking.ErrUnavailable) {
 			t.Fatalf("after the node resumed: %v, want ErrNotAcquired", err)
 		}
 	}
@@ -212,7 +217,10 @@ func TestRedlockSplitVoteGivesEverythingBackAndRetrying(t *testing.T) {
 	}
 	// One stranger is a minority: outvoted.
 	ns.peek[1].Del(ctx, lock)
-	h, err := r.TryAcquire(ctx, "k", 0)
+	// It may take a retry: the failed attempt's grant on the free node may
+	// land after the check above saw the node empty, and be given back
+	// only then.
+	h, err := r.TryAcquire(ctx, "k", 5*time.Second)
 	if err != nil {
 		t.Fatalf("a stranger on one node of three blocked the lock: %v", err)
 	}
@@ -230,7 +238,9 @@ func TestRedlockTokenIsTheLargestCounterAndLowerNodesAreRaisedToIt(t *testing.T)
 	r := ns.redlock(t, nil)
 	ctx := rlCtx(t)
 	lock, fence := r.StorageKeys("k")
-	for i, v := range []int{5, 9, 2} {
+	// Counters above the nodes' clocks in microseconds, so that the
+	// counters, not the clocks, decide the tokens.
+	for i, v := range []uint64{aboveClock + 5, aboveClock + 9, aboveClock + 2} {
 		ns.peek[i].Set(ctx, fence, v, 0)
 	}
 	ns.peek[2].Set(ctx, lock, "stranger", 30*time.Second) // node 2 refuses
@@ -239,22 +249,29 @@ func TestRedlockTokenIsTheLargestCounterAndLowerNodesAreRaisedToIt(t *testing.T)
 		t.Fatal(err)
 	}
 	defer h.Release(ctx)
-	if h.Token() != 10 {
-		t.Fatalf("Token() = %d, want 10 (the largest of 6 and 10)", h.Token())
+	if h.Token() != aboveClock+10 {
+		t.Fatalf("Token() = %d, want %d (the largest of base+6 and base+10)", h.Token(), aboveClock+10)
 	}
-	if got := ns.fences(t, fence); got[0] != 10 || got[1] != 10 || got[2] != 2 {
-		t.Fatalf("fence counters = %v, want [10 10 2]: the lower granting node raised", got)
+	if got := ns.fences(t, fence); got[0] != aboveClock+10 || got[1] != aboveClock+10 || got[2] != aboveClock+2 {
+		t.Fatalf("fence counters = %v, want base + [10 10 2]: the lower granting node raised", got)
 	}
 }
 
 func TestRedlockTokensGrowWhenEveryGrantMissesADifferentNode(t *testing.T) {
 	rlNoLeaks(t)
 	ns := startRedlockNodes(t, 3)
-	r := ns.redlock(t, nil)
+	// Each grant needs both free nodes: a node timeout that a busy machine
+	// meets, since the property is about tokens, not time.
+	r := ns.redlock(t, &redislocks.Options{NodeTimeout: 3 * time.Second})
 	ctx := rlCtx(t)
-	lock, _ := r.StorageKeys("k")
-	// Without raising the lower counters, this rotation hands out 1, 2, 2:
-	// a stale holder's writes would then be as good as the new holder's.
+	lock, fence := r.StorageKeys("k")
+	// Counters above the clocks make the counters decide the tokens.
+	// Without raising the lower counters, this rotation then hands out
+	// base+1, base+2, base+2: a stale holder's writes would be as good as
+	// the new holder's.
+	for _, c := range ns.peek {
+		c.Set(ctx, fence, aboveClock, 0)
+	}
 	var last uint64
 	for round := range 9 {
 		blocked := ns.peek[round%3]
@@ -312,7 +329,9 @@ func TestRedlockReleaseWakesAWaiterOfTheSameProviderAtOnce(t *testing.T) {
 	}
 	select {
 	case at := <-got:
-		if d := at.Sub(released); d > 100*time.Millisecond {
+		// A few ms on an idle machine; the bound allows for a busy one and
+		// stays far below the 5s backoff that would explain a slow grant.
+		if d := at.Sub(released); d > 2*time.Second {
 			t.Fatalf("the waiter got the lock %s after the release; the backoff is 5s, the wake-up must be prompt", d)
 		}
 	case err := <-errs:

@@ -38,17 +38,18 @@ var (
 	_ locking.LostNotifier = (*redlockHandle)(nil)
 )
 
-func (r *Redlock) newRedlockHandle(l *lease, token uint64, validUntil time.Time) *redlockHandle {
+// newRedlockHandle arms the extensions of a lease granted by requests sent
+// at requested, vouched for until validUntil.
+func (r *Redlock) newRedlockHandle(l *lease, token uint64, requested, validUntil time.Time) *redlockHandle {
 	tokenArg := strconv.FormatUint(token, 10)
 	h := &redlockHandle{
 		l: l, token: token, tokenArg: tokenArg,
-		releaseArgs: []any{l.owner, l.k.channel, tokenArg},
+		releaseArgs: []any{l.owner, l.k.channel, tokenArg, r.fenceTTLArg},
 		stop:        make(chan struct{}),
 		validUntil:  validUntil,
 	}
-	h.lost.init()
 	h.mu.Lock() // the timer may fire before h.timer is set
-	h.timer = time.AfterFunc(r.s.refresh, h.extend)
+	h.timer = time.AfterFunc(untilRefresh(requested, r.s.refresh), h.extend)
 	h.mu.Unlock()
 	return h
 }
@@ -62,7 +63,7 @@ func (h *redlockHandle) Token() uint64 { return h.token }
 // Lost returns the channel closed when a majority of the nodes can no longer
 // be vouched for: too many of them say another owner has the key, or too few
 // answered to extend the lease before it ran out.
-func (h *redlockHandle) Lost() <-chan struct{} { return h.lost.ch }
+func (h *redlockHandle) Lost() <-chan struct{} { return h.lost.channel() }
 
 // AfterLost arranges for f to run, on a goroutine of its own, once the
 // majority is lost (at once if it already is); stop unregisters f and
@@ -119,7 +120,7 @@ func (h *redlockHandle) extend() {
 	case h.stopped:
 	case held >= q:
 		h.validUntil = requested.Add(r.s.ttl - r.s.drift)
-		h.timer.Reset(r.s.refresh)
+		h.timer.Reset(untilRefresh(requested, r.s.refresh))
 	case n-gone < q:
 		h.loseLocked()
 	default:
@@ -133,7 +134,7 @@ func (h *redlockHandle) extend() {
 }
 
 func (h *redlockHandle) extendOn(ctx context.Context, c Client) (int64, error) {
-	return redlockExtendScript.Run(ctx, c, h.l.scriptKeys, h.l.owner, h.l.r.ttlArg, h.tokenArg).Int64()
+	return redlockExtendScript.Run(ctx, c, h.l.scriptKeys, h.l.owner, h.l.r.ttlArg, h.tokenArg, h.l.r.fenceTTLArg).Int64()
 }
 
 // loseLocked stops the extensions and closes lost; h.mu is held.
@@ -159,13 +160,28 @@ func (h *redlockHandle) Release(ctx context.Context) error {
 	h.released, h.stopped = true, true
 	h.timer.Stop()
 	extending := h.extending
+	validUntil := h.validUntil
 	close(h.stop)
 	h.mu.Unlock()
 
 	l, r := h.l, h.l.r
 	l.markGiven()
 	deadline := time.Now().Add(r.s.releaseTimeout)
-	replies, asked := r.fanOut(deadline, nil, nil, h.releaseOn)
+	// A node that fails the release (it is down, or lost the reply) is
+	// retried in the background until it answers or the lease would have
+	// ended there anyway, so that its key is free soon after it is back.
+	until := validUntil.Add(r.s.drift)
+	replies, asked := r.fanOut(deadline, nil, nil, func(ctx context.Context, c Client) (int64, error) {
+		n, err := h.releaseOn(ctx, c)
+		if err != nil {
+			node := r.nodeIndexOf(c)
+			r.giveBacks.run(until, func(ctx context.Context) error {
+				_, err := h.releaseOn(ctx, r.nodes[node])
+				return err
+			})
+		}
+		return n, err
+	})
 	released := 0
 	var errs []error
 	gather(replies, asked, deadline, nil, func(rp reply) bool {
@@ -193,4 +209,14 @@ func (h *redlockHandle) Release(ctx context.Context) error {
 
 func (h *redlockHandle) releaseOn(ctx context.Context, c Client) (int64, error) {
 	return redlockReleaseScript.Run(ctx, c, h.l.scriptKeys, h.releaseArgs...).Int64()
+}
+
+// nodeIndexOf returns the index of the node whose client is c.
+func (r *Redlock) nodeIndexOf(c Client) int {
+	for i, x := range r.nodes {
+		if x == c {
+			return i
+		}
+	}
+	return -1
 }

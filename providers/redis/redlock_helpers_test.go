@@ -96,6 +96,21 @@ func (ns *rlNodes) fences(t testing.TB, fenceKey string) []uint64 {
 	return out
 }
 
+// aboveClock is a fence counter value above any server clock in
+// microseconds for centuries (2^52 µs is in 2112), and exact in Lua.
+const aboveClock uint64 = 1 << 52
+
+// countAtLeast returns how many of fences are at least token.
+func countAtLeast(fences []uint64, token uint64) int {
+	n := 0
+	for _, f := range fences {
+		if f >= token {
+			n++
+		}
+	}
+	return n
+}
+
 // rlNoLeaks checks, after the test's other cleanups, that no goroutine is
 // left behind. go-redis's pool re-dials a dead node from a goroutine of its
 // own that sleeps a second between tries and ends after the client closes.
@@ -116,7 +131,7 @@ func rlCtx(t testing.TB) context.Context {
 // rlShortLease is a lease short enough for loss and extension tests, with
 // a node timeout that a machine loaded by other test packages still meets.
 func rlShortLease() *redislocks.Options {
-	return &redislocks.Options{TTL: time.Second, NodeTimeout: 250 * time.Millisecond, ReleaseTimeout: 500 * time.Millisecond}
+	return &redislocks.Options{TTL: time.Second, NodeTimeout: 400 * time.Millisecond, ReleaseTimeout: 500 * time.Millisecond}
 }
 
 // rlEventually polls cond every 5ms for up to a second: the node a majority

@@ -112,14 +112,18 @@ func TestRedlockTimeoutDuringARetryIsContentionNotUnavailable(t *testing.T) {
 	if _, err := waiter.TryAcquire(ctx, "k", time.Second); !errors.Is(err, locking.ErrNotAcquired) {
 		t.Fatalf("warm-up: err = %v, want ErrNotAcquired", err)
 	}
-	for i := range 8 {
-		_, err := waiter.TryAcquire(ctx, "k", 200*time.Millisecond)
+	// The timeout is long enough for the first attempt's answers to come
+	// back even on a busy machine (an attempt that the timeout cuts before
+	// any node answered is an outage: nothing was heard), and short enough
+	// to end during one of the fast retries.
+	for i := range 5 {
+		_, err := waiter.TryAcquire(ctx, "k", time.Second)
 		var le *locking.Error
 		if !errors.As(err, &le) || errors.Is(err, locking.ErrUnavailable) {
 			t.Fatalf("try %d: err = %v, want *locking.Error (contention)", i, err)
 		}
-		if le.Key != "k" || le.Timeout != 200*time.Millisecond {
-			t.Fatalf("try %d: error = %+v, want Key k, Timeout 200ms", i, *le)
+		if le.Key != "k" || le.Timeout != time.Second {
+			t.Fatalf("try %d: error = %+v, want Key k, Timeout 1s", i, *le)
 		}
 	}
 }
@@ -139,11 +143,18 @@ func redlockWakeUpWithAFrozenNode(t *testing.T, frozen int) {
 	rlNoLeaks(t)
 	ns := startRedlockNodes(t, 3)
 	opts := func() *redislocks.Options {
-		return &redislocks.Options{NodeTimeout: 300 * time.Millisecond, RetryStrategy: func() redislock.RetryStrategy { return redislock.NoRetry() }}
+		// A node timeout that live nodes meet on a busy machine: a live
+		// node missing it would make the waiter's attempt an outage.
+		return &redislocks.Options{NodeTimeout: time.Second, RetryStrategy: func() redislock.RetryStrategy { return redislock.NoRetry() }}
 	}
 	holder := ns.redlock(t, opts())
 	waiter := ns.redlock(t, opts())
 	ctx := rlCtx(t)
+	// The waiter's connections are open before the freeze: its attempt
+	// then costs the live nodes one round trip each.
+	if err := waiter.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
 	h, err := holder.TryAcquire(ctx, "k", 0)
 	if err != nil {
 		t.Fatal(err)

@@ -41,7 +41,12 @@ func withRedlock(name string, o Options, nodes []string) mediator.Option {
 	ctor := func(lc *mediator.Lifecycle) (*Redlock, error) {
 		clients := make([]Client, len(opts))
 		closers := make([]*goredis.Client, len(opts))
+		eviction := make([]*evictionCheck, len(opts))
 		for i, so := range opts {
+			// Every new connection checks the node's eviction policy, so
+			// a node that comes back evicting is caught too.
+			eviction[i] = newEvictionCheck(s.settings, i)
+			so.OnConnect = eviction[i].onConnect
 			c := goredis.NewClient(so)
 			clients[i], closers[i] = c, c
 		}
@@ -52,7 +57,7 @@ func withRedlock(name string, o Options, nodes []string) mediator.Option {
 			}
 			return errors.Join(errs...)
 		}
-		r, err := NewRedlock(clients, &o)
+		r, err := newRedlock(clients, &o, eviction)
 		if err != nil {
 			return nil, errors.Join(err, closeAll())
 		}

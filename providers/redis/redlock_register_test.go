@@ -59,8 +59,8 @@ func TestRedlockAddressAndNodesRegisterTheMajorityProvider(t *testing.T) {
 				t.Fatal(err)
 			}
 			second, err := mediator.Send(ctx, m, rlDebit{Account: "a"})
-			if err != nil || second != first+1 {
-				t.Fatalf("tokens %d then %d (%v), want consecutive", first, second, err)
+			if err != nil || second <= first {
+				t.Fatalf("tokens %d then %d (%v), want growing", first, second, err)
 			}
 			if runs.Load() != 2 {
 				t.Fatalf("handler ran %d times, want 2", runs.Load())
@@ -76,7 +76,9 @@ func TestRedlockSendWithoutAMajorityIsUnavailableAndNeverRunsTheHandler(t *testi
 	var runs atomic.Int32
 	m, err := mediator.New(
 		redislocks.WithRedisDistributedLocking("redlock://"+strings.Join(ns.addrs, ","), func(o *redislocks.Options) {
-			o.TTL = time.Second
+			// A node timeout that live nodes meet on a busy machine: the
+			// test is about a majority down, not about slow nodes.
+			o.TTL, o.NodeTimeout = 5*time.Second, time.Second
 		}),
 		locking.WithDistributedLocking[rlDebit, uint64](),
 		mediator.WithHandler[rlDebit, uint64](func(context.Context, rlDebit) (uint64, error) {
@@ -191,9 +193,11 @@ func TestRedlockLosingTheMajorityCancelsTheHandlerAndSendReportsLockLost(t *test
 			t.Fatalf("Send = %v, want ErrLockLost", err)
 		}
 		// Lost closes when the last extension's validity (TTL - drift) ends;
-		// the handler's return and Send's report take a little more.
-		if d := time.Since(killed); d > time.Second+200*time.Millisecond {
-			t.Fatalf("the loss was reported %s after the majority went down, want within the 1s lease", d)
+		// the handler's return and Send's report take a little more, and a
+		// busy machine's timers more still: the bound is generous, but
+		// well below the 5s after which the handler counts as never told.
+		if d := time.Since(killed); d > 3*time.Second {
+			t.Fatalf("the loss was reported %s after the majority went down, want within about the 1s lease", d)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the handler still runs 5s after the majority went down")
@@ -227,12 +231,13 @@ func TestRedlockFromDIUsesTheAppsClientsAndLeavesThemOpen(t *testing.T) {
 	if r, ok := lp.(*redislocks.Redlock); !ok || r.Nodes() != 3 {
 		t.Fatalf("provider = %T, want *redis.Redlock on the 3 clients", lp)
 	}
-	if tok, err := mediator.Send(ctx, m, rlDebit{Account: "a"}); err != nil || tok != 1 {
-		t.Fatalf("Send = %d, %v; want token 1", tok, err)
+	tok, err := mediator.Send(ctx, m, rlDebit{Account: "a"})
+	if err != nil || tok == 0 {
+		t.Fatalf("Send = %d, %v; want a token", tok, err)
 	}
 	// The lock went through the app's clients, with the prefix it was given.
-	if got := ns.fences(t, "di:{rlDebit:a}:fence"); got[0]+got[1]+got[2] < 2 {
-		t.Fatalf("fence counters %v under di:{rlDebit:a}:fence, want 1 on a majority", got)
+	if got := ns.fences(t, "di:{rlDebit:a}:fence"); countAtLeast(got, tok) < 2 {
+		t.Fatalf("fence counters %v under di:{rlDebit:a}:fence, want the token %d on a majority", got, tok)
 	}
 	if err := m.Close(ctx); err != nil {
 		t.Fatal(err)

@@ -3,8 +3,10 @@ package redis
 import goredis "github.com/redis/go-redis/v9"
 
 // A Redlock grant on one node is the single-node acquireScript: the lock and
-// its fencing counter are set in one atomic step there too. The two scripts
-// below are what a majority of independent nodes needs on top of it.
+// its fencing counter are set in one atomic step there too. The scripts
+// below are what a majority of independent nodes needs on top of it. Every
+// write of a fence counter gives it the fence ttl (TTL + FenceRetention), so
+// a raised counter expires like a drawn one.
 
 // redlockExtendScript renews the lease on one node and tells whether the
 // caller held the key without a gap; a node that lost the key (it restarted,
@@ -12,7 +14,7 @@ import goredis "github.com/redis/go-redis/v9"
 // node rejoins the lease. Either way the node's fencing counter is raised to
 // the token: a node that granted late, with a lower counter, catches up.
 //
-// KEYS: lock, fence. ARGV: owner, ttl in ms, token.
+// KEYS: lock, fence. ARGV: owner, ttl in ms, token, fence ttl in ms.
 // Returns 1 when extended (held throughout), 2 when taken again, 0 when
 // another owner has the key.
 var redlockExtendScript = goredis.NewScript(`
@@ -23,7 +25,7 @@ elseif not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
 	return 0
 end
 local f = tonumber(redis.call('GET', KEYS[2])) or 0
-if f < tonumber(ARGV[3]) then redis.call('SET', KEYS[2], ARGV[3]) end
+if f < tonumber(ARGV[3]) then redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4]) end
 if held then return 1 end
 return 2
 `)
@@ -33,13 +35,13 @@ return 2
 // there. Once a majority stores the token, any later majority grant meets one
 // of those nodes and draws a larger token.
 //
-// KEYS: lock, fence. ARGV: owner, token.
+// KEYS: lock, fence. ARGV: owner, token, fence ttl in ms.
 // Returns 1 when the node stores at least the token, 0 when the caller no
 // longer holds the key there.
 var redlockRaiseScript = goredis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 local f = tonumber(redis.call('GET', KEYS[2])) or 0
-if f < tonumber(ARGV[2]) then redis.call('SET', KEYS[2], ARGV[2]) end
+if f < tonumber(ARGV[2]) then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end
 return 1
 `)
 
@@ -49,13 +51,13 @@ return 1
 // the token was agreed with. A node that missed grants thus catches up at the
 // next release it takes part in.
 //
-// KEYS: lock, fence. ARGV: owner, channel, token.
+// KEYS: lock, fence. ARGV: owner, channel, token, fence ttl in ms.
 // Returns 1 when released, 0 when the lock was no longer the caller's.
 var redlockReleaseScript = goredis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 local f = tonumber(redis.call('GET', KEYS[2])) or 0
-if f < tonumber(ARGV[3]) then redis.call('SET', KEYS[2], ARGV[3]) end
+if f < tonumber(ARGV[3]) then redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4]) end
 redis.call('PUBLISH', ARGV[2], ARGV[1])
 return 1
 `)

@@ -35,11 +35,10 @@ func TestRedlockGrantsOnEveryNodeWithOneOwnerAndOneToken(t *testing.T) {
 			t.Fatalf("node %d: PTTL = %s, %v; want the default 30s lease", i, ttl, err)
 		}
 	}
-	if h.Token() != 1 {
-		t.Fatalf("Token() = %d, want 1", h.Token())
-	}
-	if got := ns.fences(t, fence); got[0] != 1 || got[1] != 1 || got[2] != 1 {
-		t.Fatalf("fence counters = %v, want [1 1 1]", got)
+	// The token is the largest counter the majority drew, stored on a
+	// majority before the lock is handed out.
+	if got := ns.fences(t, fence); h.Token() == 0 || countAtLeast(got, h.Token()) < 2 {
+		t.Fatalf("fence counters = %v, token %d; want the token on a majority", got, h.Token())
 	}
 	if err := h.Release(ctx); err != nil {
 		t.Fatal(err)

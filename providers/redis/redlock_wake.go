@@ -2,91 +2,9 @@ package redis
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"time"
 )
-
-// localQueues keep the goroutines of one Redlock provider that wait for a
-// key in first-come order, as the single-node provider's queues do: a
-// release wakes the head only, whether it is this provider's own Release
-// (which calls wakeHead) or another process's, announced by a node (the
-// waiter's places in the nodes' queues call wakeHead too); a newcomer that
-// finds waiters queues behind them instead of barging in; a head that
-// leaves without the lock wakes the next. Waking one goroutine rather than
-// all of them also keeps the provider's own goroutines from splitting the
-// nodes' votes among themselves.
-type localQueues struct {
-	mu sync.Mutex
-	m  map[string][]*localWaiter // by key, head first; removed when empty
-}
-
-// localWaiter is one TryAcquire's place in its key's local queue.
-type localWaiter struct {
-	wake chan struct{} // room for one: a wake-up that comes while it tries is kept
-}
-
-// join puts a waiter at the tail of key's queue and reports whether it is
-// the head. The caller must leave.
-func (lq *localQueues) join(key string) (w *localWaiter, head bool) {
-	w = &localWaiter{wake: make(chan struct{}, 1)}
-	lq.mu.Lock()
-	defer lq.mu.Unlock()
-	lq.m[key] = append(lq.m[key], w)
-	return w, len(lq.m[key]) == 1
-}
-
-// queued reports whether goroutines of this provider wait for key.
-func (lq *localQueues) queued(key string) bool {
-	lq.mu.Lock()
-	defer lq.mu.Unlock()
-	return len(lq.m[key]) > 0
-}
-
-// isHead reports whether w is first in key's queue.
-func (lq *localQueues) isHead(key string, w *localWaiter) bool {
-	lq.mu.Lock()
-	defer lq.mu.Unlock()
-	q := lq.m[key]
-	return len(q) > 0 && q[0] == w
-}
-
-// wakeHead wakes the first waiter for key, if any.
-func (lq *localQueues) wakeHead(key string) {
-	lq.mu.Lock()
-	defer lq.mu.Unlock()
-	if q := lq.m[key]; len(q) > 0 {
-		select {
-		case q[0].wake <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// leave takes w out of key's queue. A head that leaves without the lock
-// wakes the next waiter: a release it was woken for, or was about to be,
-// must not be lost with it.
-func (lq *localQueues) leave(key string, w *localWaiter, acquired bool) {
-	lq.mu.Lock()
-	defer lq.mu.Unlock()
-	q := lq.m[key]
-	i := slices.Index(q, w)
-	if i < 0 {
-		return
-	}
-	q = slices.Delete(q, i, i+1)
-	if len(q) == 0 {
-		delete(lq.m, key)
-		return
-	}
-	lq.m[key] = q
-	if i == 0 && !acquired {
-		select {
-		case q[0].wake <- struct{}{}:
-		default:
-		}
-	}
-}
 
 // nodeWaiter is a Redlock waiter's place in one node's queue for a key.
 type nodeWaiter struct {

@@ -13,10 +13,10 @@ func woken(w *localWaiter) bool {
 }
 
 func TestRedlockLocalQueueWakesTheHeadOnlyInArrivalOrder(t *testing.T) {
-	lq := localQueues{m: make(map[string][]*localWaiter)}
-	a, headA := lq.join("k")
-	b, headB := lq.join("k")
-	c, _ := lq.join("k")
+	lq := newLocalQueues()
+	a, headA := lq.join("k", "")
+	b, headB := lq.join("k", "")
+	c, _ := lq.join("k", "")
 	if !headA || headB {
 		t.Fatalf("head at join: a %v, b %v; want a only", headA, headB)
 	}
@@ -43,10 +43,10 @@ func TestRedlockLocalQueueWakesTheHeadOnlyInArrivalOrder(t *testing.T) {
 }
 
 func TestRedlockLocalQueueHeadThatGivesUpWakesTheNext(t *testing.T) {
-	lq := localQueues{m: make(map[string][]*localWaiter)}
-	a, _ := lq.join("k")
-	b, _ := lq.join("k")
-	c, _ := lq.join("k")
+	lq := newLocalQueues()
+	a, _ := lq.join("k", "")
+	b, _ := lq.join("k", "")
+	c, _ := lq.join("k", "")
 	lq.leave("k", b, false) // not the head: nothing to hand on
 	if woken(a) || woken(c) {
 		t.Fatal("a waiter behind the head gave up and woke someone")

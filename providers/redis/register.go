@@ -61,8 +61,12 @@ func withOptions(name string, o Options) mediator.Option {
 	uo.MaxRetries = 1
 	uo.DialerRetries = 1
 	ctor := func(lc *mediator.Lifecycle) (*Provider, error) {
+		// Every new connection checks the server's eviction policy, so a
+		// server that comes back (or fails over) evicting is caught too.
+		eviction := newEvictionCheck(s, -1)
+		uo.OnConnect = eviction.onConnect
 		client := goredis.NewUniversalClient(uo)
-		p, err := New(client, &o)
+		p, err := newProvider(client, &o, eviction)
 		if err != nil {
 			return nil, errors.Join(err, client.Close())
 		}
@@ -134,13 +138,20 @@ func fromContainer[C any, P interface {
 	)
 }
 
-// pingProvider runs at the end of Build: a wrong address (or, for Redlock,
-// too few reachable nodes) fails Build within the dial timeout instead of
+// pingProvider runs at the end of Build: a server whose maxmemory-policy
+// may evict lock keys, or a wrong address (or, for Redlock, too few
+// reachable nodes) fails Build within the dial timeout instead of
 // surfacing at the first Send.
 func pingProvider(lp locking.Provider) error {
-	p, ok := lp.(interface{ Ping(context.Context) error })
+	p, ok := lp.(interface {
+		Ping(context.Context) error
+		CheckEvictionPolicy(context.Context) error
+	})
 	if !ok {
 		return nil // another provider registered too; Build reports that
+	}
+	if err := p.CheckEvictionPolicy(context.Background()); err != nil {
+		return err
 	}
 	return p.Ping(context.Background())
 }

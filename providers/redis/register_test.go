@@ -76,11 +76,13 @@ func TestWithRedisDistributedLockingLocksSendsAndCloseClosesItsClient(t *testing
 	if err != nil {
 		t.Fatal(err)
 	}
-	for want := uint64(1); want <= 3; want++ {
+	var last uint64
+	for range 3 {
 		tok, err := mediator.Send(ctx, m, withdraw{Account: "42"})
-		if err != nil || tok != want {
-			t.Fatalf("Send = %d, %v; want token %d", tok, err, want)
+		if err != nil || tok <= last {
+			t.Fatalf("Send = %d, %v; want a token above %d", tok, err, last)
 		}
+		last = tok
 	}
 	if !sawKey {
 		t.Fatal("the handler ran while turbo:locks:{withdraw:42} did not exist")
@@ -155,11 +157,12 @@ func TestFromDIUsesTheAppsClientAndLeavesItOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok, err := mediator.Send(ctx, m, withdraw{Account: "1"}); err != nil || tok != 1 {
+	tok, err := mediator.Send(ctx, m, withdraw{Account: "1"})
+	if err != nil || tok == 0 {
 		t.Fatalf("Send = %d, %v", tok, err)
 	}
-	if got, _ := client.Get(ctx, "di:{withdraw:1}:fence").Int(); got != 1 {
-		t.Fatalf("di:{withdraw:1}:fence = %d, want 1", got)
+	if got, _ := client.Get(ctx, "di:{withdraw:1}:fence").Uint64(); got != tok {
+		t.Fatalf("di:{withdraw:1}:fence = %d, want the token %d", got, tok)
 	}
 	if err := m.Close(ctx); err != nil {
 		t.Fatal(err)
@@ -268,8 +271,10 @@ func TestALostLeaseCancelsTheHandlerAndSendReportsIt(t *testing.T) {
 		if !errors.Is(c, locking.ErrLockLost) {
 			t.Fatalf("handler's ctx cause = %v, want ErrLockLost", c)
 		}
-		within(t, "cancelling the handler", time.Since(stopped), 0, shortLease.TTL)
-	case <-time.After(3 * time.Second):
+		// Within the 1s lease on an idle machine; the bound allows for a
+		// busy one's late timers.
+		within(t, "cancelling the handler", time.Since(stopped), 0, 3*shortLease.TTL)
+	case <-time.After(5 * time.Second):
 		t.Fatal("the handler kept running without its lease")
 	}
 	if err := <-errc; !errors.Is(err, locking.ErrLockLost) {
@@ -282,7 +287,9 @@ func TestALostLeaseCancelsTheHandlerAndSendReportsIt(t *testing.T) {
 	if !errors.Is(err, locking.ErrUnavailable) || errors.Is(err, locking.ErrNotAcquired) {
 		t.Fatalf("Send during the outage = %v, want ErrUnavailable", err)
 	}
-	within(t, "Send during the outage", time.Since(begin), 0, 500*time.Millisecond)
+	// Fast: a refused dial, not the 5s dial timeout (500ms on an idle
+	// machine is plenty; the bound allows for a busy one).
+	within(t, "Send during the outage", time.Since(begin), 0, 2*time.Second)
 	srv.Restart()
 	deadline := time.Now().Add(3 * time.Second)
 	for {

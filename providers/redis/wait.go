@@ -12,14 +12,22 @@ import (
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 )
 
-// wait queues the caller for k and tries again whenever it is woken: by a
+// wait is the rest of an acquisition that could not be had at once: place
+// is the caller's place in the provider's queue for key, head whether it is
+// first there (and made one attempt, answered with the holder's remaining
+// lease). The caller also joins the subscription to the key's releases,
+// which wake the head; a head tries again whenever it is woken: by a
 // release, by the subscription's confirmation (a release may have come
 // between the first attempt and the subscription), or by the fallback
-// backoff. It gives up exactly at deadline, or when ctx ends; its Redis
-// calls are cut short there too.
-func (p *Provider) wait(ctx context.Context, key string, k keys, owner string, timeout time.Duration, deadline time.Time, remaining time.Duration, tried bool) (locking.Handle, error) {
+// backoff. Waiters behind the head make no call to Redis and arm no timer
+// but the timeout. wait gives up exactly at deadline, or when ctx ends; its
+// Redis calls are cut short there too. It leaves place.
+func (p *Provider) wait(ctx context.Context, r *request, place *localWaiter, head bool, timeout time.Duration, deadline time.Time, remaining time.Duration) (locking.Handle, error) {
+	key, k := r.key, r.k
+	acquired := false
+	defer func() { p.local.leave(key, place, acquired) }()
 	jctx, cancel := context.WithDeadline(ctx, deadline)
-	w, err := p.waiters.join(jctx, k.channel)
+	w, err := p.waiters.joinNotify(jctx, k.channel, func() { p.local.wakeHead(key) })
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -27,44 +35,96 @@ func (p *Provider) wait(ctx context.Context, key string, k keys, owner string, t
 		}
 		return nil, &locking.UnavailableError{Key: key, Err: fmt.Errorf("redis: subscribing to %s: %w", k.channel, err)}
 	}
-	acquired := false
-	defer func() { p.waiters.leave(w, acquired) }()
+	defer p.waiters.leave(w, false)
 
 	timeoutTimer := time.NewTimer(time.Until(deadline))
 	defer timeoutTimer.Stop()
-	retry := p.s.newRetry()
+	var retry redislock.RetryStrategy // made when the caller is first the head
 	backoff := time.NewTimer(time.Hour)
 	backoff.Stop()
 	defer backoff.Stop()
 	schedule := func(remaining time.Duration) {
+		if retry == nil {
+			retry = p.s.newRetry()
+		}
 		if d := nextWait(retry, remaining); d > 0 {
 			backoff.Reset(d)
 		}
 	}
-	if tried {
+	// ready closes when Redis confirms the subscription; the head tries
+	// once more then, in case the lock was freed before.
+	ready := w.q.ready
+	if head {
 		schedule(remaining)
-	} else {
-		schedule(0)
 	}
 	for {
+		var readyC <-chan struct{}
+		if head {
+			readyC = ready
+		}
+		var (
+			stop   error
+			try    = true
+			d      handoff
+			handed bool
+		)
+		// Parked, the head may be handed the lock by a Release of this
+		// provider (see localQueues.claimHead).
+		p.local.park(place)
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
+			stop = fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
 		case <-timeoutTimer.C:
-			return nil, &locking.Error{Key: key, Timeout: timeout}
+			stop = &locking.Error{Key: key, Timeout: timeout}
 		case <-p.waiters.closing:
-			return nil, &locking.UnavailableError{Key: key, Err: errClosed}
-		case <-w.ready:
-			w.ready = nil
-		case <-w.wake:
+			stop = &locking.UnavailableError{Key: key, Err: errClosed}
+		case <-readyC:
+			ready = nil
+		case <-place.wake:
+			head = true // only the head is woken
+		case <-place.promoted:
+			// The head before us got the lock: wait for its release, with
+			// the fallback retries armed from now on. A subscription
+			// confirmed while we were behind needs no try of ours.
+			head, try = true, false
+			select {
+			case <-ready:
+				ready = nil
+			default:
+			}
+			schedule(0)
+		case d = <-place.handoff:
+			handed = true
 		case <-backoff.C:
+		}
+		if p.local.unpark(place) && !handed {
+			// A Release claimed us before we left: its outcome comes at
+			// once (the release is under way), and must be taken.
+			d, handed = <-place.handoff, true
+		}
+		if handed {
+			head, try = true, true // no hand-on: the key was freed, or the release failed
+			if d.token > 0 {
+				if stop == nil {
+					acquired = true
+					return p.newHandle(r, d.token, d.requested, true), nil
+				}
+				// Handed the lock after giving up: give it back.
+				p.forgetLater(key, k, r.owner, d.requested)
+			}
+		}
+		if stop != nil {
+			return nil, stop
+		}
+		if !try {
+			continue
 		}
 		if !time.Now().Before(deadline) {
 			// The timeout came with a wake-up: an attempt now would be cut
 			// at once and look like a failure of Redis.
 			return nil, &locking.Error{Key: key, Timeout: timeout}
 		}
-		h, rem, err := p.attempt(ctx, key, k, owner, deadline)
+		h, rem, err := p.attempt(ctx, r, deadline)
 		if err != nil {
 			if ctx.Err() == nil && !time.Now().Before(deadline) && errors.Is(err, locking.ErrUnavailable) {
 				// Redis answered "taken" before; an answer that the timeout

@@ -122,33 +122,10 @@ func (ws *waiters) lockCmdCtx(ctx context.Context) error {
 	}
 }
 
-// queued reports whether local goroutines wait for channel's key: a newcomer
-// then queues behind them instead of barging in.
-func (ws *waiters) queued(channel string) bool {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	q := ws.queues[channel]
-	return q != nil && len(q.ws) > 0
-}
-
-// count returns the number of local waiters for channel's key.
-func (ws *waiters) count(channel string) int {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	if q := ws.queues[channel]; q != nil {
-		return len(q.ws)
-	}
-	return 0
-}
-
-// join puts a new waiter at the tail of channel's queue, subscribing to the
-// channel when the queue is new. The caller must leave.
-func (ws *waiters) join(ctx context.Context, channel string) (*waiter, error) {
-	return ws.joinWaiter(ctx, &waiter{channel: channel, wake: make(chan struct{}, 1)})
-}
-
-// joinNotify is join for a waiter whose wake-ups call notify (see
-// waiter.notify) instead of filling a channel of its own.
+// joinNotify puts a new waiter at the tail of channel's queue, subscribing
+// to the channel when the queue is new; its wake-ups call notify (see
+// waiter.notify) instead of filling a channel of its own. The caller must
+// leave.
 func (ws *waiters) joinNotify(ctx context.Context, channel string, notify func()) (*waiter, error) {
 	return ws.joinWaiter(ctx, &waiter{channel: channel, notify: notify})
 }
