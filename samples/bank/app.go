@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/turbomediator/turbomediator-go/behaviors/idempotency"
+	"github.com/turbomediator/turbomediator-go/behaviors/idempotency/redisstore"
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/mediator"
 	"github.com/turbomediator/turbomediator-go/providers/memory"
@@ -28,6 +31,36 @@ type Config struct {
 	// LockTimeout, when positive, replaces the 10s the commands' tags ask
 	// for (tests use it to see contention without waiting 10s).
 	LockTimeout time.Duration
+	// LockTTL, when positive, is the lease of a Redis lock: how long an
+	// account stays locked after the instance holding it dies. 0: the
+	// provider's default, 30s. (In-process locks have no lease.)
+	LockTTL time.Duration
+	// Limits bound the HTTP server's connections.
+	Limits Limits
+	// IdempotencyTTL, when positive, is how long the answer of a request
+	// with an Idempotency-Key is remembered; 0: 24h.
+	IdempotencyTTL time.Duration
+}
+
+// defaultIdempotencyTTL is how long answers are remembered by default.
+const defaultIdempotencyTTL = 24 * time.Hour
+
+func (cfg Config) idempotencyTTL() time.Duration {
+	if cfg.IdempotencyTTL > 0 {
+		return cfg.IdempotencyTTL
+	}
+	return defaultIdempotencyTTL
+}
+
+// idempotencyLease is how long a request in flight holds its key: the lock
+// lease. A duplicate that comes later than that (the first instance died)
+// runs, takes the account lock, and finds the applied record if the first
+// wrote one.
+func (cfg Config) idempotencyLease() time.Duration {
+	if cfg.LockTTL > 0 {
+		return cfg.LockTTL
+	}
+	return lockredis.DefaultTTL
 }
 
 // App is the bank: its mediator and the store behind it.
@@ -35,6 +68,8 @@ type App struct {
 	Mediator *mediator.Mediator
 	Store    Store
 	cfg      Config
+	// lockPing reaches the lock provider, when it can be pinged.
+	lockPing func(context.Context) error
 }
 
 // NewApp builds the store and the mediator that cfg asks for.
@@ -52,13 +87,32 @@ func NewApp(cfg Config) (*App, error) {
 
 // newApp builds the mediator around store, which it owns from then on.
 func newApp(cfg Config, store Store) (*App, error) {
-	bank := &Bank{Store: store, Work: cfg.Work}
+	bank := &Bank{Store: store, Work: cfg.Work, AppliedTTL: cfg.idempotencyTTL()}
+	// Retries are recognised across instances when the answers live in the
+	// shared Redis, in this process otherwise.
+	var idem idempotency.Store = idempotency.NewMemoryStore(nil)
+	if rs, ok := store.(*RedisStore); ok {
+		idem = redisstore.New(rs.client, &redisstore.Options{KeyPrefix: rs.prefix + "idempotency:"})
+	}
+	idemOptions := func(o *idempotency.Options) {
+		o.TTL = cfg.idempotencyTTL()
+		o.Lease = cfg.idempotencyLease()
+	}
 	opts := []mediator.Option{
 		mediator.Provide(func() *Bank { return bank }),
+		// Outermost first: bad input is refused, then unknown accounts,
+		// before any key is claimed or lock taken.
 		mediator.WithGlobalBehavior(validation{}),
+		mediator.WithGlobalBehavior(newExistence),
+		idempotency.WithStore(idem),
+		idempotency.WithIdempotency[CreateAccountCommand, Account](idemOptions),
+		idempotency.WithIdempotency[DepositCommand, Account](idemOptions),
+		idempotency.WithIdempotency[WithdrawCommand, WithdrawResult](idemOptions),
+		idempotency.WithIdempotency[TransferCommand, TransferResult](idemOptions),
+		idempotency.WithIdempotency[StressCommand, StressResult](idemOptions),
 		mediator.WithHandler[CreateAccountCommand, Account](NewCreateAccountHandler),
 		mediator.WithHandler[GetAccountQuery, Account](NewGetAccountHandler),
-		mediator.WithHandler[ListAccountsQuery, []Account](NewListAccountsHandler),
+		mediator.WithHandler[ListAccountsQuery, AccountPage](NewListAccountsHandler),
 		mediator.WithHandler[DepositCommand, Account](NewDepositHandler),
 		mediator.WithHandler[WithdrawCommand, WithdrawResult](NewWithdrawHandler),
 		mediator.WithHandler[TransferCommand, TransferResult](NewTransferHandler),
@@ -75,7 +129,57 @@ func newApp(cfg Config, store Store) (*App, error) {
 	if err != nil {
 		return nil, errors.Join(err, store.Close())
 	}
-	return &App{Mediator: m, Store: store, cfg: cfg}, nil
+	app := &App{Mediator: m, Store: store, cfg: cfg}
+	if !cfg.NoLock {
+		_ = m.Invoke(func(p locking.Provider) {
+			if pinger, ok := p.(interface{ Ping(context.Context) error }); ok {
+				app.lockPing = pinger.Ping
+			}
+		})
+	}
+	return app, nil
+}
+
+// readyTimeout bounds one readiness check.
+const readyTimeout = 2 * time.Second
+
+// NotReadyError says which of the app's dependencies cannot be reached;
+// a nil field is one that answered.
+type NotReadyError struct {
+	Store error
+	Locks error
+}
+
+func (e *NotReadyError) Error() string {
+	var parts []string
+	if e.Store != nil {
+		parts = append(parts, "account store unreachable: "+e.Store.Error())
+	}
+	if e.Locks != nil {
+		parts = append(parts, "lock provider unreachable: "+e.Locks.Error())
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Unwrap gives the causes.
+func (e *NotReadyError) Unwrap() []error { return []error{e.Store, e.Locks} }
+
+// Ready tells whether the store and the lock provider can be reached, for
+// GET /readyz: nil, or a *NotReadyError.
+func (a *App) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	storeErr := make(chan error, 1)
+	go func() { storeErr <- a.Store.Ping(ctx) }()
+	var e NotReadyError
+	if a.lockPing != nil {
+		e.Locks = a.lockPing(ctx)
+	}
+	e.Store = <-storeErr
+	if e.Store == nil && e.Locks == nil {
+		return nil
+	}
+	return &e
 }
 
 // lockingOptions puts the lock provider and the locking behavior of the
@@ -86,7 +190,9 @@ func lockingOptions(cfg Config) []mediator.Option {
 		// Shared by every instance pointed at the same Redis, so an
 		// account's lock excludes requests on all of them. Build pings
 		// Redis: an instance started with Redis down fails at once.
-		provider = lockredis.WithRedisDistributedLocking(addr)
+		provider = lockredis.WithRedisDistributedLocking(addr, func(o *lockredis.Options) {
+			o.TTL = cfg.LockTTL // 0: the provider's default
+		})
 	}
 	configure := func(o *locking.Options) {
 		if cfg.LockTimeout > 0 {
@@ -123,6 +229,13 @@ func (a *App) Describe() string {
 		locks = "OFF (-no-lock: expect lost updates)"
 	}
 	s := fmt.Sprintf("accounts: %s, locks: %s", storage, locks)
+	if addr := a.cfg.lockAddr(); addr != "" && !a.cfg.NoLock {
+		ttl := a.cfg.LockTTL
+		if ttl <= 0 {
+			ttl = lockredis.DefaultTTL
+		}
+		s += fmt.Sprintf(", lock lease: %s", ttl)
+	}
 	if a.cfg.Work > 0 {
 		s += fmt.Sprintf(", work: %s", a.cfg.Work)
 	}

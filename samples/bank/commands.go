@@ -21,7 +21,12 @@ type CreateAccountCommand struct {
 	mediator.Command[Account]
 	Owner   string
 	Balance int64
+	// RequestKey is the client's Idempotency-Key ("" for none).
+	RequestKey string
 }
+
+// IdempotencyKey implements idempotency.Keyed.
+func (c CreateAccountCommand) IdempotencyKey() string { return c.RequestKey }
 
 // GetAccountQuery reads one account.
 type GetAccountQuery struct {
@@ -29,9 +34,21 @@ type GetAccountQuery struct {
 	AccountID string
 }
 
-// ListAccountsQuery reads every account.
+// ListAccountsQuery reads one page of accounts, in id order.
 type ListAccountsQuery struct {
-	mediator.Query[[]Account]
+	mediator.Query[AccountPage]
+	// After is the cursor: the last id of the previous page, "" for the
+	// first page.
+	After string
+	// Limit is the page size, 1..maxPageLimit.
+	Limit int
+}
+
+// AccountPage is one page of GET /accounts. NextCursor, when not empty, is
+// the cursor of the next page.
+type AccountPage struct {
+	Accounts   []Account `json:"accounts"`
+	NextCursor string    `json:"next_cursor,omitempty"`
 }
 
 // DepositCommand adds money to an account under the account's lock.
@@ -40,11 +57,18 @@ type DepositCommand struct {
 	locking.DistributedLock `lock:"prefix=account,timeout=10s"`
 	AccountID               string
 	Amount                  int64
+	RequestKey              string
 }
 
 // LockKey scopes the lock to one account, so deposits to different accounts
 // run in parallel.
 func (c DepositCommand) LockKey() string { return c.AccountID }
+
+// IdempotencyKey implements idempotency.Keyed.
+func (c DepositCommand) IdempotencyKey() string { return c.RequestKey }
+
+// AccountIDs implements accountRefs.
+func (c DepositCommand) AccountIDs() []string { return []string{c.AccountID} }
 
 // WithdrawResult is the balance left after a withdrawal.
 type WithdrawResult struct {
@@ -57,10 +81,17 @@ type WithdrawCommand struct {
 	locking.DistributedLock `lock:"prefix=account,timeout=10s"`
 	AccountID               string
 	Amount                  int64
+	RequestKey              string
 }
 
 // LockKey scopes the lock to one account.
 func (c WithdrawCommand) LockKey() string { return c.AccountID }
+
+// IdempotencyKey implements idempotency.Keyed.
+func (c WithdrawCommand) IdempotencyKey() string { return c.RequestKey }
+
+// AccountIDs implements accountRefs.
+func (c WithdrawCommand) AccountIDs() []string { return []string{c.AccountID} }
 
 // TransferResult is the two balances after a transfer.
 type TransferResult struct {
@@ -77,10 +108,17 @@ type TransferCommand struct {
 	From                    string
 	To                      string
 	Amount                  int64
+	RequestKey              string
 }
 
 // LockKeys locks both accounts.
 func (c TransferCommand) LockKeys() []string { return []string{c.From, c.To} }
+
+// IdempotencyKey implements idempotency.Keyed.
+func (c TransferCommand) IdempotencyKey() string { return c.RequestKey }
+
+// AccountIDs implements accountRefs.
+func (c TransferCommand) AccountIDs() []string { return []string{c.From, c.To} }
 
 // StressResult counts what happened to the withdrawals of one stress run.
 type StressResult struct {
@@ -98,4 +136,11 @@ type StressCommand struct {
 	AccountID  string
 	Concurrent int
 	Amount     int64
+	RequestKey string
 }
+
+// IdempotencyKey implements idempotency.Keyed.
+func (c StressCommand) IdempotencyKey() string { return c.RequestKey }
+
+// AccountIDs implements accountRefs.
+func (c StressCommand) AccountIDs() []string { return []string{c.AccountID} }

@@ -39,6 +39,13 @@ var listeningLine = regexp.MustCompile(`^bank: listening on (\S+)`)
 // it says where it listens; the test's cleanup stops it with SIGTERM.
 func startBank(t *testing.T, args ...string) *instance {
 	t.Helper()
+	return startBankUnder(t, nil, args...)
+}
+
+// startBankUnder is startBank with the binary run by wrapper (a shell that
+// sets a limit first, say): wrapper's words come before the binary's path.
+func startBankUnder(t *testing.T, wrapper []string, args ...string) *instance {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end: skipped with -short")
 	}
@@ -46,7 +53,8 @@ func startBank(t *testing.T, args ...string) *instance {
 		t.Fatal(buildErr)
 	}
 	inst := &instance{exited: make(chan struct{})}
-	inst.cmd = exec.Command(bankBinary, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+	argv := append(append(append([]string{}, wrapper...), bankBinary, "-addr", "127.0.0.1:0"), args...)
+	inst.cmd = exec.Command(argv[0], argv[1:]...)
 	stdout, err := inst.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -175,12 +183,16 @@ func watchBalance(base, id string) (stop func() (lowest int64, reads int)) {
 	go func() {
 		lowest, reads := int64(1<<62), int64(0)
 		url := base + "/accounts/" + id
+		// A read every few milliseconds: a few hundred samples per run,
+		// without a busy loop taking the CPU from the servers under test.
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
 		for {
 			select {
 			case <-done:
 				result <- [2]int64{lowest, reads}
 				return
-			default:
+			case <-tick.C:
 			}
 			resp, err := http.Get(url)
 			if err != nil {
@@ -201,6 +213,18 @@ func watchBalance(base, id string) (stop func() (lowest int64, reads int)) {
 	}
 }
 
+// patientLockTimeout is the lock wait of the end-to-end tests whose
+// property is not about time: 2,000 requests queued on one account's lock
+// take a few seconds on an idle machine and several times that on a busy
+// one, which the commands' 10s does not always cover. It stays below the
+// server's 60s write timeout.
+const patientLockTimeout = "45s"
+
+// loadRetries is how often the end-to-end load runs resend a withdrawal
+// whose outcome is unknown (a connection lost on a loaded machine): under
+// its Idempotency-Key, so the counts stay exact.
+const loadRetries = 6
+
 // twoInstances starts a redis-server and two banks sharing it.
 func twoInstances(t *testing.T, args ...string) (a, b *instance) {
 	srv := redistest.Start(t)
@@ -212,11 +236,11 @@ func twoInstances(t *testing.T, args ...string) (a, b *instance) {
 // half through each of two processes sharing one Redis, against 1,000 cents:
 // exactly 1,000 are paid, the balance ends at 0 and is never seen below it.
 func TestE2ETwoInstancesNeverLoseMoney(t *testing.T) {
-	a, b := twoInstances(t)
+	a, b := twoInstances(t, "-lock-timeout", patientLockTimeout)
 	acct := createAccount(t, a.base, "ann", 1000)
 	stop := watchBalance(b.base, acct.ID)
 	s, err := RunLoad(context.Background(), LoadConfig{
-		URLs: []string{a.base, b.base}, Account: acct.ID, Requests: 2000, Concurrency: 2000, Amount: 1,
+		URLs: []string{a.base, b.base}, Account: acct.ID, Requests: 2000, Concurrency: 2000, Amount: 1, Retries: loadRetries,
 	}, quietProgress{})
 	lowest, reads := stop()
 	if err != nil {
@@ -248,12 +272,12 @@ func TestE2ERedlockTwoInstancesNeverLoseMoney(t *testing.T) {
 	for range 3 {
 		nodes = append(nodes, redistest.Start(t).Addr())
 	}
-	args := []string{"-redis", store.Addr(), "-lock-redis", "redlock://" + strings.Join(nodes, ",")}
+	args := []string{"-redis", store.Addr(), "-lock-redis", "redlock://" + strings.Join(nodes, ","), "-lock-timeout", patientLockTimeout}
 	a, b := startBank(t, args...), startBank(t, args...)
 	acct := createAccount(t, a.base, "ann", 300)
 	stop := watchBalance(b.base, acct.ID)
 	s, err := RunLoad(context.Background(), LoadConfig{
-		URLs: []string{a.base, b.base}, Account: acct.ID, Requests: 600, Concurrency: 600, Amount: 1,
+		URLs: []string{a.base, b.base}, Account: acct.ID, Requests: 600, Concurrency: 600, Amount: 1, Retries: loadRetries,
 	}, quietProgress{})
 	lowest, reads := stop()
 	if err != nil {
@@ -261,14 +285,24 @@ func TestE2ERedlockTwoInstancesNeverLoseMoney(t *testing.T) {
 	}
 	t.Logf("Redlock, 2 instances: %.0f requests/s, p50 %.1fms, p99 %.1fms, %v; %d balance reads meanwhile, lowest %d",
 		s.RequestsPerSecond, s.LatencyMS.P50, s.LatencyMS.P99, s.Statuses, reads, lowest)
-	if want := map[string]int{"200": 300, "422": 300}; !equalCounts(s.Statuses, want) {
+	// On a machine loaded past what Redlock's per-node timeout tolerates
+	// (1s), nodes count as down and some requests still get 503 after their
+	// retries: the money must balance all the same. Without such failures
+	// the counts are exact.
+	failed := s.Statuses["503"] + s.Statuses["409"] + s.Statuses[transportError]
+	for st := range s.Statuses {
+		if st != "200" && st != "422" && st != "503" && st != "409" && st != transportError {
+			t.Errorf("%d requests answered %s", s.Statuses[st], st)
+		}
+	}
+	if want := map[string]int{"200": 300, "422": 300}; failed == 0 && !equalCounts(s.Statuses, want) {
 		t.Errorf("statuses = %v, want %v", s.Statuses, want)
 	}
-	if s.ActualBalance != 0 || s.Verdict != VerdictOK {
-		t.Errorf("final balance %d, verdict %s; want 0, OK", s.ActualBalance, s.Verdict)
+	if s.Succeeded > 300 || s.Verdict != VerdictOK || (failed == 0 && s.ActualBalance != 0) {
+		t.Errorf("%d paid, final balance %d, verdict %s; want at most 300 paid, the books exact (0 left when nothing failed), OK", s.Succeeded, s.ActualBalance, s.Verdict)
 	}
-	if lowest < 0 {
-		t.Errorf("the balance was seen at %d", lowest)
+	if lowest < 0 || s.ActualBalance < 0 {
+		t.Errorf("the balance was seen at %d, ends at %d", lowest, s.ActualBalance)
 	}
 	if !strings.Contains(a.output(), "locks: redis redlock://") {
 		t.Errorf("the instance does not say its locks are on Redlock:\n%s", a.output())
@@ -315,7 +349,7 @@ func equalCounts(got, want map[string]int) bool {
 // 422 before the deadline (no deadlock, no lock timeout), and each balance
 // is exactly its start plus what the 200 answers moved.
 func TestE2ETransfersBothWaysConserveMoney(t *testing.T) {
-	a, b := twoInstances(t)
+	a, b := twoInstances(t, "-lock-timeout", patientLockTimeout)
 	// Small balances, so that some transfers and withdrawals are refused.
 	x := createAccount(t, a.base, "xena", 100)
 	y := createAccount(t, b.base, "yves", 100)
@@ -338,7 +372,7 @@ func TestE2ETransfersBothWaysConserveMoney(t *testing.T) {
 		}
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 300}}
 	defer client.CloseIdleConnections()
@@ -349,7 +383,7 @@ func TestE2ETransfersBothWaysConserveMoney(t *testing.T) {
 	for range 300 {
 		wg.Go(func() {
 			for i := range jobs {
-				statuses[i] = post(ctx, client, bases[i%2]+ops[i].path, []byte(ops[i].body))
+				statuses[i], _ = postRetrying(ctx, client, bases, i, ops[i].path, fmt.Sprintf("op-%d", i), []byte(ops[i].body), loadRetries)
 			}
 		})
 	}

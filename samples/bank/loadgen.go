@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,6 +34,10 @@ type LoadConfig struct {
 	Amount      int64
 	// Timeout bounds each HTTP request.
 	Timeout time.Duration
+	// Retries is how many times a withdrawal whose outcome is unknown (no
+	// answer, a 5xx) is sent again, to the next instance, under the same
+	// Idempotency-Key; 0 means none.
+	Retries int
 }
 
 // Verdicts of a load run.
@@ -53,9 +59,11 @@ type Summary struct {
 	LatencyMS         Latency        `json:"latency_ms"`
 	Statuses          map[string]int `json:"statuses"`
 	// Succeeded counts 200 answers; Unknown counts requests whose effect
-	// cannot be known (a transport error or a 5xx).
+	// cannot be known (no answer or a 5xx, after every retry); Retried
+	// counts requests sent more than once under their Idempotency-Key.
 	Succeeded       int    `json:"succeeded"`
 	Unknown         int    `json:"unknown"`
+	Retried         int    `json:"retried"`
 	InitialBalance  int64  `json:"initial_balance"`
 	ExpectedBalance int64  `json:"expected_balance"`
 	ActualBalance   int64  `json:"actual_balance"`
@@ -79,13 +87,72 @@ type Progress interface {
 // transportError is the Statuses key of requests that got no HTTP answer.
 const transportError = "error"
 
+// maxLatencySamples bounds the latencies kept for the percentiles: up to
+// that many requests every latency is kept; beyond, a uniform sample of
+// that many (reservoir sampling), so memory does not grow with -n.
+const maxLatencySamples = 100_000
+
+// tally collects the outcome of every request in memory that does not grow
+// with their number.
+type tally struct {
+	mu        sync.Mutex
+	seen      int
+	latencies []time.Duration
+	max       time.Duration
+	statuses  map[int]int // 0: no HTTP answer
+	retried   int
+	rand      *rand.Rand
+}
+
+func newTally() *tally {
+	return &tally{statuses: map[int]int{}, rand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
+}
+
+func (t *tally) add(status int, latency time.Duration, retried bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.statuses[status]++
+	if retried {
+		t.retried++
+	}
+	t.max = max(t.max, latency)
+	t.seen++
+	if len(t.latencies) < maxLatencySamples {
+		t.latencies = append(t.latencies, latency)
+	} else if i := t.rand.IntN(t.seen); i < maxLatencySamples {
+		t.latencies[i] = latency
+	}
+}
+
+// validAccountID tells whether id can be put in a URL path as it is: the
+// ids the bank gives out are UUIDs, and anything with a '/' or a '.' could
+// lead the load elsewhere (`../healthz`).
+func validAccountID(id string) bool {
+	if id == "" || len(id) > maxIDLength {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // RunLoad withdraws cfg.Amount cfg.Requests times from one account through
 // the instances at cfg.URLs, then reads the balance back and judges it: the
 // account must hold exactly its starting balance minus what the 200 answers
-// paid out (give or take the requests whose outcome is unknown).
+// paid out (give or take the requests whose outcome is unknown). Each
+// withdrawal carries its own Idempotency-Key, so a retry of one whose
+// outcome is unknown cannot apply it twice. Memory does not grow with
+// cfg.Requests: the work is streamed to the workers and the outcomes
+// counted as they come.
 func RunLoad(ctx context.Context, cfg LoadConfig, progress Progress) (Summary, error) {
-	if len(cfg.URLs) == 0 || cfg.Requests < 1 || cfg.Concurrency < 1 || cfg.Amount < 1 {
-		return Summary{}, errors.New("stress: need at least one URL, and positive -n, -c and -amount")
+	if len(cfg.URLs) == 0 || cfg.Requests < 1 || cfg.Concurrency < 1 || cfg.Amount < 1 || cfg.Retries < 0 {
+		return Summary{}, errors.New("stress: need at least one URL, positive -n, -c and -amount, and -retries not negative")
+	}
+	if cfg.Account != "" && !validAccountID(cfg.Account) {
+		return Summary{}, fmt.Errorf("stress: account id %q: only letters, digits, '-' and '_', at most %d", cfg.Account, maxIDLength)
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
@@ -93,7 +160,13 @@ func RunLoad(ctx context.Context, cfg LoadConfig, progress Progress) (Summary, e
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = cfg.Concurrency
 	transport.MaxIdleConns = 2 * cfg.Concurrency
-	client := &http.Client{Transport: transport, Timeout: cfg.Timeout}
+	client := &http.Client{
+		Transport: transport,
+		Timeout:   cfg.Timeout,
+		// A redirect is never part of the bank's answers: report it as it
+		// is rather than follow it somewhere else.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 	defer client.CloseIdleConnections()
 
 	acct, err := prepareAccount(ctx, client, cfg)
@@ -106,48 +179,64 @@ func RunLoad(ctx context.Context, cfg LoadConfig, progress Progress) (Summary, e
 	}
 
 	body := fmt.Appendf(nil, `{"amount":%d}`, cfg.Amount)
-	latencies := make([]time.Duration, cfg.Requests)
-	statuses := make([]int, cfg.Requests) // 0: no HTTP answer
+	run := rand.Uint64()
+	results := newTally()
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for range min(cfg.Concurrency, cfg.Requests) {
 		wg.Go(func() {
 			for i := range jobs {
-				url := strings.TrimRight(cfg.URLs[i%len(cfg.URLs)], "/") + "/accounts/" + acct.ID + "/withdraw"
+				key := fmt.Sprintf("stress-%016x-%d", run, i)
 				t0 := time.Now()
-				statuses[i] = post(ctx, client, url, body)
-				latencies[i] = time.Since(t0)
+				status, attempts := postRetrying(ctx, client, cfg.URLs, i, "/accounts/"+acct.ID+"/withdraw", key, body, cfg.Retries)
+				results.add(status, time.Since(t0), attempts > 1)
 				progress.Add()
 			}
 		})
 	}
+feed:
 	for i := range cfg.Requests {
-		jobs <- i
+		select {
+		case jobs <- i:
+		case <-ctx.Done():
+			break feed
+		}
 	}
 	close(jobs)
 	wg.Wait()
 	elapsed := time.Since(start)
 	progress.Finish()
+	if err := ctx.Err(); err != nil {
+		return s, fmt.Errorf("stress: interrupted: %w", err)
+	}
 
 	s.Seconds = elapsed.Seconds()
 	s.RequestsPerSecond = float64(cfg.Requests) / elapsed.Seconds()
-	s.LatencyMS = percentiles(latencies)
-	for _, code := range statuses {
+	s.LatencyMS = percentiles(results.latencies)
+	s.LatencyMS.Max = ms(results.max)
+	s.Retried = results.retried
+	for code, n := range results.statuses {
 		switch {
 		case code == 0:
-			s.Statuses[transportError]++
-			s.Unknown++
+			s.Statuses[transportError] += n
+			s.Unknown += n
 			continue
 		case code == http.StatusOK:
-			s.Succeeded++
+			s.Succeeded += n
 		case code >= 500:
-			s.Unknown++
+			s.Unknown += n
 		}
-		s.Statuses[strconv.Itoa(code)]++
+		s.Statuses[strconv.Itoa(code)] += n
 	}
 
-	final, err := getAccount(ctx, client, cfg.URLs[0], acct.ID)
+	// From the first instance that answers: one may have died meanwhile.
+	var final Account
+	for _, base := range cfg.URLs {
+		if final, err = getAccount(ctx, client, base, acct.ID); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		return s, fmt.Errorf("stress: reading the final balance: %w", err)
 	}
@@ -155,6 +244,48 @@ func RunLoad(ctx context.Context, cfg LoadConfig, progress Progress) (Summary, e
 	s.ExpectedBalance = s.InitialBalance - int64(s.Succeeded)*cfg.Amount
 	s.Verdict = judge(s)
 	return s, nil
+}
+
+// postRetrying sends one POST with its Idempotency-Key to urls[i % n]
+// and, while its outcome is unknown, up to retries more times to the next
+// instances, pausing retryBackoff between tries. It returns the last status
+// (0: no answer) and the number of tries.
+func postRetrying(ctx context.Context, client *http.Client, urls []string, i int, path, key string, body []byte, retries int) (status, attempts int) {
+	for {
+		base := urls[(i+attempts)%len(urls)]
+		status = post(ctx, client, strings.TrimRight(base, "/")+path, key, body)
+		attempts++
+		if !retryable(status, attempts) || attempts > retries || !pause(ctx, retryBackoff(attempts)) {
+			return status, attempts
+		}
+	}
+}
+
+// retryBackoff is the pause before the retry that follows attempts tries:
+// 250ms doubling up to 4s, enough together to outlast a lock lease of a few
+// seconds left by an instance that died.
+func retryBackoff(attempts int) time.Duration {
+	return min(250*time.Millisecond<<(attempts-1), 4*time.Second)
+}
+
+// pause waits d, or less if ctx ends first; it reports whether it waited d.
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// retryable tells whether a withdrawal that answered status after attempts
+// tries is sent again: no answer or a 5xx leave its outcome unknown; and a
+// 409 after a retry may be the first try still in flight (or a lock still
+// held by an instance that died), which the key makes safe to wait out.
+func retryable(status, attempts int) bool {
+	return status == 0 || status >= 500 || (attempts > 1 && status == http.StatusConflict)
 }
 
 // judge says whether the books balance: the final balance must not be
@@ -186,7 +317,7 @@ func prepareAccount(ctx context.Context, client *http.Client, cfg LoadConfig) (A
 
 func getAccount(ctx context.Context, client *http.Client, base, id string) (Account, error) {
 	var a Account
-	err := doJSON(ctx, client, http.MethodGet, strings.TrimRight(base, "/")+"/accounts/"+id, nil, http.StatusOK, &a)
+	err := doJSON(ctx, client, http.MethodGet, strings.TrimRight(base, "/")+"/accounts/"+url.PathEscape(id), nil, http.StatusOK, &a)
 	return a, err
 }
 
@@ -212,13 +343,17 @@ func doJSON(ctx context.Context, client *http.Client, method, url string, body [
 	return json.Unmarshal(data, out)
 }
 
-// post sends one withdrawal and returns its status, or 0 when no answer came.
-func post(ctx context.Context, client *http.Client, url string, body []byte) int {
+// post sends one withdrawal (with its Idempotency-Key, unless key is "")
+// and returns its status, or 0 when no answer came.
+func post(ctx context.Context, client *http.Client, url, key string, body []byte) int {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return 0
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set(idempotencyKeyHeader, key)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0

@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,7 +28,7 @@ func TestRunLoadSummary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Account != "3" || s.Requests != 300 || s.Concurrency != 30 || s.Amount != 1 {
+	if !uuidV7.MatchString(s.Account) || s.Account == srv.id("ann") || s.Account == srv.id("bob") || s.Requests != 300 || s.Concurrency != 30 || s.Amount != 1 {
 		t.Errorf("summary header = %+v", s)
 	}
 	if want := map[string]int{"200": 100, "422": 200}; !equalCounts(s.Statuses, want) {
@@ -41,12 +46,12 @@ func TestRunLoadSummary(t *testing.T) {
 func TestRunLoadUsesAnExistingAccount(t *testing.T) {
 	_, srv := newTestServer(t, Config{})
 	s, err := RunLoad(context.Background(), LoadConfig{
-		URLs: []string{srv.URL}, Account: "2", Requests: 20, Concurrency: 4, Amount: 5,
+		URLs: []string{srv.URL}, Account: srv.id("bob"), Requests: 20, Concurrency: 4, Amount: 5,
 	}, quietProgress{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Account != "2" || s.InitialBalance != 500 || s.Succeeded != 20 || s.ActualBalance != 400 || s.Verdict != VerdictOK {
+	if s.Account != srv.id("bob") || s.InitialBalance != 500 || s.Succeeded != 20 || s.ActualBalance != 400 || s.Verdict != VerdictOK {
 		t.Fatalf("summary = %+v; want account 2, 500 → 400, OK", s)
 	}
 }
@@ -99,7 +104,7 @@ func TestStressCommandJSON(t *testing.T) {
 		t.Fatalf("stdout is not one JSON object: %v\n%s", err, stdout.String())
 	}
 	keys := []string{"urls", "account", "requests", "concurrency", "amount", "seconds", "requests_per_second",
-		"latency_ms", "statuses", "succeeded", "unknown", "initial_balance", "expected_balance", "actual_balance", "verdict"}
+		"latency_ms", "statuses", "succeeded", "unknown", "retried", "initial_balance", "expected_balance", "actual_balance", "verdict"}
 	if len(got) != len(keys) {
 		t.Errorf("JSON has %d fields, want %d: %s", len(got), len(keys), stdout.String())
 	}
@@ -131,7 +136,8 @@ func TestStressCommandText(t *testing.T) {
 	}
 	out := stdout.String()
 	for _, want := range []string{
-		"30 withdrawals of 2 cents from account 3 via " + srv.URL + ", 3 at a time\n",
+		" withdrawals of 2 cents from account ",
+		" via " + srv.URL + ", 3 at a time\n",
 		" requests/s\n",
 		"  latency    p50 ",
 		"  status 200 10\n",
@@ -196,8 +202,29 @@ func TestStressCommandFailures(t *testing.T) {
 	if code := stressMain([]string{"-n", "x"}, &stdout, &stderr); code != 2 {
 		t.Errorf("bad flag: exit code %d, want 2", code)
 	}
-	if code := stressMain([]string{"-c", "0"}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "positive -n, -c and -amount") {
-		t.Errorf("-c 0: exit code %d, stderr %q", code, stderr.String())
+	// Usage errors exit 2 and name the flag.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-c", "0"}, "bank stress: -c must be at least 1, got 0"},
+		{[]string{"-n", "0"}, "bank stress: -n must be at least 1, got 0"},
+		{[]string{"-n", "-5"}, "bank stress: -n must be at least 1, got -5"},
+		{[]string{"-amount", "0"}, "bank stress: -amount must be at least 1 cent, got 0"},
+		{[]string{"-balance", "-1"}, "bank stress: -balance must not be negative, got -1"},
+		{[]string{"-timeout", "-1s"}, "bank stress: -timeout must be positive, got -1s"},
+		{[]string{"-timeout", "0s"}, "bank stress: -timeout must be positive, got 0s"},
+		{[]string{"-retries", "-1"}, "bank stress: -retries must not be negative, got -1"},
+		{[]string{"-url", " , "}, "bank stress: -url names no instance"},
+		{[]string{"-account", "../healthz"}, `bank stress: -account "../healthz" is not an account id`},
+		{[]string{"-account", "a/b"}, `bank stress: -account "a/b" is not an account id`},
+		// A positional argument would silently drop the flags after it.
+		{[]string{"-url", "http://127.0.0.1:1", "extra", "-n", "10"}, `bank stress: unexpected argument "extra"`},
+	} {
+		stderr.Reset()
+		if code := stressMain(c.args, &stdout, &stderr); code != 2 || !strings.HasPrefix(stderr.String(), c.want) {
+			t.Errorf("%v: exit code %d, stderr %q; want 2, %q", c.args, code, stderr.String(), c.want)
+		}
 	}
 	// A port nothing listens on.
 	srv := httptest.NewServer(http.NotFoundHandler())
@@ -212,5 +239,151 @@ func TestStressCommandFailures(t *testing.T) {
 	if code := stressMain([]string{"-url", bank.URL, "-account", "99", "-n", "5"}, &stdout, &stderr); code != 1 ||
 		!strings.Contains(stderr.String(), fmt.Sprintf(`stress: reading account 99: GET %s/accounts/99: 404 Not Found: {"error":"account not found: 99"}`, bank.URL)) {
 		t.Errorf("unknown account: exit code %d, stderr %q", code, stderr.String())
+	}
+}
+
+// TestStressDoesNotFollowRedirects: an answer that redirects (here, a
+// bank behind a proxy that moved) is reported, not followed to whatever
+// the redirect names and read as an account.
+func TestStressDoesNotFollowRedirects(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /accounts/{id}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/healthz", http.StatusMovedPermanently)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	var stdout, stderr bytes.Buffer
+	if code := stressMain([]string{"-url", srv.URL, "-account", "abc", "-n", "1"}, &stdout, &stderr); code != 1 ||
+		!strings.Contains(stderr.String(), "301 Moved Permanently") {
+		t.Fatalf("redirect: exit code %d, stderr %q", code, stderr.String())
+	}
+}
+
+// TestStressPrintsTransportErrorsReadably: the "error" status line keeps a
+// space between the key and its count.
+func TestStressPrintsTransportErrorsReadably(t *testing.T) {
+	var out bytes.Buffer
+	printSummary(&out, Summary{URLs: []string{"u"}, Statuses: map[string]int{"error": 6716, "200": 5}})
+	if !strings.Contains(out.String(), "  status error 6716\n") || !strings.Contains(out.String(), "  status 200   5\n") {
+		t.Fatalf("summary:\n%s", out.String())
+	}
+}
+
+// flakyProxy forwards to the bank, but for every third withdrawal (first
+// tries only) lets the bank apply it and then drops the connection without
+// an answer, as an instance dying after its write would look to a client.
+func flakyProxy(t *testing.T, bank string) (srv *httptest.Server, dropped, retries *atomic.Int64) {
+	var n atomic.Int64
+	dropped, retries = new(atomic.Int64), new(atomic.Int64)
+	target, _ := url.Parse(bank)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	tried := sync.Map{}
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.Header.Get(idempotencyKeyHeader)
+		_, retry := tried.LoadOrStore(key, true)
+		if retry {
+			retries.Add(1)
+		}
+		if !strings.HasSuffix(r.URL.Path, "/withdraw") || retry || n.Add(1)%3 != 0 {
+			proxy.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		proxy.ServeHTTP(rec, r) // applied by the bank...
+		dropped.Add(1)
+		panic(http.ErrAbortHandler) // ...and the answer lost
+	}))
+	t.Cleanup(srv.Close)
+	return srv, dropped, retries
+}
+
+// TestStressRetriesUnknownOutcomesUnderTheSameKey: a third of the
+// withdrawals lose their answer after the bank applied them; bank stress
+// retries each under its Idempotency-Key, gets the first answer, and the
+// books balance exactly: nothing unknown, nothing applied twice. (Go's
+// transport itself resends a request carrying an Idempotency-Key whose
+// connection broke, so some retries never reach the summary's count: the
+// proxy counts them all.)
+func TestStressRetriesUnknownOutcomesUnderTheSameKey(t *testing.T) {
+	_, bank := newTestServer(t, Config{})
+	proxy, dropped, retries := flakyProxy(t, bank.URL)
+	s, err := RunLoad(context.Background(), LoadConfig{
+		URLs: []string{proxy.URL}, Account: bank.id("bob"), Requests: 90, Concurrency: 6, Amount: 1, Retries: 3,
+	}, quietProgress{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dropped.Load() != 30 || retries.Load() < 30 || s.Retried > 30 || s.Unknown != 0 || s.Succeeded != 90 {
+		t.Fatalf("dropped %d, resent %d; summary: retried %d, unknown %d, succeeded %d; want 30, at least 30, at most 30, 0, 90",
+			dropped.Load(), retries.Load(), s.Retried, s.Unknown, s.Succeeded)
+	}
+	if s.ActualBalance != 500-90 || s.ExpectedBalance != 500-90 || s.Verdict != VerdictOK {
+		t.Fatalf("balance %d, expected %d, verdict %s; want 410 both, OK", s.ActualBalance, s.ExpectedBalance, s.Verdict)
+	}
+}
+
+// countingBank answers every withdrawal 422 at once, for runs too long to
+// make real.
+func countingBank(t *testing.T) *httptest.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /accounts/{id}", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, Account{ID: r.PathValue("id"), Owner: "x", Balance: 0})
+	})
+	mux.HandleFunc("POST /accounts/{id}/withdraw", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "insufficient funds"})
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// cancelAfter cancels its context after n requests.
+type cancelAfter struct {
+	n      atomic.Int64
+	limit  int64
+	cancel context.CancelFunc
+}
+
+func (p *cancelAfter) Add() {
+	if p.n.Add(1) == p.limit {
+		p.cancel()
+	}
+}
+func (p *cancelAfter) Finish() {}
+
+// TestRunLoadMemoryDoesNotGrowWithN: a run asked for 200 million
+// withdrawals (interrupted after 3,000) allocates a few megabytes, not
+// gigabytes up front; and it stops when its context ends.
+func TestRunLoadMemoryDoesNotGrowWithN(t *testing.T) {
+	srv := countingBank(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := RunLoad(ctx, LoadConfig{URLs: []string{srv.URL}, Account: "a", Requests: 200_000_000, Concurrency: 8, Amount: 1},
+		&cancelAfter{limit: 3000, cancel: cancel})
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: %v, want context.Canceled", err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 256<<20 {
+		t.Fatalf("a run of 200M requests allocated %d MB for 3,000 of them", grew>>20)
+	}
+}
+
+// TestTallyKeepsABoundedSample: past maxLatencySamples, latencies are
+// sampled, the maximum is kept exactly, and every status is counted.
+func TestTallyKeepsABoundedSample(t *testing.T) {
+	ta := newTally()
+	for i := range 3 * maxLatencySamples {
+		ta.add(200+i%2, time.Duration(i), i%7 == 0)
+	}
+	if len(ta.latencies) != maxLatencySamples || ta.max != time.Duration(3*maxLatencySamples-1) ||
+		ta.statuses[200]+ta.statuses[201] != 3*maxLatencySamples || ta.retried != (3*maxLatencySamples+6)/7 {
+		t.Fatalf("tally: %d samples, max %s, statuses %v, retried %d", len(ta.latencies), ta.max, ta.statuses, ta.retried)
 	}
 }

@@ -3,7 +3,7 @@
 // concurrent requests, even across several instances sharing one Redis,
 // never lose money. `bank stress` is its load generator.
 //
-//	bank [-addr :8080] [-redis host:port] [-work 1ms] [-no-lock]
+//	bank [-addr :8080] [-redis host:port] [-lock-redis addr] [-lock-ttl 30s] [-work 1ms] [-no-lock] ...
 //	bank stress [-url http://localhost:8080,...] [-n 2000] [-c 100] [-amount 1] [-json]
 //
 // See docs/bank.md.
@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -39,6 +40,13 @@ func serverMain(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Work, "work", 0, "artificial handler `delay` between reading and writing an account")
 	fs.BoolVar(&cfg.NoLock, "no-lock", false, "run without the locking behavior, to see updates get lost")
 	fs.DurationVar(&cfg.LockTimeout, "lock-timeout", 0, "how long to wait for an account lock (`duration`; 0: the commands' 10s)")
+	fs.DurationVar(&cfg.LockTTL, "lock-ttl", 0, "lease of a Redis lock: how long an account stays locked after the instance holding it dies (`duration`; 0: the provider's 30s)")
+	fs.DurationVar(&cfg.IdempotencyTTL, "idempotency-ttl", 0, "how long the answer to a request with an Idempotency-Key is remembered (`duration`; 0: 24h)")
+	fs.DurationVar(&cfg.Limits.ReadTimeout, "read-timeout", defaultReadTimeout, "bound on reading a whole request, body included")
+	fs.DurationVar(&cfg.Limits.WriteTimeout, "write-timeout", defaultWriteTimeout, "bound on a request from its headers to the end of its answer")
+	fs.DurationVar(&cfg.Limits.IdleTimeout, "idle-timeout", defaultIdleTimeout, "close a keep-alive connection idle this long")
+	fs.IntVar(&cfg.Limits.MaxHeaderBytes, "max-header-bytes", defaultMaxHeaderBytes, "bound on a request's headers, in `bytes`")
+	fs.IntVar(&cfg.Limits.MaxConns, "max-conns", defaultMaxConns, "connections open at once, at most (never more than the open-file limit less 64)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -47,6 +55,22 @@ func serverMain(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "bank: unexpected argument %q (the load generator is `bank stress`)\n", fs.Arg(0))
+		return 2
+	}
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"-lock-timeout", cfg.LockTimeout}, {"-lock-ttl", cfg.LockTTL}, {"-idempotency-ttl", cfg.IdempotencyTTL},
+		{"-read-timeout", cfg.Limits.ReadTimeout}, {"-write-timeout", cfg.Limits.WriteTimeout}, {"-idle-timeout", cfg.Limits.IdleTimeout},
+	} {
+		if f.d < 0 {
+			fmt.Fprintf(stderr, "bank: %s must not be negative, got %s\n", f.name, f.d)
+			return 2
+		}
+	}
+	if cfg.Limits.MaxHeaderBytes < 0 || cfg.Limits.MaxConns < 0 {
+		fmt.Fprintln(stderr, "bank: -max-header-bytes and -max-conns must not be negative")
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -35,13 +35,20 @@ func serve(ctx context.Context, cfg Config, addr string, stdout, stderr io.Write
 // closes app.
 func run(ctx context.Context, app *App, ln net.Listener, stdout, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	limits := app.cfg.Limits.withDefaults(openFileLimit())
 	srv := &http.Server{
-		Handler:           NewHTTPHandler(app.Mediator, logger),
-		ReadHeaderTimeout: 5 * time.Second,
+		Handler:           NewHTTPHandler(app, logger),
+		ReadHeaderTimeout: min(readHeaderTimeout, limits.ReadTimeout),
+		ReadTimeout:       limits.ReadTimeout,
+		WriteTimeout:      limits.WriteTimeout,
+		IdleTimeout:       limits.IdleTimeout,
+		MaxHeaderBytes:    limits.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	ln = newLimitListener(ln, limits.MaxConns)
 	base := baseURL(ln.Addr())
-	fmt.Fprintf(stdout, "bank: listening on %s (%s)\n", base, app.Describe())
+	fmt.Fprintf(stdout, "bank: listening on %s (%s; at most %d connections, read timeout %s, write timeout %s, idle timeout %s)\n",
+		base, app.Describe(), limits.MaxConns, limits.ReadTimeout, limits.WriteTimeout, limits.IdleTimeout)
 	fmt.Fprint(stdout, curlExample(base))
 
 	served := make(chan error, 1)
@@ -80,10 +87,10 @@ func baseURL(a net.Addr) string {
 
 func curlExample(base string) string {
 	return fmt.Sprintf(`try:
-  curl -s -X POST %[1]s/accounts -d '{"owner":"ann","balance":1000}'
-  curl -s -X POST %[1]s/accounts/1/withdraw -d '{"amount":100}'
-  curl -s -X POST %[1]s/accounts/1/stress -d '{"concurrent":200,"amount":10}'
-  curl -s %[1]s/accounts/1
+  ID=$(curl -s -X POST %[1]s/accounts -d '{"owner":"ann","balance":1000}' | sed 's/.*"id":"\([^"]*\)".*/\1/')
+  curl -s -X POST %[1]s/accounts/$ID/withdraw -H 'Idempotency-Key: w-1' -d '{"amount":100}'
+  curl -s -X POST %[1]s/accounts/$ID/stress -d '{"concurrent":200,"amount":10}'
+  curl -s %[1]s/accounts/$ID
   go run ./samples/bank stress -url %[1]s -n 2000 -c 100
 `, base)
 }

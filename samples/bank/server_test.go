@@ -16,10 +16,11 @@ import (
 	"github.com/turbomediator/turbomediator-go/internal/redistest"
 )
 
-// gateStore holds the first Get of account 1 after arm until release is
+// gateStore holds the first Get of account id after arm until release is
 // closed, so a test knows a request is inside its handler.
 type gateStore struct {
 	Store
+	id      string
 	armed   atomic.Bool
 	once    sync.Once
 	entered chan struct{}
@@ -27,7 +28,7 @@ type gateStore struct {
 }
 
 func (g *gateStore) Get(ctx context.Context, id string) (Account, error) {
-	if g.armed.Load() && id == "1" {
+	if g.armed.Load() && id == g.id {
 		g.once.Do(func() {
 			close(g.entered)
 			<-g.release
@@ -41,9 +42,11 @@ func (g *gateStore) Get(ctx context.Context, id string) (Account, error) {
 // the end and gets its 200 before run returns.
 func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 	store := &gateStore{Store: NewMemoryStore(), entered: make(chan struct{}), release: make(chan struct{})}
-	if _, err := store.Create(context.Background(), "ann", 1000); err != nil {
+	ann, err := store.Create(context.Background(), "ann", 1000, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
+	store.id = ann.ID
 	app, err := newApp(Config{}, store)
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +90,7 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 	}
 	answered := make(chan answer, 1)
 	go func() {
-		resp, err := http.Post(base+"/accounts/1/withdraw", "application/json", strings.NewReader(`{"amount":100}`))
+		resp, err := http.Post(base+"/accounts/"+ann.ID+"/withdraw", "application/json", strings.NewReader(`{"amount":100}`))
 		if err != nil {
 			answered <- answer{body: err.Error()}
 			return
@@ -155,7 +158,77 @@ func TestServerFlags(t *testing.T) {
 	if code := serverMain([]string{"strss"}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), `unexpected argument "strss"`) {
 		t.Errorf("stray argument: exit code %d, stderr %q", code, stderr.String())
 	}
-	if code := serverMain([]string{"-h"}, &stdout, &stderr); code != 0 || !strings.Contains(stderr.String(), "-no-lock") {
+	stderr.Reset()
+	if code := serverMain([]string{"-h"}, &stdout, &stderr); code != 0 {
 		t.Errorf("-h: exit code %d, stderr %q", code, stderr.String())
 	}
+	for _, flag := range []string{"-no-lock", "-lock-ttl", "-idempotency-ttl", "-read-timeout", "-write-timeout", "-idle-timeout", "-max-header-bytes", "-max-conns"} {
+		if !strings.Contains(stderr.String(), flag) {
+			t.Errorf("-h does not list %s", flag)
+		}
+	}
+	for _, c := range []struct{ args []string }{
+		{[]string{"-lock-ttl", "-1s"}}, {[]string{"-read-timeout", "-2s"}}, {[]string{"-max-conns", "-1"}},
+	} {
+		stderr.Reset()
+		if code := serverMain(c.args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), c.args[0]) {
+			t.Errorf("%v: exit code %d, stderr %q; want 2 naming %s", c.args, code, stderr.String(), c.args[0])
+		}
+	}
+}
+
+func TestLimitsDefaults(t *testing.T) {
+	l := Limits{}.withDefaults(0)
+	if l.ReadTimeout != 10*time.Second || l.WriteTimeout != time.Minute || l.IdleTimeout != time.Minute || l.MaxHeaderBytes != 16<<10 || l.MaxConns != 1024 {
+		t.Errorf("defaults = %+v", l)
+	}
+	if got := (Limits{}).withDefaults(256).MaxConns; got != 192 {
+		t.Errorf("MaxConns with 256 descriptors = %d, want 192", got)
+	}
+	if got := (Limits{MaxConns: 10}).withDefaults(256).MaxConns; got != 10 {
+		t.Errorf("MaxConns 10 with 256 descriptors = %d, want 10", got)
+	}
+}
+
+// TestLimitListenerCapsConnections: with a cap of 2, a third connection is
+// accepted only once one of the first two closes.
+func TestLimitListenerCapsConnections(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := newLimitListener(raw, 2)
+	defer ln.Close()
+	accepted := make(chan net.Conn, 3)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	for range 3 {
+		c, err := net.Dial("tcp", raw.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	first, second := <-accepted, <-accepted
+	select {
+	case <-accepted:
+		t.Fatal("a third connection was accepted with a cap of 2")
+	case <-time.After(100 * time.Millisecond): // absence of an event: a bounded wait is the only check
+	}
+	first.Close()
+	first.Close() // a second Close gives back nothing more
+	select {
+	case third := <-accepted:
+		third.Close()
+	case <-time.After(10 * time.Second):
+		t.Fatal("the third connection was not accepted after one closed")
+	}
+	second.Close()
 }

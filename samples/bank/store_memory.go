@@ -1,22 +1,26 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"sync"
+	"time"
 )
 
-// MemoryStore keeps accounts in this process. Its mutex only keeps the map
-// itself consistent; it does not make a Get followed by a Save atomic, so
-// without the account lock concurrent withdrawals lose updates here just as
-// they do in Redis.
+// MemoryStore keeps accounts in this process. Its mutex only keeps the maps
+// themselves consistent; it does not make a Get followed by a Save atomic,
+// so without the account lock concurrent withdrawals lose updates here just
+// as they do in Redis.
 type MemoryStore struct {
+	now func() time.Time
+	ids idGenerator
+
 	mu       sync.Mutex
-	next     int64
 	accounts map[string]*memoryAccount
+	sorted   []string // the ids, in order
+	applied  map[string]memoryApplied
+	writes   int // since the last sweep of expired applied records
 }
 
 type memoryAccount struct {
@@ -24,19 +28,51 @@ type memoryAccount struct {
 	fence uint64
 }
 
+type memoryApplied struct {
+	Applied
+	expires time.Time
+}
+
+// appliedSweepEvery is how many writes pass between two sweeps of expired
+// applied records.
+const appliedSweepEvery = 1024
+
 // NewMemoryStore returns an empty store.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{accounts: make(map[string]*memoryAccount)}
+	return &MemoryStore{now: time.Now, accounts: make(map[string]*memoryAccount), applied: make(map[string]memoryApplied)}
 }
 
 // Create implements Store.
-func (s *MemoryStore) Create(_ context.Context, owner string, balance int64) (Account, error) {
+func (s *MemoryStore) Create(_ context.Context, owner string, balance int64, applied *Applied) (Account, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.next++
-	a := Account{ID: strconv.FormatInt(s.next, 10), Owner: owner, Balance: balance}
+	a := Account{ID: s.ids.next(s.now()), Owner: owner, Balance: balance}
 	s.accounts[a.ID] = &memoryAccount{Account: a}
+	i, _ := slices.BinarySearch(s.sorted, a.ID)
+	s.sorted = slices.Insert(s.sorted, i, a.ID)
+	s.record(applied, a)
 	return a, nil
+}
+
+// record keeps applied (its Response filled from resp when empty).
+func (s *MemoryStore) record(applied *Applied, resp any) {
+	if applied == nil {
+		return
+	}
+	now := s.now()
+	if s.writes++; s.writes >= appliedSweepEvery {
+		s.writes = 0
+		for k, r := range s.applied {
+			if !now.Before(r.expires) {
+				delete(s.applied, k)
+			}
+		}
+	}
+	r := *applied
+	if r.Response == nil {
+		r.Response = mustJSON(resp)
+	}
+	s.applied[r.Key] = memoryApplied{Applied: r, expires: now.Add(r.TTL)}
 }
 
 // Get implements Store.
@@ -51,19 +87,26 @@ func (s *MemoryStore) Get(_ context.Context, id string) (Account, error) {
 }
 
 // List implements Store.
-func (s *MemoryStore) List(_ context.Context) ([]Account, error) {
+func (s *MemoryStore) List(_ context.Context, after string, limit int) ([]Account, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Account, 0, len(s.accounts))
-	for _, a := range s.accounts {
-		out = append(out, a.Account)
+	i := 0
+	if after != "" {
+		var found bool
+		i, found = slices.BinarySearch(s.sorted, after)
+		if found {
+			i++
+		}
 	}
-	slices.SortFunc(out, compareIDs)
+	out := make([]Account, 0, min(limit, len(s.sorted)-i))
+	for _, id := range s.sorted[i:min(i+limit, len(s.sorted))] {
+		out = append(out, s.accounts[id].Account)
+	}
 	return out, nil
 }
 
 // Save implements Store: every write is checked before any is applied.
-func (s *MemoryStore) Save(_ context.Context, writes ...Write) error {
+func (s *MemoryStore) Save(_ context.Context, applied *Applied, writes ...Write) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, w := range writes {
@@ -82,18 +125,35 @@ func (s *MemoryStore) Save(_ context.Context, writes ...Write) error {
 			a.fence = w.Fence
 		}
 	}
+	s.record(applied, nil)
 	return nil
 }
 
+// Load implements Store.
+func (s *MemoryStore) Load(_ context.Context, key string, ids ...string) ([]Account, *Applied, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Account, len(ids))
+	for i, id := range ids {
+		a, ok := s.accounts[id]
+		if !ok {
+			return nil, nil, fmt.Errorf("%w: %s", ErrAccountNotFound, id)
+		}
+		out[i] = a.Account
+	}
+	if key == "" {
+		return out, nil, nil
+	}
+	r, ok := s.applied[key]
+	if !ok || !s.now().Before(r.expires) {
+		return out, nil, nil
+	}
+	rec := r.Applied
+	return out, &rec, nil
+}
+
+// Ping implements Store; memory is always there.
+func (s *MemoryStore) Ping(context.Context) error { return nil }
+
 // Close implements Store; there is nothing to free.
 func (s *MemoryStore) Close() error { return nil }
-
-// compareIDs orders numeric ids by value ("2" before "10"), others as text.
-func compareIDs(a, b Account) int {
-	x, errX := strconv.ParseInt(a.ID, 10, 64)
-	y, errY := strconv.ParseInt(b.ID, 10, 64)
-	if errX == nil && errY == nil {
-		return cmp.Compare(x, y)
-	}
-	return cmp.Compare(a.ID, b.ID)
-}

@@ -32,7 +32,8 @@ func stressMain(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Requests, "n", 2000, "total number of withdrawals")
 	fs.IntVar(&cfg.Concurrency, "c", 100, "withdrawals in flight at once")
 	fs.Int64Var(&cfg.Amount, "amount", 1, "`cents` per withdrawal")
-	fs.DurationVar(&cfg.Timeout, "timeout", 30*time.Second, "per-request timeout")
+	fs.DurationVar(&cfg.Timeout, "timeout", 30*time.Second, "per-request timeout (positive)")
+	fs.IntVar(&cfg.Retries, "retries", 5, "times a withdrawal with an unknown outcome (no answer, 5xx) is sent again under its Idempotency-Key")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -40,10 +41,37 @@ func stressMain(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	usage := func(format string, args ...any) int {
+		fmt.Fprintf(stderr, "bank stress: "+format+" (bank stress -h lists the flags)\n", args...)
+		return 2
+	}
+	switch {
+	case fs.NArg() > 0:
+		// flag stops at the first non-flag: whatever follows would be
+		// silently ignored.
+		return usage("unexpected argument %q: every setting is a flag (-n 10, not 10)", fs.Arg(0))
+	case cfg.Requests < 1:
+		return usage("-n must be at least 1, got %d", cfg.Requests)
+	case cfg.Concurrency < 1:
+		return usage("-c must be at least 1, got %d", cfg.Concurrency)
+	case cfg.Amount < 1:
+		return usage("-amount must be at least 1 cent, got %d", cfg.Amount)
+	case cfg.Balance < 0:
+		return usage("-balance must not be negative, got %d", cfg.Balance)
+	case cfg.Timeout <= 0:
+		return usage("-timeout must be positive, got %s", cfg.Timeout)
+	case cfg.Retries < 0:
+		return usage("-retries must not be negative, got %d", cfg.Retries)
+	case cfg.Account != "" && !validAccountID(cfg.Account):
+		return usage("-account %q is not an account id (letters, digits, '-' and '_', at most %d)", cfg.Account, maxIDLength)
+	}
 	for u := range strings.SplitSeq(*urls, ",") {
 		if u = strings.TrimSpace(u); u != "" {
 			cfg.URLs = append(cfg.URLs, u)
 		}
+	}
+	if len(cfg.URLs) == 0 {
+		return usage("-url names no instance")
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -81,8 +109,15 @@ func printSummary(w io.Writer, s Summary) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
+	width := 0
 	for _, k := range keys {
-		fmt.Fprintf(w, "  status %-4s%d\n", k, s.Statuses[k])
+		width = max(width, len(k))
+	}
+	for _, k := range keys {
+		fmt.Fprintf(w, "  status %-*s %d\n", width, k, s.Statuses[k])
+	}
+	if s.Retried > 0 || s.Unknown > 0 {
+		fmt.Fprintf(w, "  retried    %d (same Idempotency-Key), outcome unknown %d\n", s.Retried, s.Unknown)
 	}
 	fmt.Fprintf(w, "  balance    %d at start, %d paid out: expected %d, actual %d\n",
 		s.InitialBalance, int64(s.Succeeded)*s.Amount, s.ExpectedBalance, s.ActualBalance)
