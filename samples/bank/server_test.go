@@ -16,8 +16,8 @@ import (
 	"github.com/turbomediator/turbomediator-go/internal/redistest"
 )
 
-// gateStore holds the first Get of account id after arm until release is
-// closed, so a test knows a request is inside its handler.
+// gateStore holds the first Load of account id after arm until release is
+// closed, so a test knows a request is inside the mediator.
 type gateStore struct {
 	Store
 	id      string
@@ -27,14 +27,14 @@ type gateStore struct {
 	release chan struct{}
 }
 
-func (g *gateStore) Get(ctx context.Context, id string) (Account, error) {
-	if g.armed.Load() && id == g.id {
+func (g *gateStore) Load(ctx context.Context, key string, ids ...string) ([]Account, *Applied, error) {
+	if g.armed.Load() && len(ids) > 0 && ids[0] == g.id {
 		g.once.Do(func() {
 			close(g.entered)
 			<-g.release
 		})
 	}
-	return g.Store.Get(ctx, id)
+	return g.Store.Load(ctx, key, ids...)
 }
 
 // TestGracefulShutdownFinishesInFlightRequests: once shutdown begins, new
