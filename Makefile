@@ -15,7 +15,7 @@ each = set -e; for m in $(MODULES); do echo "== module $$m"; (cd $$m && GOWORK=o
 .PHONY: run test bench lint vet fmt chaos redis-scale
 
 run:
-	$(GO) run ./samples/bank
+	cd samples/bank && $(GO) run .
 
 test: vet
 	@$(call each,$(GO) test -race -count=1 -timeout 20m $(PKGS))

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
-	"github.com/turbomediator/turbomediator-go/providers/etcd/internal/etcdtest"
+	"github.com/turbomediator/turbomediator-go/providers/etcd/etcdtest"
 )
 
 // TestChaosEtcd is `make chaos`'s etcd mode: for CHAOS_DURATION (skipped

@@ -9,7 +9,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
-	"github.com/turbomediator/turbomediator-go/providers/etcd/internal/etcdtest"
+	"github.com/turbomediator/turbomediator-go/providers/etcd/etcdtest"
 )
 
 // leader returns the index of the cluster's leader.

@@ -10,7 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/turbomediator/turbomediator-go/providers/etcd"
-	"github.com/turbomediator/turbomediator-go/providers/etcd/internal/etcdtest"
+	"github.com/turbomediator/turbomediator-go/providers/etcd/etcdtest"
 )
 
 // testOptions give the providers under test a short lease, so a lost lock

@@ -10,7 +10,7 @@ import (
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/behaviors/locking/locktest"
 	"github.com/turbomediator/turbomediator-go/providers/postgres"
-	"github.com/turbomediator/turbomediator-go/providers/postgres/internal/pgtest"
+	"github.com/turbomediator/turbomediator-go/providers/postgres/pgtest"
 )
 
 // TestConformance runs the provider conformance kit against providers that

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/turbomediator/turbomediator-go/providers/postgres/internal/pgtest"
+	"github.com/turbomediator/turbomediator-go/providers/postgres/pgtest"
 )
 
 // TestSessionsAskTheServerForKeepalives: the provider's sessions carry the

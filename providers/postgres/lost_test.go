@@ -11,7 +11,7 @@ import (
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/mediator"
 	"github.com/turbomediator/turbomediator-go/providers/postgres"
-	"github.com/turbomediator/turbomediator-go/providers/postgres/internal/pgtest"
+	"github.com/turbomediator/turbomediator-go/providers/postgres/pgtest"
 )
 
 // holdUntilCancelled is a locked command whose handler reports its token

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/turbomediator/turbomediator-go/internal/redistest"
-	"github.com/turbomediator/turbomediator-go/providers/postgres/internal/pgtest"
+	"github.com/turbomediator/turbomediator-go/providers/postgres/pgtest"
 )
 
 // shared is the cluster the tests that do not stop the server share, each

@@ -37,6 +37,13 @@ type Config struct {
 	LockTTL time.Duration
 	// Limits bound the HTTP server's connections.
 	Limits Limits
+	// PostgresDSN, when set, keeps accounts in PostgreSQL (and, unless
+	// LockEtcd or LockRedisAddr says otherwise, the locks too): see
+	// backends.go.
+	PostgresDSN string
+	// LockEtcd, when set, takes the account locks on etcd at these
+	// comma-separated endpoints, wherever the accounts are.
+	LockEtcd string
 	// IdempotencyTTL, when positive, is how long the answer of a request
 	// with an Idempotency-Key is remembered; 0: 24h.
 	IdempotencyTTL time.Duration
@@ -75,6 +82,11 @@ type App struct {
 // NewApp builds the store and the mediator that cfg asks for.
 func NewApp(cfg Config) (*App, error) {
 	var store Store = NewMemoryStore()
+	if bs, err := newBackendStore(cfg); err != nil {
+		return nil, err
+	} else if bs != nil {
+		store = bs
+	}
 	if cfg.RedisAddr != "" {
 		rs, err := NewRedisStore(cfg.RedisAddr)
 		if err != nil {
@@ -194,6 +206,9 @@ func lockingOptions(cfg Config) []mediator.Option {
 			o.TTL = cfg.LockTTL // 0: the provider's default
 		})
 	}
+	if p, ok := backendLockProvider(cfg); ok {
+		provider = p // etcd or PostgreSQL: backends.go
+	}
 	configure := func(o *locking.Options) {
 		if cfg.LockTimeout > 0 {
 			o.DefaultTimeout = cfg.LockTimeout
@@ -213,6 +228,9 @@ func (cfg Config) lockAddr() string {
 	if cfg.LockRedisAddr != "" {
 		return cfg.LockRedisAddr
 	}
+	if cfg.LockEtcd != "" {
+		return "" // locks on etcd: backends.go
+	}
 	return cfg.RedisAddr
 }
 
@@ -225,6 +243,7 @@ func (a *App) Describe() string {
 	if addr := a.cfg.lockAddr(); addr != "" {
 		locks = "redis " + addr
 	}
+	storage, locks = a.cfg.describeBackends(storage, locks)
 	if a.cfg.NoLock {
 		locks = "OFF (-no-lock: expect lost updates)"
 	}

@@ -161,6 +161,7 @@ func storageKinds(t *testing.T, cfg Config, test func(t *testing.T, cfg Config))
 		cfg.RedisAddr = redistest.Start(t).Addr()
 		test(t, cfg)
 	})
+	postgresStorageKind(t, cfg, test)
 }
 
 var uuidV7 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)

@@ -37,6 +37,8 @@ func serverMain(args []string, stdout, stderr io.Writer) int {
 	var cfg Config
 	fs.StringVar(&cfg.RedisAddr, "redis", "", "keep accounts and locks in Redis at `addr` (host:port or redis:// URL), shared by every instance")
 	fs.StringVar(&cfg.LockRedisAddr, "lock-redis", "", "take the account locks at `addr` instead of -redis's: another Redis, or redlock://a:6379,b:6379,c:6379 for a majority of independent masters")
+	fs.StringVar(&cfg.PostgresDSN, "postgres", "", "keep accounts in PostgreSQL at `DSN` (postgres://user@host:5432/db), and the account locks there too unless -lock-etcd or -lock-redis says otherwise")
+	fs.StringVar(&cfg.LockEtcd, "lock-etcd", "", "take the account locks on etcd at these comma-separated `endpoints` (http://127.0.0.1:2379,...), wherever the accounts are")
 	fs.DurationVar(&cfg.Work, "work", 0, "artificial handler `delay` between reading and writing an account")
 	fs.BoolVar(&cfg.NoLock, "no-lock", false, "run without the locking behavior, to see updates get lost")
 	fs.DurationVar(&cfg.LockTimeout, "lock-timeout", 0, "how long to wait for an account lock (`duration`; 0: the commands' 10s)")

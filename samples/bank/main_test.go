@@ -39,6 +39,7 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := m.Run()
+	stopSharedPostgres()
 	os.RemoveAll(dir)
 	// Every test stops what it started: servers, clients, lock providers.
 	if code == 0 {

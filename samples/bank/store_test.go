@@ -24,6 +24,7 @@ func storeKinds(t *testing.T, test func(t *testing.T, s Store)) {
 		t.Cleanup(func() { s.Close() })
 		test(t, s)
 	})
+	postgresStoreKind(t, test)
 }
 
 func mustCreate(t *testing.T, s Store, owner string, balance int64) Account {

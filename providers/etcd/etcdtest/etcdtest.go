@@ -12,6 +12,10 @@
 //
 // Goroutines: a member owns one goroutine per etcd process it starts (it
 // waits for the process to exit), which ends when the process does.
+//
+// It is test support, not part of the provider: the provider's tests and the
+// bank sample's (a module of its own, which an internal package would not
+// serve) use it. Its API may change with them.
 package etcdtest
 
 import (

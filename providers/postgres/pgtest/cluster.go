@@ -4,6 +4,10 @@
 // The server refuses to run as root; when the tests do, every server
 // command runs as the "postgres" user (runuser) in a directory it owns.
 // Without the binaries a test is skipped, or failed when CI=true.
+//
+// It is test support, not part of the provider: the provider's tests and the
+// bank sample's (a module of its own, which an internal package would not
+// serve) use it. Its API may change with them.
 package pgtest
 
 import (
