@@ -18,7 +18,7 @@ type handle struct {
 	token uint64 // set when granted, before the handle is returned
 	sess  *session
 
-	lost lostSignal
+	lost locking.LostSignal
 
 	releaseOnce sync.Once
 	releaseErr  error
@@ -36,13 +36,13 @@ func (h *handle) Token() uint64 { return h.token }
 // Lost returns a channel closed when the lock can no longer be vouched for:
 // the entry was deleted (by an operator, or by etcd when the lease expired)
 // or the session lease went two thirds of its TTL without a renewal answer.
-func (h *handle) Lost() <-chan struct{} { return h.lost.ch }
+func (h *handle) Lost() <-chan struct{} { return h.lost.Channel() }
 
 // AfterLost runs f on a goroutine of its own once the lock is lost (at
 // once if it is); stop unregisters f and reports whether it did so before f
 // started. The locking behavior uses it (locking.LostNotifier) to watch a
 // held lock without a goroutine per lock.
-func (h *handle) AfterLost(f func()) (stop func() bool) { return h.lost.afterLost(f) }
+func (h *handle) AfterLost(f func()) (stop func() bool) { return h.lost.AfterLost(f) }
 
 // Release deletes the entry, which hands the lock to the next in the queue.
 // It runs on a context that ctx's cancellation does not reach, bounded by

@@ -264,7 +264,7 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 		}
 	}
 	p.grant(h, rev)
-	if sess.isDone() || h.lost.isFired() {
+	if sess.isDone() || h.lost.Fired() {
 		p.untrack(h)
 		_ = p.giveBack(sess, entry)
 		return nil, &locking.UnavailableError{Key: key, Err: errors.New("etcd: the queue entry or its session lease was lost while waiting")}

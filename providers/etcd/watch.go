@@ -16,7 +16,7 @@ import (
 
 // track registers a new queue entry of sess for key.
 func (p *Provider) track(key, entry string, sess *session) *handle {
-	h := &handle{p: p, key: key, entry: entry, sess: sess, lost: newLostSignal()}
+	h := &handle{p: p, key: key, entry: entry, sess: sess}
 	p.mu.Lock()
 	p.entries[entry] = h
 	p.mu.Unlock()
@@ -38,7 +38,7 @@ func (p *Provider) loseEntry(entry string) {
 	h := p.entries[entry]
 	p.mu.Unlock()
 	if h != nil {
-		h.lost.fire()
+		h.lost.Fire()
 	}
 }
 
@@ -62,7 +62,7 @@ func (p *Provider) loseWhere(match func(*handle) bool) {
 	}
 	p.mu.Unlock()
 	for _, h := range lost {
-		h.lost.fire()
+		h.lost.Fire()
 	}
 }
 

@@ -26,7 +26,7 @@ type handle struct {
 	id    int64
 	token uint64
 	conn  *pgx.Conn
-	lost  lostSignal
+	lost  locking.LostSignal
 
 	watchStart *time.Timer   // starts watch after watchDelay
 	stopping   atomic.Bool   // set by Release before it wakes watch
@@ -46,7 +46,6 @@ var (
 // closed provider it gives the lock back and reports ErrClosed.
 func (p *Provider) newHandle(key string, id int64, token uint64, c *pgx.Conn) (locking.Handle, error) {
 	h := &handle{p: p, key: key, id: id, token: token, conn: c, watchDone: make(chan struct{})}
-	h.lost.init()
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -87,7 +86,7 @@ func (h *handle) watch() {
 			h.sessionOK = true
 			return
 		}
-		h.lost.fire()
+		h.lost.Fire()
 		return
 	}
 }
@@ -101,12 +100,12 @@ func (h *handle) Token() uint64 { return h.token }
 
 // Lost returns the channel closed when the session holding the lock has
 // ended (the server let the lock go with it), or when the provider closed.
-func (h *handle) Lost() <-chan struct{} { return h.lost.ch }
+func (h *handle) Lost() <-chan struct{} { return h.lost.Channel() }
 
 // AfterLost arranges for f to run, on a goroutine of its own, once the lock
 // is lost (at once if it already is); stop unregisters f and reports whether
 // it did so before f was started, as with context.AfterFunc.
-func (h *handle) AfterLost(f func()) (stop func() bool) { return h.lost.afterLost(f) }
+func (h *handle) AfterLost(f func()) (stop func() bool) { return h.lost.AfterLost(f) }
 
 // Release unlocks the advisory lock and gives the connection back to the
 // provider. It runs on a context that ctx's cancellation does not reach,

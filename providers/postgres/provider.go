@@ -248,7 +248,7 @@ func (p *Provider) Close() error {
 		}
 		p.mu.Unlock()
 		for _, h := range held {
-			h.lost.fire()
+			h.lost.Fire()
 			if err := h.Release(context.Background()); err != nil && !errors.Is(err, locking.ErrLockLost) {
 				errs = append(errs, err)
 			}

@@ -23,7 +23,7 @@ type handle struct {
 	// handedOn is whether a Release handed this lock over; its own Release
 	// then frees the key for everyone when other providers wait for it.
 	handedOn bool
-	lost     lostSignal // fires when the lease can no longer be vouched for
+	lost     locking.LostSignal // fires when the lease can no longer be vouched for
 
 	mu         sync.Mutex
 	timer      *time.Timer
@@ -86,7 +86,7 @@ func (h *handle) Token() uint64 { return h.token }
 // Lost returns the channel closed when the lease can no longer be vouched
 // for: Redis says another owner has the key, or Redis could not be reached
 // to extend the lease before it ran out.
-func (h *handle) Lost() <-chan struct{} { return h.lost.channel() }
+func (h *handle) Lost() <-chan struct{} { return h.lost.Channel() }
 
 // extend renews the lease once and re-arms the timer. A failed extension is
 // retried sooner, until validUntil; then the lease must be presumed expired
@@ -140,7 +140,7 @@ func (h *handle) extend() {
 
 func (h *handle) loseLocked() {
 	h.stopped = true
-	h.lost.fire()
+	h.lost.Fire()
 }
 
 // AfterLost arranges for f to run, on a goroutine of its own, once the lease
@@ -148,7 +148,7 @@ func (h *handle) loseLocked() {
 // it did so before f was started, as with context.AfterFunc. The locking
 // behavior uses it (locking.LostNotifier) to watch a lease without a
 // goroutine per held lock; Lost remains for everyone else.
-func (h *handle) AfterLost(f func()) (stop func() bool) { return h.lost.afterLost(f) }
+func (h *handle) AfterLost(f func()) (stop func() bool) { return h.lost.AfterLost(f) }
 
 // Release stops the extensions and deletes the lock if this handle still
 // owns it, announcing the release to waiters. It runs on a context that

@@ -22,8 +22,8 @@ type redlockHandle struct {
 	tokenArg string
 	// releaseArgs are the release script's ARGV, boxed once for all nodes.
 	releaseArgs []any
-	lost        lostSignal    // fires when a majority can no longer be vouched for
-	stop        chan struct{} // closed by Release: cuts an extension in flight short
+	lost        locking.LostSignal // fires when a majority can no longer be vouched for
+	stop        chan struct{}      // closed by Release: cuts an extension in flight short
 
 	mu         sync.Mutex
 	timer      *time.Timer
@@ -63,14 +63,14 @@ func (h *redlockHandle) Token() uint64 { return h.token }
 // Lost returns the channel closed when a majority of the nodes can no longer
 // be vouched for: too many of them say another owner has the key, or too few
 // answered to extend the lease before it ran out.
-func (h *redlockHandle) Lost() <-chan struct{} { return h.lost.channel() }
+func (h *redlockHandle) Lost() <-chan struct{} { return h.lost.Channel() }
 
 // AfterLost arranges for f to run, on a goroutine of its own, once the
 // majority is lost (at once if it already is); stop unregisters f and
 // reports whether it did so before f was started, as with
 // context.AfterFunc. The locking behavior uses it (locking.LostNotifier) to
 // watch the lock without a goroutine per held lock.
-func (h *redlockHandle) AfterLost(f func()) (stop func() bool) { return h.lost.afterLost(f) }
+func (h *redlockHandle) AfterLost(f func()) (stop func() bool) { return h.lost.AfterLost(f) }
 
 // extend renews the lease on every node once and re-arms the timer. It
 // counts the nodes that held the key without a gap; when they are a
@@ -140,7 +140,7 @@ func (h *redlockHandle) extendOn(ctx context.Context, c Client) (int64, error) {
 // loseLocked stops the extensions and closes lost; h.mu is held.
 func (h *redlockHandle) loseLocked() {
 	h.stopped = true
-	h.lost.fire()
+	h.lost.Fire()
 }
 
 // Release stops the extensions and deletes the lock on every node where
