@@ -67,6 +67,9 @@ type LockEvent struct {
 	Token uint64
 	// Err is the error of Unavailable, Cancelled, or a failed release.
 	Err error
+	// Holder is who held the key when the caller gave up (Contended), when
+	// the provider said so with a [HeldError]; nil otherwise.
+	Holder *Holder
 }
 
 // Observer receives a LockEvent for every lock outcome, to feed a metrics
