@@ -24,6 +24,8 @@ type deps struct {
 	Logger    *loggerRegistration   `optional:"true"`
 	AppLogger *slog.Logger          `optional:"true"`
 	Observers []Observer            `group:"locking.observers"`
+	// Trace labels acquisitions with the Send's trace (WithTraceIdentity).
+	Trace *traceIdentity `optional:"true"`
 	// Registered is set when a provider is registered (see check).
 	Registered *providerRegistered `optional:"true"`
 }

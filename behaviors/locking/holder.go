@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/turbomediator/turbomediator-go/mediator"
 )
 
 // Acquirer describes who asks for a lock. The locking behavior attaches one
@@ -106,4 +108,20 @@ func DefaultInstance() string {
 		host = "unknown"
 	}
 	return fmt.Sprintf("%s:%d", host, os.Getpid())
+}
+
+// traceIdentity is what WithTraceIdentity puts in the container.
+type traceIdentity struct {
+	f func(ctx context.Context) (traceID, spanID string)
+}
+
+// WithTraceIdentity registers f, which the locking behavior calls with the
+// Send's context to fill [Acquirer.TraceID] and [Acquirer.SpanID], so that a
+// provider recording holders can name the trace that holds a lock. A tracing
+// behavior registers one (otelmediator.WithTracing does); f must be quick,
+// and return empty strings when ctx carries no span.
+func WithTraceIdentity(f func(ctx context.Context) (traceID, spanID string)) mediator.Option {
+	reg := &traceIdentity{f: f}
+	return mediator.Options("locking.WithTraceIdentity",
+		mediator.Provide(func() *traceIdentity { return reg }))
 }
