@@ -42,12 +42,18 @@ func (d *deps) check(what string) error {
 	return nil
 }
 
-func (d *deps) reporter() reporter {
+// reporter is the reporter of message type t's locker.
+func (d *deps) reporter(t reflect.Type) reporter {
 	log := d.AppLogger
 	if d.Logger != nil {
 		log = d.Logger.logger
 	}
-	return newReporter(log, d.Observers)
+	r := newReporter(log, d.Observers)
+	r.msgType = t.String()
+	if d.Trace != nil {
+		r.trace = d.Trace.f
+	}
+	return r
 }
 
 // typeLock is one message type's resolved locking: its locker and how its
@@ -86,13 +92,14 @@ func resolve(t reflect.Type, global Options, perType []func(*Options), d *deps) 
 	}
 	base, _ := basePrefix(spec, global, perType)
 	tl := &typeLock{
-		locker: locker{provider: d.Provider, prefix: base, timeout: timeout, throw: throw, reporter: d.reporter()},
+		locker: locker{provider: d.Provider, prefix: base, timeout: timeout, throw: throw, reporter: d.reporter(t)},
 		keys:   newKeyPlan(spec, base, t.Kind() == reflect.Pointer),
 	}
 	if reflect.TypeOf(d.Provider).Comparable() {
 		tl.ident = d.Provider
 	}
 	tl.grants, _ = d.Provider.(grant.Acquirer)
+	tl.reportWaits(d.Observers)
 	if tl.keys.source == fromFields && !tl.keys.pointer && isDirectIface(t) {
 		// Such a struct has one field, so it cannot carry both a message
 		// marker and a key field; refuse it rather than misread it.

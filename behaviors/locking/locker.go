@@ -183,7 +183,7 @@ func (l *locker) failed(ctx context.Context, key string, start time.Duration, h 
 	switch {
 	case err != nil && errors.Is(err, ErrNotAcquired):
 		if l.timed {
-			l.contended(ctx, key, wait, l.throw)
+			l.contended(ctx, key, wait, l.throw, err)
 		}
 		if !l.throw {
 			return errSkip

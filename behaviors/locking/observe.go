@@ -2,6 +2,7 @@ package locking
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -68,8 +69,14 @@ type LockEvent struct {
 	// Err is the error of Unavailable, Cancelled, or a failed release.
 	Err error
 	// Holder is who held the key when the caller gave up (Contended), when
-	// the provider said so with a [HeldError]; nil otherwise.
+	// the provider said so with a [HeldError]; nil otherwise. It is a copy
+	// of the error's: an observer may keep it.
 	Holder *Holder
+	// Acquirer is who asked for the lock in this process: MessageType on
+	// every event; TraceID and SpanID on Acquired and Contended, when a
+	// tracing behavior registered [WithTraceIdentity] and the Send carries
+	// a span.
+	Acquirer Acquirer
 }
 
 // Observer receives a LockEvent for every lock outcome, to feed a metrics
@@ -124,6 +131,10 @@ type reporter struct {
 	log   *slog.Logger
 	obs   Observer
 	timed bool
+	// msgType is the message type's name, for LockEvent.Acquirer; trace
+	// names the Send's span, when WithTraceIdentity is registered.
+	msgType string
+	trace   func(ctx context.Context) (traceID, spanID string)
 }
 
 func newReporter(log *slog.Logger, observers []Observer) reporter {
@@ -161,6 +172,10 @@ func observeLock(ctx context.Context, o Observer, e LockEvent) {
 func (l *locker) emit(ctx context.Context, level slog.Level, msg string, e LockEvent) {
 	e.Prefix = l.prefix
 	if l.obs != nil {
+		e.Acquirer.MessageType = l.msgType
+		if l.trace != nil && (e.Outcome == Acquired || e.Outcome == Contended) {
+			e.Acquirer.TraceID, e.Acquirer.SpanID = l.trace(ctx)
+		}
 		observeLock(ctx, l.obs, e)
 	}
 	if l.log == nil || !l.log.Enabled(ctx, level) {
@@ -187,12 +202,19 @@ func (l *locker) acquired(ctx context.Context, h Handle, wait time.Duration) {
 	l.emit(ctx, slog.LevelDebug, "lock acquired", LockEvent{Key: h.Key(), Outcome: Acquired, Wait: wait, Token: h.Token()})
 }
 
-func (l *locker) contended(ctx context.Context, key string, wait time.Duration, throw bool) {
+// contended reports that key stayed taken; err is the provider's, whose
+// *HeldError, if any, names the holder.
+func (l *locker) contended(ctx context.Context, key string, wait time.Duration, throw bool, err error) {
 	msg := "lock not acquired"
 	if !throw {
 		msg = "lock not acquired, handler skipped"
 	}
-	l.emit(ctx, slog.LevelWarn, msg, LockEvent{Key: key, Outcome: Contended, Wait: wait})
+	e := LockEvent{Key: key, Outcome: Contended, Wait: wait}
+	if he, ok := errors.AsType[*HeldError](err); ok && he != nil {
+		holder := he.Holder
+		e.Holder = &holder
+	}
+	l.emit(ctx, slog.LevelWarn, msg, e)
 }
 
 func (l *locker) cancelled(ctx context.Context, key string, wait time.Duration, err error) {
