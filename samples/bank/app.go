@@ -10,6 +10,7 @@ import (
 	"github.com/turbomediator/turbomediator-go/behaviors/idempotency"
 	"github.com/turbomediator/turbomediator-go/behaviors/idempotency/redisstore"
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+	"github.com/turbomediator/turbomediator-go/behaviors/locking/lockdebug"
 	"github.com/turbomediator/turbomediator-go/mediator"
 	"github.com/turbomediator/turbomediator-go/providers/memory"
 	lockredis "github.com/turbomediator/turbomediator-go/providers/redis"
@@ -74,7 +75,10 @@ func (cfg Config) idempotencyLease() time.Duration {
 type App struct {
 	Mediator *mediator.Mediator
 	Store    Store
-	cfg      Config
+	// Locks lists the locks this instance holds and waits for, for
+	// GET /debug/locks (debug.go).
+	Locks *lockdebug.Table
+	cfg   Config
 	// lockPing reaches the lock provider, when it can be pinged.
 	lockPing func(context.Context) error
 }
@@ -137,11 +141,13 @@ func newApp(cfg Config, store Store) (*App, error) {
 	} else {
 		opts = append(opts, lockingOptions(cfg)...)
 	}
+	locks, locksOption := lockTable()
+	opts = append(opts, locksOption)
 	m, err := mediator.New(opts...)
 	if err != nil {
 		return nil, errors.Join(err, store.Close())
 	}
-	app := &App{Mediator: m, Store: store, cfg: cfg}
+	app := &App{Mediator: m, Store: store, Locks: locks, cfg: cfg}
 	if !cfg.NoLock {
 		_ = m.Invoke(func(p locking.Provider) {
 			if pinger, ok := p.(interface{ Ping(context.Context) error }); ok {

@@ -64,6 +64,7 @@ func NewHTTPHandler(app *App, log *slog.Logger) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
+	mountDebug(mux, app)
 	return jsonErrors(mux)
 }
 
