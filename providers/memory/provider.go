@@ -22,8 +22,8 @@ type Provider struct {
 	// instance is the Holder.Instance of every grant (WithInstance).
 	instance string
 	seed     maphash.Seed
-	shift  uint8 // 64 - log2(len(shards)): the hash's top bits pick the shard
-	shards []shard
+	shift    uint8 // 64 - log2(len(shards)): the hash's top bits pick the shard
+	shards   []shard
 	// closed is set by Close, and done closed with it: TryAcquire refuses,
 	// and the callers already waiting give up, with locking.ErrClosed.
 	closed    atomic.Bool
