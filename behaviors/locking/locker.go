@@ -24,6 +24,14 @@ type locker struct {
 	prefix  string // "[GlobalKeyPrefix:]Prefix", for events
 	timeout time.Duration
 	throw   bool
+	// msgType is the message's Go type, the Acquirer's MessageType; trace,
+	// when an application registered WithTraceIdentity, gives its TraceID
+	// and SpanID. acquirer is Acquirer{MessageType: msgType} boxed once at
+	// Build, what providers find in their context when trace is nil; nil
+	// for RunLocked, which passes the caller's context on as it is.
+	msgType  string
+	trace    func(ctx context.Context) (traceID, spanID string)
+	acquirer any
 
 	reporter
 }
@@ -65,13 +73,13 @@ func (l *locker) enterScope(s *scope, key string) (*scope, error) {
 	}
 	var h Handle
 	if l.grants != nil {
-		if err := l.grants.TryAcquireGrant(ctx, key, l.timeout, &s.grant); err != nil {
+		if err := l.grants.TryAcquireGrant(ctx, key, l.timeout, &s.grant, l.identity(ctx)); err != nil {
 			return nil, l.failed(ctx, key, start, nil, err)
 		}
 		h = &s.grant
 	} else {
 		var err error
-		h, err = l.provider.TryAcquire(ctx, key, l.timeout)
+		h, err = l.provider.TryAcquire(s.acquireContext(), key, l.timeout)
 		if err != nil || h == nil {
 			return nil, l.failed(ctx, key, start, h, err)
 		}
@@ -109,7 +117,7 @@ func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
 			continue
 		}
 		if err == nil {
-			h, err = l.provider.TryAcquire(ctx, key, wait)
+			h, err = l.provider.TryAcquire(s.acquireContext(), key, wait)
 		}
 		if err != nil || h == nil {
 			// Give everything back before anyone is told: an observer
@@ -134,6 +142,27 @@ func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
 	}
 	s.watchLost()
 	return s, nil
+}
+
+// identity is the Acquirer of a Send with ctx, for a provider that takes it
+// as an argument.
+func (l *locker) identity(ctx context.Context) grant.Identity {
+	id := grant.Identity{MessageType: l.msgType}
+	if l.trace != nil {
+		id.TraceID, id.SpanID = l.trace(ctx)
+	}
+	return id
+}
+
+// acquirerOf is the Acquirer a provider finds in the context of a Send with
+// ctx: boxed once at Build unless a trace identity varies per Send.
+func (l *locker) acquirerOf(ctx context.Context) any {
+	if l.trace == nil {
+		return l.acquirer
+	}
+	a := Acquirer{MessageType: l.msgType}
+	a.TraceID, a.SpanID = l.trace(ctx)
+	return a
 }
 
 // borrow looks for key in the enclosing scopes of parent that took it from

@@ -92,6 +92,34 @@ func (s *scope) owned() []bool {
 // releaseContext is the context s's locks are released with.
 func (s *scope) releaseContext() context.Context { return (*releaseView)(s) }
 
+// acquireContext is the context s's locks are asked for with: the caller's,
+// seen through an acquireView that answers AcquirerFromContext with the
+// message's Acquirer, unless there is none to give (RunLocked).
+func (s *scope) acquireContext() context.Context {
+	if s.l.acquirer == nil {
+		return s.Context
+	}
+	return (*acquireView)(s)
+}
+
+// acquireView is a scope seen as the context its locks are asked for with:
+// the caller's deadline, cancellation and values, and the Acquirer of the
+// message. Being the scope, it costs no allocation.
+type acquireView scope
+
+func (v *acquireView) Deadline() (time.Time, bool) { return v.Context.Deadline() }
+func (v *acquireView) Done() <-chan struct{}       { return v.Context.Done() }
+func (v *acquireView) Err() error                  { return v.Context.Err() }
+
+// Value answers the Acquirer's key and passes other keys on to the caller's
+// context.
+func (v *acquireView) Value(key any) any {
+	if _, ok := key.(acquirerKey); ok {
+		return v.l.acquirerOf(v.Context)
+	}
+	return v.Context.Value(key)
+}
+
 // keyIn returns the key whose bytes were appended to s.keyBuf[:0] (buf), or
 // base when buf is nil (the type-wide key). For a provider that fills the
 // scope's grant the string is made over the buffer (or over the larger array

@@ -104,7 +104,8 @@ func (c *contentionCounter) TryAcquire(ctx context.Context, key string, timeout 
 }
 
 func ExampleProvider_wrapped() {
-	var p locking.Provider = &contentionCounter{inner: memory.New(), busy: map[string]int{}}
+	inner := memory.New(memory.WithInstance("node-a"))
+	var p locking.Provider = &contentionCounter{inner: inner, busy: map[string]int{}}
 	ctx := context.Background()
 
 	h, _ := p.TryAcquire(ctx, "report", 0)
@@ -115,8 +116,8 @@ func ExampleProvider_wrapped() {
 	_ = h.Release(ctx)
 	fmt.Println("busy:", p.(*contentionCounter).busy["report"])
 	// Output:
-	// locking: "report" not acquired within 0s
-	// locking: "report" not acquired within 0s
-	// locking: "report" not acquired within 0s
+	// locking: "report" not acquired within 0s: held by node-a
+	// locking: "report" not acquired within 0s: held by node-a
+	// locking: "report" not acquired within 0s: held by node-a
 	// busy: 3
 }

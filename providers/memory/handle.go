@@ -19,6 +19,7 @@ func (s *shard) release(st *keyState) {
 	s.mu.Lock()
 	if w := st.lockedPop(); w != nil {
 		w.token = s.lockedNextToken()
+		st.lockedGranted(w.token, w.who, clock())
 		s.mu.Unlock()
 		// Sent after unlocking, to keep the critical section short. It never
 		// blocks (one grant per wait, room for one), and the waiter cannot

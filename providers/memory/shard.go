@@ -2,7 +2,10 @@ package memory
 
 import (
 	"sync"
+	"time"
 	"unsafe"
+
+	"github.com/turbomediator/turbomediator-go/internal/grant"
 )
 
 // shard is one independently locked part of the key map, with the fencing
@@ -39,8 +42,13 @@ type shardState struct {
 type keyState struct {
 	shard *shard
 	// key and hash are the key held and its hash (see Provider.hash).
-	key        string
-	hash       uint64
+	key  string
+	hash uint64
+	// token, since and who describe the current holder: its fencing token,
+	// the clock() of its grant and its identity. Set at every grant.
+	token      uint64
+	since      time.Duration
+	who        grant.Identity
 	head, tail *waiter
 	waiting    int
 	next       *keyState // free-list link while unused
@@ -76,9 +84,16 @@ func (s *shard) lockedNewState(key string, h uint64) *keyState {
 func (s *shard) lockedDeleteState(st *keyState) {
 	s.keys.remove(st)
 	st.key = "" // the key's bytes may be a finished Send's scope
+	st.who = grant.Identity{}
 	if s.nfree < maxFree {
 		st.next = s.free
 		s.free = st
 		s.nfree++
 	}
+}
+
+// lockedGranted records the holder of a grant: its token, the clock() of
+// the grant and who asked. The caller holds the shard's mutex.
+func (st *keyState) lockedGranted(token uint64, who grant.Identity, now time.Duration) {
+	st.token, st.who, st.since = token, who, now
 }
