@@ -42,18 +42,12 @@ func (d *deps) check(what string) error {
 	return nil
 }
 
-// reporter is the reporter of message type t's locker.
-func (d *deps) reporter(t reflect.Type) reporter {
+func (d *deps) reporter() reporter {
 	log := d.AppLogger
 	if d.Logger != nil {
 		log = d.Logger.logger
 	}
-	r := newReporter(log, d.Observers)
-	r.msgType = t.String()
-	if d.Trace != nil {
-		r.trace = d.Trace.f
-	}
-	return r
+	return newReporter(log, d.Observers)
 }
 
 // typeLock is one message type's resolved locking: its locker and how its
@@ -92,7 +86,7 @@ func resolve(t reflect.Type, global Options, perType []func(*Options), d *deps) 
 	}
 	base, _ := basePrefix(spec, global, perType)
 	tl := &typeLock{
-		locker: locker{provider: d.Provider, prefix: base, timeout: timeout, throw: throw, reporter: d.reporter(t)},
+		locker: locker{provider: d.Provider, prefix: base, timeout: timeout, throw: throw, reporter: d.reporter()},
 		keys:   newKeyPlan(spec, base, t.Kind() == reflect.Pointer),
 	}
 	tl.msgType = t.String()
@@ -104,6 +98,7 @@ func resolve(t reflect.Type, global Options, perType []func(*Options), d *deps) 
 		tl.ident = d.Provider
 	}
 	tl.grants, _ = d.Provider.(grant.Acquirer)
+	// After msgType and trace are set: the wait reports name them.
 	tl.reportWaits(d.Observers)
 	if tl.keys.source == fromFields && !tl.keys.pointer && isDirectIface(t) {
 		// Such a struct has one field, so it cannot carry both a message

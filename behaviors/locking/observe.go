@@ -131,10 +131,6 @@ type reporter struct {
 	log   *slog.Logger
 	obs   Observer
 	timed bool
-	// msgType is the message type's name, for LockEvent.Acquirer; trace
-	// names the Send's span, when WithTraceIdentity is registered.
-	msgType string
-	trace   func(ctx context.Context) (traceID, spanID string)
 }
 
 func newReporter(log *slog.Logger, observers []Observer) reporter {

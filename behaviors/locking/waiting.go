@@ -45,7 +45,6 @@ type waitReporter struct {
 	obs      []WaitObserver
 	prefix   string
 	msgType  string
-	trace    func(ctx context.Context) (traceID, spanID string)
 }
 
 // reportWaits puts a waitReporter between l and its provider when some of
@@ -60,7 +59,7 @@ func (l *locker) reportWaits(observers []Observer) {
 	if len(ws) == 0 {
 		return
 	}
-	r := &waitReporter{provider: l.provider, grants: l.grants, obs: ws, prefix: l.prefix, msgType: l.msgType, trace: l.trace}
+	r := &waitReporter{provider: l.provider, grants: l.grants, obs: ws, prefix: l.prefix, msgType: l.msgType}
 	l.provider = r
 	if l.grants != nil {
 		l.grants = r
@@ -68,17 +67,22 @@ func (l *locker) reportWaits(observers []Observer) {
 }
 
 // TryAcquire asks the provider, between the start and the end of the wait.
+// ctx carries the Send's Acquirer.
 func (r *waitReporter) TryAcquire(ctx context.Context, key string, timeout time.Duration) (Handle, error) {
-	w := r.start(ctx, key, timeout)
+	a, ok := AcquirerFromContext(ctx)
+	if !ok {
+		a = Acquirer{MessageType: r.msgType}
+	}
+	w := r.start(ctx, key, timeout, a)
 	h, err := r.provider.TryAcquire(ctx, key, timeout)
 	r.end(ctx, w, h)
 	return h, err
 }
 
 // TryAcquireGrant is TryAcquire for a provider that fills the caller's grant.
-func (r *waitReporter) TryAcquireGrant(ctx context.Context, key string, timeout time.Duration, g *grant.Grant) error {
-	w := r.start(ctx, key, timeout)
-	err := r.grants.TryAcquireGrant(ctx, key, timeout, g)
+func (r *waitReporter) TryAcquireGrant(ctx context.Context, key string, timeout time.Duration, g *grant.Grant, id grant.Identity) error {
+	w := r.start(ctx, key, timeout, Acquirer{MessageType: id.MessageType, TraceID: id.TraceID, SpanID: id.SpanID})
+	err := r.grants.TryAcquireGrant(ctx, key, timeout, g, id)
 	var h Handle
 	if err == nil {
 		h = g
@@ -87,11 +91,8 @@ func (r *waitReporter) TryAcquireGrant(ctx context.Context, key string, timeout 
 	return err
 }
 
-func (r *waitReporter) start(ctx context.Context, key string, timeout time.Duration) *Wait {
-	w := &Wait{Prefix: r.prefix, Key: key, Timeout: timeout, Acquirer: Acquirer{MessageType: r.msgType}}
-	if r.trace != nil {
-		w.Acquirer.TraceID, w.Acquirer.SpanID = r.trace(ctx)
-	}
+func (r *waitReporter) start(ctx context.Context, key string, timeout time.Duration, a Acquirer) *Wait {
+	w := &Wait{Prefix: r.prefix, Key: key, Timeout: timeout, Acquirer: a}
 	for _, o := range r.obs {
 		o.WaitStarted(ctx, w)
 	}

@@ -79,10 +79,15 @@ func TestDebugLocksWhileWithdrawalHoldsLock(t *testing.T) {
 			if err := app.Mediator.Invoke(func(lp locking.Provider) { p = lp }); err != nil {
 				t.Fatal(err)
 			}
-			if _, ok := p.(locking.Inspector); ok {
+			_, inspects := p.(locking.Inspector)
+			if kind == "memory" && !inspects {
+				t.Fatalf("the memory provider %T is no locking.Inspector", p)
+			}
+			if inspects {
 				var info locking.LockInfo
-				if status != http.StatusOK || json.Unmarshal([]byte(body), &info) != nil || !info.Held || info.Key != key || info.Token != l.Token {
-					t.Fatalf("?key=%s: %d %s, want it held with token %d", key, status, body, l.Token)
+				if status != http.StatusOK || json.Unmarshal([]byte(body), &info) != nil || !info.Held || info.Key != key || info.Token != l.Token ||
+					info.Holder.MessageType != "main.WithdrawCommand" {
+					t.Fatalf("?key=%s: %d %s, want it held with token %d by a main.WithdrawCommand", key, status, body, l.Token)
 				}
 			} else if status != http.StatusNotImplemented || !strings.Contains(body, "does not implement locking.Inspector") {
 				t.Fatalf("?key=%s with a %T: %d %s, want 501", key, p, status, body)

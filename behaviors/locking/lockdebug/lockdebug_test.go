@@ -2,6 +2,7 @@ package lockdebug_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -387,5 +388,77 @@ func TestKeyLookup(t *testing.T) {
 	code, body = get(t, lockdebug.New(), "/debug/locks?key=account:42")
 	if code != http.StatusNotImplemented {
 		t.Fatalf("no provider: %d\n%s", code, body)
+	}
+}
+
+// TestKeyLookupOnMemoryProvider: ?key= through the in-memory provider the
+// table finds in the mediator: while a handler holds the key and another
+// caller waits, the provider names the holder it recorded (its instance,
+// the message type, the Send's trace), the token and one waiter; after
+// the release, nobody.
+func TestKeyLookupOnMemoryProvider(t *testing.T) {
+	p := memory.New(memory.WithInstance("test-host:1"))
+	defer func() { _ = p.Close() }()
+	table := lockdebug.New(lockdebug.WithInstance("test-host:1"))
+	entered, leave := make(chan struct{}, 2), make(chan struct{})
+	m, err := mediator.New(table.Option(),
+		locking.WithDistributedLockProvider[*memory.Provider](func() *memory.Provider { return p }),
+		locking.WithTraceIdentity(traceOf),
+		locking.WithDistributedLocking[withdraw, int](),
+		mediator.WithHandler[withdraw, int](func(ctx context.Context, w withdraw) (int, error) {
+			entered <- struct{}{}
+			<-leave
+			return 1, nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = m.Close(context.Background()) }()
+
+	done := make(chan error, 2)
+	ctx := context.WithValue(context.Background(), traceKey{}, "4bf92f3577b34da6a3ce929d0e0e4736")
+	before := time.Now()
+	send := func() { _, err := mediator.Send(ctx, m, withdraw{ID: "7"}); done <- err }
+	go send()
+	<-entered
+	go send()
+	// The provider offers no event for a caller joining its queue: ask it
+	// until the second caller is there.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := p.Inspect(context.Background(), "account:7")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Waiters == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second caller never queued: %+v", info)
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	code, body := get(t, table, "/debug/locks?key=account:7")
+	var info locking.LockInfo
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &info) != nil {
+		t.Fatalf("?key=account:7: %d %s", code, body)
+	}
+	want := locking.LockInfo{Key: "account:7", Held: true, Token: 1, Waiters: 1, HeldFor: info.HeldFor, Holder: locking.Holder{
+		Instance: "test-host:1", MessageType: "lockdebug_test.withdraw", TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", SpanID: "00f067aa0ba902b7",
+		Since: info.Holder.Since}}
+	if info != want || info.Holder.Since.Before(before.Add(-time.Second)) || info.HeldFor < 0 || info.HeldFor > time.Minute {
+		t.Fatalf("?key=account:7:\n%+v\nwant\n%+v", info, want)
+	}
+
+	close(leave)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, body = get(t, table, "/debug/locks?key=account:7")
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &info) != nil || info.Held || info.Waiters != 0 {
+		t.Fatalf("after release: %d %s", code, body)
 	}
 }
