@@ -85,10 +85,19 @@ type Table struct {
 	inspectTimeout time.Duration
 
 	mu       sync.Mutex
-	held     map[grant]*Lock
+	held     map[grant]heldLock
 	waits    map[*locking.Wait]time.Time // when each wait started
 	provider locking.Provider            // asked for ?key=; nil: none known
 	explicit bool                        // provider came from WithProvider
+}
+
+// heldLock is what the table keeps of a held lock. Under 128 bytes, a map
+// keeps it inline: recording a grant allocates nothing.
+type heldLock struct {
+	prefix string
+	who    locking.Acquirer
+	since  time.Time
+	lost   bool
 }
 
 // grant identifies one grant of a key: a key may be held by two grants at
@@ -123,7 +132,7 @@ const defaultInspectTimeout = 5 * time.Second
 
 // New returns an empty table.
 func New(opts ...Option) *Table {
-	t := &Table{now: time.Now, inspectTimeout: defaultInspectTimeout, held: map[grant]*Lock{}, waits: map[*locking.Wait]time.Time{}}
+	t := &Table{now: time.Now, inspectTimeout: defaultInspectTimeout, held: map[grant]heldLock{}, waits: map[*locking.Wait]time.Time{}}
 	for _, o := range opts {
 		o(t)
 	}
@@ -160,20 +169,15 @@ func (t *Table) ObserveLock(e locking.LockEvent) {
 	g := grant{key: e.Key, token: e.Token}
 	switch e.Outcome {
 	case locking.Acquired:
-		l := &Lock{Key: e.Key, Prefix: e.Prefix, Token: e.Token, Holder: locking.Holder{
-			Instance:    t.instance,
-			MessageType: e.Acquirer.MessageType,
-			TraceID:     e.Acquirer.TraceID,
-			SpanID:      e.Acquirer.SpanID,
-			Since:       t.now(),
-		}}
+		l := heldLock{prefix: e.Prefix, who: e.Acquirer, since: t.now()}
 		t.mu.Lock()
 		t.held[g] = l
 		t.mu.Unlock()
 	case locking.Lost:
 		t.mu.Lock()
 		if l, ok := t.held[g]; ok {
-			l.Lost = true
+			l.lost = true
+			t.held[g] = l
 		}
 		t.mu.Unlock()
 	case locking.Released:
@@ -209,10 +213,14 @@ func (t *Table) Snapshot() Snapshot {
 	s := Snapshot{Instance: t.instance}
 	t.mu.Lock()
 	s.Held = make([]Lock, 0, len(t.held))
-	for _, l := range t.held {
-		c := *l
-		c.Age = now.Sub(c.Holder.Since)
-		s.Held = append(s.Held, c)
+	for g, l := range t.held {
+		s.Held = append(s.Held, Lock{Key: g.key, Prefix: l.prefix, Token: g.token, Age: now.Sub(l.since), Lost: l.lost, Holder: locking.Holder{
+			Instance:    t.instance,
+			MessageType: l.who.MessageType,
+			TraceID:     l.who.TraceID,
+			SpanID:      l.who.SpanID,
+			Since:       l.since,
+		}})
 	}
 	byKey := map[string]*Waited{}
 	for w, since := range t.waits {
