@@ -91,10 +91,22 @@ func (r *waitReporter) TryAcquireGrant(ctx context.Context, key string, timeout 
 	return err
 }
 
+// start reports the start of a wait. If an observer panics, those told
+// before it hear the end of the wait before the panic goes on up, so that
+// none counts a waiter forever.
 func (r *waitReporter) start(ctx context.Context, key string, timeout time.Duration, a Acquirer) *Wait {
 	w := &Wait{Prefix: r.prefix, Key: key, Timeout: timeout, Acquirer: a}
+	told := 0
+	defer func() {
+		if told < len(r.obs) {
+			for _, o := range r.obs[:told] {
+				o.WaitEnded(ctx, w)
+			}
+		}
+	}()
 	for _, o := range r.obs {
 		o.WaitStarted(ctx, w)
+		told++
 	}
 	return w
 }

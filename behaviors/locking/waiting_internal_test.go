@@ -49,3 +49,48 @@ func TestWaitReportingOnlyForWaitObservers(t *testing.T) {
 		}
 	}
 }
+
+// openWaits counts the waits it heard start and not end.
+type openWaits struct {
+	ObserverFunc
+	open map[*Wait]bool
+}
+
+func (o *openWaits) WaitStarted(_ context.Context, w *Wait) { o.open[w] = true }
+func (o *openWaits) WaitEnded(_ context.Context, w *Wait)   { delete(o.open, w) }
+
+type startPanicker struct{ ObserverFunc }
+
+func (startPanicker) WaitStarted(context.Context, *Wait) { panic("start panic") }
+func (startPanicker) WaitEnded(context.Context, *Wait)   {}
+
+// TestWaitStartPanicEndsEarlierObserversWaits: when a WaitObserver panics
+// as a wait starts, the observers told before it hear the wait end (no
+// waiter stays counted), the provider is not asked, and the panic goes on up.
+func TestWaitStartPanicEndsEarlierObserversWaits(t *testing.T) {
+	first := &openWaits{open: map[*Wait]bool{}}
+	asked := false
+	r := &waitReporter{
+		provider: providerFunc(func() { asked = true }),
+		obs:      []WaitObserver{first, startPanicker{}},
+	}
+	func() {
+		defer func() {
+			if p := recover(); p != "start panic" {
+				t.Fatalf("recovered %v, want the observer's panic", p)
+			}
+		}()
+		_, _ = r.TryAcquire(context.Background(), "k", time.Second)
+	}()
+	if len(first.open) != 0 || asked {
+		t.Fatalf("open waits %d, provider asked %v: want none, false", len(first.open), asked)
+	}
+}
+
+// providerFunc calls f at each TryAcquire and grants nothing.
+type providerFunc func()
+
+func (f providerFunc) TryAcquire(context.Context, string, time.Duration) (Handle, error) {
+	f()
+	return nil, ErrNotAcquired
+}
