@@ -76,9 +76,9 @@ type holderHandle struct {
 	once sync.Once
 }
 
-func (h *holderHandle) Key() string             { return h.key }
-func (h *holderHandle) Token() uint64           { return 1 }
-func (h *holderHandle) Lost() <-chan struct{}   { return h.lost }
+func (h *holderHandle) Key() string           { return h.key }
+func (h *holderHandle) Token() uint64         { return 1 }
+func (h *holderHandle) Lost() <-chan struct{} { return h.lost }
 func (h *holderHandle) Release(context.Context) error {
 	h.once.Do(func() {
 		h.p.mu.Lock()
