@@ -21,6 +21,7 @@ import (
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/mediator"
 	"github.com/turbomediator/turbomediator-go/observability/otelmediator"
+	"github.com/turbomediator/turbomediator-go/observability/otelmediator/lockproducer"
 )
 
 // Telemetry is what the -trace and -otlp-endpoint flags decide. Metrics
@@ -38,13 +39,16 @@ type Telemetry struct {
 }
 
 // telemetry is the OpenTelemetry SDK of one App: a meter provider read by
-// the Prometheus exporter into its own registry, and, when asked for, a
-// tracer provider.
+// the Prometheus exporter into its own registry, the lock metrics produced
+// into that exporter, and, when asked for, a tracer provider.
 type telemetry struct {
 	registry *prometheus.Registry
 	meters   *sdkmetric.MeterProvider
 	tracer   *sdktrace.TracerProvider // nil without -trace
-	metrics  *otelmediator.LockMetrics
+	// metrics observes the locks and aggregates their metrics itself; the
+	// exporter collects them at each scrape (lockproducer: a few atomic
+	// additions per lock event instead of SDK recordings).
+	metrics *lockproducer.Producer
 }
 
 // serviceResource names the bank in every span and metric.
@@ -54,16 +58,12 @@ func serviceResource() *resource.Resource {
 
 // newTelemetry sets up the SDK that cfg asks for.
 func newTelemetry(cfg Telemetry) (*telemetry, error) {
-	t := &telemetry{registry: prometheus.NewRegistry()}
-	exporter, err := otelprom.New(otelprom.WithRegisterer(t.registry))
+	t := &telemetry{registry: prometheus.NewRegistry(), metrics: lockproducer.New()}
+	exporter, err := otelprom.New(otelprom.WithRegisterer(t.registry), otelprom.WithProducer(t.metrics))
 	if err != nil {
 		return nil, fmt.Errorf("prometheus exporter: %w", err)
 	}
 	t.meters = sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter), sdkmetric.WithResource(serviceResource()))
-	t.metrics, err = otelmediator.NewLockMetrics(otelmediator.WithMeterProvider(t.meters))
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("lock metrics: %w", err), t.meters.Shutdown(context.Background()))
-	}
 	if cfg.Trace || cfg.OTLPEndpoint != "" {
 		spans, err := spanExporter(cfg)
 		if err != nil {
@@ -131,7 +131,7 @@ func (t *telemetry) describe(cfg Telemetry) string {
 
 // shutdown flushes the spans not yet exported and stops the providers.
 func (t *telemetry) shutdown(ctx context.Context) error {
-	errs := []error{t.metrics.Close(), t.meters.Shutdown(ctx)}
+	errs := []error{t.meters.Shutdown(ctx)}
 	if t.tracer != nil {
 		errs = append(errs, t.tracer.Shutdown(ctx))
 	}
