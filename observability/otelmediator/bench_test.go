@@ -87,6 +87,12 @@ func BenchmarkSendLockedMemoryMetrics(b *testing.B) {
 	benchLocked(b, otelmediator.WithLockMetrics(otelmediator.WithMeterProvider(mp)))
 }
 
+// BenchmarkSendLockedMemoryProducer: the same with the lock metrics
+// aggregated by lockproducer.
+func BenchmarkSendLockedMemoryProducer(b *testing.B) {
+	benchLocked(b, locking.WithObserver(lockproducer.New()))
+}
+
 // threadCPU is the CPU time of the calling OS thread.
 func threadCPU() time.Duration {
 	var ts syscall.Timespec
