@@ -39,6 +39,11 @@
 // global one); [WithLockMetrics] registers one. Its instruments are listed in
 // docs/locking.md. Their attributes are the lock prefix and the outcome,
 // never the key, whose values are unbounded.
+//
+// The package lockproducer, beside this one, offers the same instruments
+// aggregated inside the observer and read by an SDK reader as a
+// metric.Producer: a few atomic additions per lock event instead of two SDK
+// histogram recordings, for applications already on the SDK.
 package otelmediator
 
 import (
