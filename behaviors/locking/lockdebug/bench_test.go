@@ -2,8 +2,10 @@ package lockdebug_test
 
 import (
 	"context"
+	"sort"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/behaviors/locking/lockdebug"
@@ -18,7 +20,9 @@ var benchIDs = func() (ids [64]string) {
 	return ids
 }()
 
-func benchSend(b *testing.B, opts ...mediator.Option) {
+// lockedSends builds a mediator with opts, locked on the memory provider,
+// and returns a function that sends n withdrawals over 64 keys in turn.
+func lockedSends(b *testing.B, opts ...mediator.Option) func(n int) {
 	opts = append(opts,
 		memory.WithInMemoryDistributedLocking(),
 		locking.WithDistributedLocking[withdraw, int](),
@@ -27,25 +31,76 @@ func benchSend(b *testing.B, opts ...mediator.Option) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer func() { _ = m.Close(context.Background()) }()
+	b.Cleanup(func() { _ = m.Close(context.Background()) })
 	ctx := context.Background()
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		if _, err := mediator.Send(ctx, m, withdraw{ID: benchIDs[i&63]}); err != nil {
-			b.Fatal(err)
+	return func(n int) {
+		for i := range n {
+			if _, err := mediator.Send(ctx, m, withdraw{ID: benchIDs[i&63]}); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 }
 
-// BenchmarkSendLockedObserved is the baseline of the next one: a locked
-// memory Send with an observer that does nothing (events are built, no wait
-// is reported).
+func noopObserver() mediator.Option {
+	return locking.WithObserver(locking.ObserverFunc(func(locking.LockEvent) {}))
+}
+
+// BenchmarkSendLockedObserved is a locked memory Send with an observer that
+// does nothing: events are built, no wait is reported.
 func BenchmarkSendLockedObserved(b *testing.B) {
-	benchSend(b, locking.WithObserver(locking.ObserverFunc(func(locking.LockEvent) {})))
+	send := lockedSends(b, noopObserver())
+	b.ReportAllocs()
+	for b.Loop() {
+		send(1)
+	}
 }
 
 // BenchmarkSendLockedWithTable is a locked memory Send while a lockdebug
 // table observes it: its holds and its waits (a WaitObserver).
 func BenchmarkSendLockedWithTable(b *testing.B) {
-	benchSend(b, lockdebug.New().Option())
+	send := lockedSends(b, lockdebug.New().Option())
+	b.ReportAllocs()
+	for b.Loop() {
+		send(1)
+	}
+}
+
+// interleave runs base and other in alternating rounds of n Sends, so that
+// a busy machine slows both alike, and reports each one's ns/op and the
+// median of the per-round ratios other/base.
+func interleave(b *testing.B, base, other func(n int)) {
+	const n = 2000
+	var baseNs, otherNs time.Duration
+	var ratios []float64
+	rounds := 0
+	for b.Loop() {
+		t0 := time.Now()
+		base(n)
+		t1 := time.Now()
+		other(n)
+		t2 := time.Now()
+		baseNs += t1.Sub(t0)
+		otherNs += t2.Sub(t1)
+		ratios = append(ratios, float64(t2.Sub(t1))/float64(t1.Sub(t0)))
+		rounds++
+	}
+	sort.Float64s(ratios)
+	ops := float64(rounds * n)
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(baseNs)/ops, "base-ns/op")
+	b.ReportMetric(float64(otherNs)/ops, "with-ns/op")
+	b.ReportMetric(ratios[len(ratios)/2], "ratio")
+}
+
+// BenchmarkInterleavedTableVsObserver: what the table costs beyond any
+// observer (a do-nothing one in the baseline).
+func BenchmarkInterleavedTableVsObserver(b *testing.B) {
+	interleave(b, lockedSends(b, noopObserver()), lockedSends(b, lockdebug.New().Option()))
+}
+
+// BenchmarkInterleavedTableVsNone: a locked Send with the table against
+// one with no observer at all.
+func BenchmarkInterleavedTableVsNone(b *testing.B) {
+	interleave(b, lockedSends(b), lockedSends(b, lockdebug.New().Option()))
 }
