@@ -67,7 +67,6 @@ func (l *locker) enterScope(s *scope, key string) (*scope, error) {
 		if h != nil {
 			s.one[0] = h
 			s.took(g)
-			s.live.Store(true)
 			return s, nil
 		}
 	}
@@ -85,7 +84,6 @@ func (l *locker) enterScope(s *scope, key string) (*scope, error) {
 		}
 	}
 	s.one[0], s.ownOne[0] = h, true
-	s.live.Store(true)
 	if l.timed {
 		s.acquired = clock()
 		s.reportAcquired(h, s.acquired-start)
@@ -136,7 +134,6 @@ func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
 			s.reportAcquired(h, clock()-start)
 		}
 	}
-	s.live.Store(true)
 	if l.timed {
 		s.acquired = clock()
 	}
@@ -184,7 +181,7 @@ func (l *locker) borrow(ctx context.Context, parent *scope, key string, wait tim
 		if err := waitGate(ctx, g, key, wait, l.timeout); err != nil {
 			return nil, nil, err
 		}
-		if lender.live.Load() {
+		if !lender.over.Load() {
 			return lender.handles()[i], g, nil
 		}
 		// The lender's handler returned while we waited: its lock is
