@@ -20,8 +20,9 @@ type shard struct {
 // pair of lines that x86 prefetchers fetch together.
 const cacheLine = 128
 
-// shardState is a shard's data. Every field is guarded by mu.
+// shardState is a shard's data. Every field but p is guarded by mu.
 type shardState struct {
+	p    *Provider // set once by setup
 	mu   sync.Mutex
 	keys table
 	// free keeps a few keyStates for reuse, linked through next, so locking a
@@ -45,7 +46,8 @@ type keyState struct {
 	key  string
 	hash uint64
 	// token, since and who describe the current holder: its fencing token,
-	// the clock() of its grant and its identity. Set at every grant.
+	// the clock() of its grant (0 when the provider did not read the clock:
+	// see Provider.Inspect) and its identity. Set at every grant.
 	token      uint64
 	since      time.Duration
 	who        grant.Identity
