@@ -26,11 +26,11 @@ type Provider struct {
 	shards   []shard
 	// closed is set by Close, and done closed with it: TryAcquire refuses,
 	// and the callers already waiting give up, with locking.ErrClosed.
-	closed    atomic.Bool
-	done      chan struct{}
+	closed atomic.Bool
+	done   chan struct{}
 	// timed is set by the first Inspect: from then on every grant reads
 	// the clock for its holder's Since.
-	timed atomic.Bool
+	timed     atomic.Bool
 	closeOnce sync.Once
 	// waiters recycles waiters with their channel and timer.
 	waiters sync.Pool
