@@ -32,6 +32,8 @@ type locker struct {
 	msgType  string
 	trace    func(ctx context.Context) (traceID, spanID string)
 	acquirer any
+	// id is Acquirer{MessageType: msgType} in the grant fast path's form.
+	id grant.Identity
 
 	reporter
 }
@@ -72,7 +74,11 @@ func (l *locker) enterScope(s *scope, key string) (*scope, error) {
 	}
 	var h Handle
 	if l.grants != nil {
-		if err := l.grants.TryAcquireGrant(ctx, key, l.timeout, &s.grant, l.identity(ctx)); err != nil {
+		id := l.id
+		if l.trace != nil {
+			id.TraceID, id.SpanID = l.trace(ctx)
+		}
+		if err := l.grants.TryAcquireGrant(ctx, key, l.timeout, &s.grant, id); err != nil {
 			return nil, l.failed(ctx, key, start, nil, err)
 		}
 		h = &s.grant
@@ -139,16 +145,6 @@ func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
 	}
 	s.watchLost()
 	return s, nil
-}
-
-// identity is the Acquirer of a Send with ctx, for a provider that takes it
-// as an argument.
-func (l *locker) identity(ctx context.Context) grant.Identity {
-	id := grant.Identity{MessageType: l.msgType}
-	if l.trace != nil {
-		id.TraceID, id.SpanID = l.trace(ctx)
-	}
-	return id
 }
 
 // acquirerOf is the Acquirer a provider finds in the context of a Send with

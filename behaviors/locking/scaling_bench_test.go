@@ -76,6 +76,9 @@ var scaleProviders = []struct {
 	{"memory", func(b *testing.B) *mediator.Mediator {
 		return buildScale(b, memory.WithInMemoryDistributedLocking(), lockScale())
 	}},
+	{"memory-256shards", func(b *testing.B) *mediator.Mediator {
+		return buildScale(b, memory.WithInMemoryDistributedLocking(memory.WithShards(256)), lockScale())
+	}},
 	{"memory-4096shards", func(b *testing.B) *mediator.Mediator {
 		return buildScale(b, memory.WithInMemoryDistributedLocking(memory.WithShards(4096)), lockScale())
 	}},

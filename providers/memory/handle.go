@@ -29,7 +29,7 @@ func (s *shard) release(st *keyState) {
 		if s.p.timed.Load() {
 			now = clock()
 		}
-		st.lockedGranted(w.token, w.who, now)
+		st.lockedGranted(w.token, &w.who, now)
 		s.mu.Unlock()
 		// Sent after unlocking, to keep the critical section short. It never
 		// blocks (one grant per wait, room for one), and the waiter cannot

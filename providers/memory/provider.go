@@ -144,7 +144,7 @@ func (p *Provider) acquire(ctx context.Context, key string, timeout time.Duratio
 	if st == nil {
 		st = sh.lockedNewState(key, h)
 		token := sh.lockedNextToken()
-		st.lockedGranted(token, id, now)
+		st.lockedGranted(token, &id, now)
 		sh.mu.Unlock()
 		// Allocated once the key is ours: if the allocation has to help the
 		// garbage collector, the others queue up meanwhile instead of

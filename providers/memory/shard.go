@@ -86,7 +86,9 @@ func (s *shard) lockedNewState(key string, h uint64) *keyState {
 func (s *shard) lockedDeleteState(st *keyState) {
 	s.keys.remove(st)
 	st.key = "" // the key's bytes may be a finished Send's scope
-	st.who = grant.Identity{}
+	// st.who stays: a few small strings, kept by at most maxFree states a
+	// shard, which the next grant of st most often finds equal (the same
+	// message type, no trace), so it need not write them again.
 	if s.nfree < maxFree {
 		st.next = s.free
 		s.free = st
@@ -96,6 +98,17 @@ func (s *shard) lockedDeleteState(st *keyState) {
 
 // lockedGranted records the holder of a grant: its token, the clock() of
 // the grant and who asked. The caller holds the shard's mutex.
-func (st *keyState) lockedGranted(token uint64, who grant.Identity, now time.Duration) {
-	st.token, st.who, st.since = token, who, now
+func (st *keyState) lockedGranted(token uint64, who *grant.Identity, now time.Duration) {
+	st.token, st.since = token, now
+	// Field by field, and only what changed: a plain struct copy would
+	// copy all three strings with the collector's barriers on every grant.
+	if st.who.MessageType != who.MessageType {
+		st.who.MessageType = who.MessageType
+	}
+	if st.who.TraceID != who.TraceID {
+		st.who.TraceID = who.TraceID
+	}
+	if st.who.SpanID != who.SpanID {
+		st.who.SpanID = who.SpanID
+	}
 }
