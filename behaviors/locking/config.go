@@ -91,6 +91,7 @@ func resolve(t reflect.Type, global Options, perType []func(*Options), d *deps) 
 	}
 	tl.msgType = t.String()
 	tl.acquirer = Acquirer{MessageType: tl.msgType}
+	tl.id = grant.Identity{MessageType: tl.msgType}
 	if d.Trace != nil && d.Trace.f != nil {
 		tl.trace = d.Trace.f
 	}

@@ -32,6 +32,8 @@ type locker struct {
 	msgType  string
 	trace    func(ctx context.Context) (traceID, spanID string)
 	acquirer any
+	// id is Acquirer{MessageType: msgType} in the grant fast path's form.
+	id grant.Identity
 
 	reporter
 }
@@ -67,13 +69,16 @@ func (l *locker) enterScope(s *scope, key string) (*scope, error) {
 		if h != nil {
 			s.one[0] = h
 			s.took(g)
-			s.live.Store(true)
 			return s, nil
 		}
 	}
 	var h Handle
 	if l.grants != nil {
-		if err := l.grants.TryAcquireGrant(ctx, key, l.timeout, &s.grant, l.identity(ctx)); err != nil {
+		id := l.id
+		if l.trace != nil {
+			id.TraceID, id.SpanID = l.trace(ctx)
+		}
+		if err := l.grants.TryAcquireGrant(ctx, key, l.timeout, &s.grant, id); err != nil {
 			return nil, l.failed(ctx, key, start, nil, err)
 		}
 		h = &s.grant
@@ -85,7 +90,6 @@ func (l *locker) enterScope(s *scope, key string) (*scope, error) {
 		}
 	}
 	s.one[0], s.ownOne[0] = h, true
-	s.live.Store(true)
 	if l.timed {
 		s.acquired = clock()
 		s.reportAcquired(h, s.acquired-start)
@@ -136,22 +140,11 @@ func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
 			s.reportAcquired(h, clock()-start)
 		}
 	}
-	s.live.Store(true)
 	if l.timed {
 		s.acquired = clock()
 	}
 	s.watchLost()
 	return s, nil
-}
-
-// identity is the Acquirer of a Send with ctx, for a provider that takes it
-// as an argument.
-func (l *locker) identity(ctx context.Context) grant.Identity {
-	id := grant.Identity{MessageType: l.msgType}
-	if l.trace != nil {
-		id.TraceID, id.SpanID = l.trace(ctx)
-	}
-	return id
 }
 
 // acquirerOf is the Acquirer a provider finds in the context of a Send with
@@ -184,7 +177,7 @@ func (l *locker) borrow(ctx context.Context, parent *scope, key string, wait tim
 		if err := waitGate(ctx, g, key, wait, l.timeout); err != nil {
 			return nil, nil, err
 		}
-		if lender.live.Load() {
+		if !lender.over.Load() {
 			return lender.handles()[i], g, nil
 		}
 		// The lender's handler returned while we waited: its lock is

@@ -26,9 +26,14 @@ type scope struct {
 	one    [1]Handle
 	many   *manyKeys
 	ownOne [1]bool
-	// finished is set by finish, on the request's goroutine only.
+	// finished is set by finish, on the request's goroutine only. over is
+	// set by finish too, for the other goroutines: the handler returned,
+	// the locks are going back. A scope is published (as the handler's
+	// context, as an enclosing scope) only once its locks are held, so it
+	// needs no flag for "held yet": the zero value is live, and a Send
+	// pays one atomic write for the flag, not two.
 	finished bool
-	live     atomic.Bool
+	over     atomic.Bool
 
 	acquired time.Duration // clock() when granted; only when someone observes
 	watch    *lostWatch
@@ -246,7 +251,7 @@ func (s *scope) find(ident any, key string) Handle {
 // holds key taken from the provider ident, and the index of its handle.
 func (s *scope) holder(ident any, key string) (*scope, int) {
 	for ; s != nil; s = s.parent {
-		if !s.live.Load() || (ident != nil && s.l.ident != ident) {
+		if s.over.Load() || (ident != nil && s.l.ident != ident) {
 			continue
 		}
 		for i, h := range s.handles() {
@@ -297,7 +302,7 @@ func (s *scope) finish(handlerErr error) error {
 		w.cancel(nil)
 		lostPanic = w.panicked.Load()
 	}
-	s.live.Store(false)
+	s.over.Store(true)
 	s.giveBack(true)
 	if lostPanic != nil {
 		panic(lostPanic.value)

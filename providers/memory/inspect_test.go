@@ -49,6 +49,9 @@ func wantHolder(t *testing.T, info locking.LockInfo, instance string, a locking.
 
 func TestInspectReadsBackTheHolder(t *testing.T) {
 	p := memory.New(memory.WithInstance("node-a"))
+	if info := inspect(t, p, "account:42"); info.Held {
+		t.Fatalf("before any grant: %+v", info)
+	}
 	ctx := locking.ContextWithAcquirer(context.Background(), ann)
 	before := time.Now()
 	h, err := p.TryAcquire(ctx, "account:42", 0)
@@ -101,6 +104,7 @@ func TestInspectHolderDefaults(t *testing.T) {
 // in the context.
 func TestTryAcquireGrantRecordsTheIdentity(t *testing.T) {
 	p := memory.New(memory.WithInstance("node-a"))
+	inspect(t, p, "k") // grants are timed from the first Inspect on
 	var g grant.Grant
 	before := time.Now()
 	id := grant.Identity{MessageType: ann.MessageType, TraceID: ann.TraceID, SpanID: ann.SpanID}
@@ -216,4 +220,39 @@ func TestWithInstanceString(t *testing.T) {
 	if got := memory.WithInstance("node-a").String(); got != `memory.WithInstance("node-a")` {
 		t.Fatalf("String() = %s", got)
 	}
+}
+
+// Grant times cost a clock read per grant, paid only once someone has
+// asked: a key granted before the first Inspect has no Since, one granted
+// after has, handovers included.
+func TestGrantTimesStartWithTheFirstInspect(t *testing.T) {
+	p := memory.New()
+	early := mustAcquire(t, p, "early")
+	info := inspect(t, p, "early")
+	if !info.Held || !info.Holder.Since.IsZero() || info.HeldFor != 0 {
+		t.Fatalf("granted before the first Inspect: Since %s, HeldFor %s; want held, zero, 0", info.Holder.Since, info.HeldFor)
+	}
+	before := time.Now()
+	late := mustAcquire(t, p, "late")
+	if since := inspect(t, p, "late").Holder.Since; since.Before(before.Add(-time.Second)) || since.After(time.Now().Add(time.Second)) {
+		t.Fatalf("granted after the first Inspect: Since %s, want about %s", since, before)
+	}
+	queued := make(chan struct{}, 1)
+	memory.OnQueued(p, func(string) { queued <- struct{}{} })
+	got := make(chan locking.Handle, 1)
+	go func() {
+		h, err := p.TryAcquire(context.Background(), "early", time.Minute)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- h
+	}()
+	<-queued
+	release(t, early)
+	next := <-got
+	if inspect(t, p, "early").Holder.Since.IsZero() {
+		t.Error("handed over after the first Inspect: Since is zero")
+	}
+	release(t, next)
+	release(t, late)
 }

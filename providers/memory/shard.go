@@ -20,8 +20,9 @@ type shard struct {
 // pair of lines that x86 prefetchers fetch together.
 const cacheLine = 128
 
-// shardState is a shard's data. Every field is guarded by mu.
+// shardState is a shard's data. Every field but p is guarded by mu.
 type shardState struct {
+	p    *Provider // set once by setup
 	mu   sync.Mutex
 	keys table
 	// free keeps a few keyStates for reuse, linked through next, so locking a
@@ -45,7 +46,8 @@ type keyState struct {
 	key  string
 	hash uint64
 	// token, since and who describe the current holder: its fencing token,
-	// the clock() of its grant and its identity. Set at every grant.
+	// the clock() of its grant (0 when the provider did not read the clock:
+	// see Provider.Inspect) and its identity. Set at every grant.
 	token      uint64
 	since      time.Duration
 	who        grant.Identity
@@ -84,7 +86,9 @@ func (s *shard) lockedNewState(key string, h uint64) *keyState {
 func (s *shard) lockedDeleteState(st *keyState) {
 	s.keys.remove(st)
 	st.key = "" // the key's bytes may be a finished Send's scope
-	st.who = grant.Identity{}
+	// st.who stays: a few small strings, kept by at most maxFree states a
+	// shard, which the next grant of st most often finds equal (the same
+	// message type, no trace), so it need not write them again.
 	if s.nfree < maxFree {
 		st.next = s.free
 		s.free = st
@@ -94,6 +98,17 @@ func (s *shard) lockedDeleteState(st *keyState) {
 
 // lockedGranted records the holder of a grant: its token, the clock() of
 // the grant and who asked. The caller holds the shard's mutex.
-func (st *keyState) lockedGranted(token uint64, who grant.Identity, now time.Duration) {
-	st.token, st.who, st.since = token, who, now
+func (st *keyState) lockedGranted(token uint64, who *grant.Identity, now time.Duration) {
+	st.token, st.since = token, now
+	// Field by field, and only what changed: a plain struct copy would
+	// copy all three strings with the collector's barriers on every grant.
+	if st.who.MessageType != who.MessageType {
+		st.who.MessageType = who.MessageType
+	}
+	if st.who.TraceID != who.TraceID {
+		st.who.TraceID = who.TraceID
+	}
+	if st.who.SpanID != who.SpanID {
+		st.who.SpanID = who.SpanID
+	}
 }
