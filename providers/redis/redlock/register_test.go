@@ -31,6 +31,9 @@ func TestRedlockAddressAndNodesRegisterTheMajorityProvider(t *testing.T) {
 	for name, opt := range map[string]mediator.Option{
 		"redlock:// address": redislocks.WithRedisDistributedLocking("redlock://" + strings.Join(ns.addrs, ",")),
 		"Options.Nodes":      redislocks.WithRedisDistributedLockingOptions(redlock.Options{Nodes: ns.addrs, KeyPrefix: "nodes:"}),
+		"node list":          redlock.WithRedlockDistributedLocking(strings.Join(ns.addrs, ","), func(o *redlock.Options) { o.KeyPrefix = "list:" }),
+		"node list, scheme":  redlock.WithRedlockDistributedLocking(redlock.Scheme+strings.Join(ns.addrs, ","), func(o *redlock.Options) { o.KeyPrefix = "scheme:" }),
+		"redlock Options":    redlock.WithRedlockDistributedLockingOptions(redlock.Options{Nodes: ns.addrs, KeyPrefix: "rlnodes:"}),
 	} {
 		t.Run(name, func(t *testing.T) {
 			var runs atomic.Int32
@@ -53,7 +56,7 @@ func TestRedlockAddressAndNodesRegisterTheMajorityProvider(t *testing.T) {
 			}
 			r, ok := lp.(*redlock.Provider)
 			if !ok || r.Nodes() != 3 {
-				t.Fatalf("provider = %T, want *redis.Redlock on 3 nodes", lp)
+				t.Fatalf("provider = %T, want *redlock.Provider on 3 nodes", lp)
 			}
 			first, err := mediator.Send(ctx, m, rlDebit{Account: "a"})
 			if err != nil {
@@ -134,6 +137,9 @@ func TestRedlockBadNodesAndOptionsFailBuildWithTheReason(t *testing.T) {
 		want string
 	}{
 		"empty redlock address":  {redislocks.WithRedisDistributedLocking("redlock://"), "no node"},
+		"no nodes at all":        {redlock.WithRedlockDistributedLocking(""), "no Redlock nodes"},
+		"no nodes in Options":    {redlock.WithRedlockDistributedLockingOptions(redlock.Options{}), "no Redlock nodes"},
+		"empty node, own option": {redlock.WithRedlockDistributedLocking("127.0.0.1:1,,127.0.0.1:2"), "empty Redlock node"},
 		"empty node in the list": {redislocks.WithRedisDistributedLocking("redlock://127.0.0.1:1,,127.0.0.1:2"), "empty Redlock node"},
 		"sentinel as a node":     {redislocks.WithRedisDistributedLockingOptions(redlock.Options{Nodes: []string{"master:m,127.0.0.1:1"}}), "one standalone master"},
 		"node without a port":    {redislocks.WithRedisDistributedLockingOptions(redlock.Options{Nodes: []string{"localhost"}}), "host:port"},
@@ -152,7 +158,7 @@ func TestRedlockBadNodesAndOptionsFailBuildWithTheReason(t *testing.T) {
 		})
 	}
 	if _, err := redlock.New(nil, nil); err == nil {
-		t.Fatal("NewRedlock with no node succeeded")
+		t.Fatal("New with no node succeeded")
 	}
 }
 
