@@ -86,8 +86,8 @@ func TestDebugLocksWhileWithdrawalHoldsLock(t *testing.T) {
 			if inspects {
 				var info locking.LockInfo
 				if status != http.StatusOK || json.Unmarshal([]byte(body), &info) != nil || !info.Held || info.Key != key || info.Token != l.Token ||
-					info.Holder.MessageType != "main.WithdrawCommand" {
-					t.Fatalf("?key=%s: %d %s, want it held with token %d by a main.WithdrawCommand", key, status, body, l.Token)
+					info.Holder.MessageType != "main.WithdrawCommand" || info.Holder.Since.IsZero() || info.HeldFor <= 0 {
+					t.Fatalf("?key=%s: %d %s, want it held with token %d by a main.WithdrawCommand, since a time", key, status, body, l.Token)
 				}
 			} else if status != http.StatusNotImplemented || !strings.Contains(body, "does not implement locking.Inspector") {
 				t.Fatalf("?key=%s with a %T: %d %s, want 501", key, p, status, body)

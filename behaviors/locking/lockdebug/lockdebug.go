@@ -152,17 +152,32 @@ type providerIn struct {
 // Option registers t as an observer of the mediator's locking behavior, and
 // gives it the mediator's lock provider (unless [WithProvider] named one) to
 // answer ?key= with.
+//
+// When that provider is a [locking.Inspector], Build asks it about one key
+// (probeKey), bounded by the inspect timeout and whatever it answers: a
+// provider that times its grants only once it has been asked (the memory
+// provider saves a clock read per grant until then) then gives every
+// lock's Since and HeldFor from Build on.
 func (t *Table) Option() mediator.Option {
 	return mediator.Options("lockdebug.Table",
 		locking.WithObserver(t),
 		mediator.Invoke(func(in providerIn) {
 			t.mu.Lock()
-			defer t.mu.Unlock()
 			if !t.explicit {
 				t.provider = in.Provider
 			}
+			p := t.provider
+			t.mu.Unlock()
+			if in, ok := p.(locking.Inspector); ok {
+				ctx, cancel := context.WithTimeout(context.Background(), t.inspectTimeout)
+				defer cancel()
+				_, _ = in.Inspect(ctx, probeKey)
+			}
 		}))
 }
+
+// probeKey is the key Build asks an Inspector about; nobody locks it.
+const probeKey = "lockdebug:probe"
 
 // ObserveLock adds a granted lock, marks a lost one, removes a released one.
 func (t *Table) ObserveLock(e locking.LockEvent) {

@@ -315,6 +315,9 @@ func TestKeyLookup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = m.Close(context.Background()) }()
+	if p.asked != "lockdebug:probe" || !p.hadDeadline {
+		t.Fatalf("Build asked %q (deadline %v), want the probe key with a deadline", p.asked, p.hadDeadline)
+	}
 
 	code, body := get(t, locks, "/debug/locks?key=account:42")
 	want := `{
@@ -391,11 +394,11 @@ func TestKeyLookup(t *testing.T) {
 	}
 }
 
-// TestKeyLookupOnMemoryProvider: ?key= through the in-memory provider the
-// table finds in the mediator: while a handler holds the key and another
-// caller waits, the provider names the holder it recorded (its instance,
-// the message type, the Send's trace), the token and one waiter; after
-// the release, nobody.
+// TestKeyLookupOnMemoryProvider: ?key= through the in-memory provider:
+// while a handler holds the key and another caller waits, the provider
+// names the holder it recorded (its instance, the message type, the Send's
+// trace, the grant time: the table's probe at Build made the provider time
+// its grants), the token and one waiter; after the release, nobody.
 func TestKeyLookupOnMemoryProvider(t *testing.T) {
 	p := memory.New(memory.WithInstance("test-host:1"))
 	defer func() { _ = p.Close() }()
