@@ -154,7 +154,7 @@ type providerIn struct {
 // answer ?key= with.
 //
 // When that provider is a [locking.Inspector], Build asks it about one key
-// (probeKey), bounded by the inspect timeout and whatever it answers: a
+// (probeKey), for at most a second and whatever it answers: a
 // provider that times its grants only once it has been asked (the memory
 // provider saves a clock read per grant until then) then gives every
 // lock's Since and HeldFor from Build on.
@@ -169,7 +169,7 @@ func (t *Table) Option() mediator.Option {
 			p := t.provider
 			t.mu.Unlock()
 			if in, ok := p.(locking.Inspector); ok {
-				ctx, cancel := context.WithTimeout(context.Background(), t.inspectTimeout)
+				ctx, cancel := context.WithTimeout(context.Background(), min(t.inspectTimeout, probeTimeout))
 				defer cancel()
 				_, _ = in.Inspect(ctx, probeKey)
 			}
@@ -177,7 +177,12 @@ func (t *Table) Option() mediator.Option {
 }
 
 // probeKey is the key Build asks an Inspector about; nobody locks it.
-const probeKey = "lockdebug:probe"
+// probeTimeout bounds that question: an unreachable backend must not hold
+// Build up for long.
+const (
+	probeKey     = "lockdebug:probe"
+	probeTimeout = time.Second
+)
 
 // ObserveLock adds a granted lock, marks a lost one, removes a released one.
 func (t *Table) ObserveLock(e locking.LockEvent) {
