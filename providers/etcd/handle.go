@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 )
@@ -17,6 +18,11 @@ type handle struct {
 	entry string
 	token uint64 // set when granted, before the handle is returned
 	sess  *session
+
+	// watchTimer has the entry watched once held for watchAfter; watched
+	// says it is. Both are guarded by p.mu.
+	watchTimer *time.Timer
+	watched    bool
 
 	lost locking.LostSignal
 

@@ -35,20 +35,26 @@ type Provider struct {
 	s      settings
 	seq    atomic.Uint64
 
-	mu       sync.Mutex // guards sess, opening, closed, waiters, entries, watching and handles' tokens
-	sess     *session
-	closed   bool
-	waiters  map[string]int
-	entries  map[string]*handle // queue entries of this provider, held or waiting
-	watching bool
-	opening  *opening // the session being opened, if one is
+	mu      sync.Mutex // guards sess, opening, closed, waiters, entries, watch, watched and handles' grant state
+	sess    *session
+	closed  bool
+	waiters map[string]int
+	entries map[string]*handle // queue entries of this provider, held or waiting
+	opening *opening           // the session being opened, if one is
 
-	// watchCtx ends the prefix watch (see watch.go) at Close.
+	// watch is the prefix watch (see watch.go) while it runs; watched counts
+	// the held handles it is there for.
+	watch   *prefixWatch
+	watched int
+
+	// watchCtx ends the prefix watch and the checks of held entries at
+	// Close.
 	watchCtx    context.Context
 	watchCancel context.CancelFunc
 
-	// wg counts the provider's goroutines: the session keep-alive and the
-	// prefix watch. Close waits for them.
+	// wg counts the provider's goroutines: the session keep-alive, the
+	// prefix watch while it runs, and a check of a held entry in flight.
+	// Close waits for them.
 	wg sync.WaitGroup
 }
 
@@ -240,7 +246,6 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 		}
 		return nil, p.failure(ctx, key, err)
 	}
-	p.ensureWatching(rev + 1)
 	if !first {
 		if single {
 			p.untrack(h)
