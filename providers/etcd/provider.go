@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -33,7 +31,6 @@ var ErrClosed = errors.New("etcd: provider closed")
 type Provider struct {
 	client *clientv3.Client
 	s      settings
-	seq    atomic.Uint64
 
 	mu      sync.Mutex // guards sess, opening, closed, waiters, entries, watch, watched and handles' grant state
 	sess    *session
@@ -41,6 +38,12 @@ type Provider struct {
 	waiters map[string]int
 	entries map[string]*handle // queue entries of this provider, held or waiting
 	opening *opening           // the session being opened, if one is
+
+	// slots name the entries: an entry is <queue><lease>-<slot>, its slot
+	// unique among the provider's live entries and reused once etcd
+	// confirmed the entry's deletion (see track).
+	freeSlots []uint32
+	nextSlot  uint32
 
 	// watch is the prefix watch (see watch.go) while it runs; watched counts
 	// the held handles it is there for.
@@ -230,15 +233,14 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 		return nil, p.failure(ctx, key, err)
 	}
 	queue := p.QueuePrefix(key)
-	entry := queue + strconv.FormatInt(int64(sess.id), 16) + "-" + strconv.FormatUint(p.seq.Add(1), 36)
-	h := p.track(key, entry, sess)
+	h := p.track(key, queue, sess)
 
-	rev, first, err := p.enqueue(ctx, sess, queue, entry, reqDeadline)
+	rev, first, err := p.enqueue(ctx, sess, queue, h.entry, reqDeadline)
 	if err != nil {
 		p.untrack(h)
 		// The entry may have been created although the answer never came.
 		if ctx.Err() != nil {
-			_ = p.giveBack(sess, entry)
+			_ = p.giveBack(h)
 		} else {
 			// etcd did not answer in time: a delete would not either. The
 			// entry, if it was created, goes with the lease.
@@ -246,10 +248,11 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 		}
 		return nil, p.failure(ctx, key, err)
 	}
+	p.created(h, rev)
 	if !first {
 		if single {
 			p.untrack(h)
-			if err := p.giveBack(sess, entry); err != nil {
+			if err := p.giveBack(h); err != nil {
 				return nil, &locking.UnavailableError{Key: key, Err: err}
 			}
 			return nil, &locking.Error{Key: key, Timeout: 0}
@@ -259,7 +262,7 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 		p.addWaiter(key, -1)
 		if err != nil {
 			p.untrack(h)
-			if gerr := p.giveBack(sess, entry); gerr != nil && errors.Is(err, errTimedOut) {
+			if gerr := p.giveBack(h); gerr != nil && errors.Is(err, errTimedOut) {
 				err = gerr // contention is reported only when etcd confirmed
 			}
 			if errors.Is(err, errTimedOut) {
@@ -268,10 +271,10 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 			return nil, p.failure(ctx, key, err)
 		}
 	}
-	p.grant(h, rev)
+	p.grant(h)
 	if sess.isDone() || h.lost.Fired() {
 		p.untrack(h)
-		_ = p.giveBack(sess, entry)
+		_ = p.giveBack(h)
 		return nil, &locking.UnavailableError{Key: key, Err: errors.New("etcd: the queue entry or its session lease was lost while waiting")}
 	}
 	return h, nil
@@ -281,7 +284,7 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 // and reads the queue's first entry in the same transaction. It returns the
 // entry's create revision and whether it is first.
 func (p *Provider) enqueue(ctx context.Context, sess *session, queue, entry string, deadline time.Time) (int64, bool, error) {
-	tctx, cancel := context.WithDeadline(ctx, deadline)
+	tctx, cancel := untilDeadline(ctx, deadline)
 	defer cancel()
 	resp, err := p.client.Txn(tctx).
 		If(clientv3.Compare(clientv3.CreateRevision(entry), "=", 0)).
@@ -300,16 +303,18 @@ func (p *Provider) enqueue(ctx context.Context, sess *session, queue, entry stri
 	return rev, len(kvs) > 0 && kvs[0].CreateRevision == rev, nil
 }
 
-// giveBack deletes entry, bounded by Options.RequestTimeout, on a context
-// the caller's cancellation does not reach. When etcd cannot confirm the
-// deletion it abandons the session, so the entry goes with the lease.
-func (p *Provider) giveBack(sess *session, entry string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), p.s.requestTimeout)
+// giveBack deletes h's entry, bounded by Options.RequestTimeout, on a
+// context the caller's cancellation does not reach, and frees its name for
+// reuse. When etcd cannot confirm the deletion it abandons the session, so
+// the entry goes with the lease (and its name is not reused).
+func (p *Provider) giveBack(h *handle) error {
+	ctx, cancel := untilDeadline(context.Background(), time.Now().Add(p.s.requestTimeout))
 	defer cancel()
-	if _, err := p.client.Delete(ctx, entry); err != nil {
-		p.abandon(sess)
+	if _, err := p.client.Delete(ctx, h.entry); err != nil {
+		p.abandon(h.sess)
 		return fmt.Errorf("etcd: deleting the queue entry (it goes with the session lease): %w", err)
 	}
+	p.freeSlot(h)
 	return nil
 }
 

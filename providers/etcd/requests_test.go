@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -205,5 +206,51 @@ func TestEntryDeletedBeforeTheWatchStartedIsFoundByARead(t *testing.T) {
 	_ = old.Release(ctx)
 	if err := young.Release(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLockingAKeyAgainWritesTheSameEtcdKey locks and unlocks one key again
+// and again, and two keys at once: each acquisition's entry reuses the name
+// its predecessor freed, as concurrency.Mutex's does. A fresh name per
+// acquisition left a deleted key in etcd's index each time (until a
+// compaction) which every later read of the queue visited: acquisitions got
+// slower one after the other (the free-lock benchmark measured 1.3× a
+// Mutex's after 2,000 of them, 1.0× with reuse).
+func TestLockingAKeyAgainWritesTheSameEtcdKey(t *testing.T) {
+	noLeaks(t)
+	c := startOne(t)
+	ep := c.Members[0].Endpoint()
+	admin := newClient(t, ep)
+	p := newProvider(t, testOptions(), ep)
+	ctx := ctxT(t)
+	entry := func(key string) string {
+		t.Helper()
+		resp, err := admin.Get(ctx, p.QueuePrefix(key), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		if err != nil || len(resp.Kvs) != 1 {
+			t.Fatalf("queue of %q: %v %v, want one entry", key, resp, err)
+		}
+		return string(resp.Kvs[0].Key)
+	}
+	names := map[string]bool{}
+	for range 10 {
+		a, err := p.TryAcquire(ctx, "a", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := p.TryAcquire(ctx, "b", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names[entry("a")] = true
+		names[entry("b")] = true
+		if err := b.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(names) != 2 {
+		t.Fatalf("20 acquisitions of two keys, two at a time, wrote %d etcd keys, want 2: %v", len(names), slices.Sorted(maps.Keys(names)))
 	}
 }

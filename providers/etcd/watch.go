@@ -2,6 +2,7 @@ package etcd
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -35,13 +36,37 @@ type prefixWatch struct {
 	from   int64 // the first revision it reports deletions of
 }
 
-// track registers a new queue entry of sess for key.
-func (p *Provider) track(key, entry string, sess *session) *handle {
-	h := &handle{p: p, key: key, entry: entry, sess: sess}
+// track registers a new queue entry of sess for key, under queue. The
+// entry's name is the session's lease and a slot number unique among the
+// provider's live entries. Slots are reused (the last freed
+// first), so a provider that locks a key again and again writes the same
+// etcd key again and again, as concurrency.Mutex does: a fresh name per
+// acquisition would leave a deleted key behind in etcd's index each time
+// (until a compaction), and every read of the queue visits those, which
+// made each acquisition slower than the one before.
+func (p *Provider) track(key, queue string, sess *session) *handle {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	var slot uint32
+	if n := len(p.freeSlots); n > 0 {
+		slot = p.freeSlots[n-1]
+		p.freeSlots = p.freeSlots[:n-1]
+	} else {
+		slot = p.nextSlot
+		p.nextSlot++
+	}
+	entry := queue + strconv.FormatInt(int64(sess.id), 16) + "-" + strconv.FormatUint(uint64(slot), 36)
+	h := &handle{p: p, key: key, entry: entry, slot: slot, sess: sess}
 	p.entries[entry] = h
-	p.mu.Unlock()
 	return h
+}
+
+// freeSlot makes h's slot available again: call it once etcd confirmed
+// that h's entry is deleted.
+func (p *Provider) freeSlot(h *handle) {
+	p.mu.Lock()
+	p.freeSlots = append(p.freeSlots, h.slot)
+	p.mu.Unlock()
 }
 
 // untrack forgets h's entry: its deletion from now on is the provider's own.
@@ -67,22 +92,45 @@ func (p *Provider) untrack(h *handle) {
 	}
 }
 
-// loseEntry fires the lost signal of entry if it is tracked.
-func (p *Provider) loseEntry(entry string) {
+// loseEntry fires the lost signal of entry if it is tracked and the
+// deletion, at revision rev, is of this incarnation of the name (created
+// before rev). A deletion seen before the entry's creation revision is known
+// is remembered for created.
+func (p *Provider) loseEntry(entry string, rev int64) {
 	p.mu.Lock()
 	h := p.entries[entry]
-	p.mu.Unlock()
+	fire := false
 	if h != nil {
+		switch {
+		case h.rev == 0:
+			h.deletedAt = max(h.deletedAt, rev)
+		case rev > h.rev:
+			fire = true
+		}
+	}
+	p.mu.Unlock()
+	if fire {
 		h.lost.Fire()
 	}
 }
 
-// grant records that h's entry, created at revision rev, is first in its
-// queue, and has it watched if it is still held after watchAfter.
-func (p *Provider) grant(h *handle, rev int64) {
+// created records that h's entry was created at revision rev.
+func (p *Provider) created(h *handle, rev int64) {
+	p.mu.Lock()
+	h.rev = rev
+	fire := h.deletedAt > rev
+	p.mu.Unlock()
+	if fire {
+		h.lost.Fire()
+	}
+}
+
+// grant records that h's entry is first in its queue, and has it watched
+// if it is still held after watchAfter.
+func (p *Provider) grant(h *handle) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	h.token = uint64(rev)
+	h.token = uint64(h.rev)
 	if p.entries[h.entry] == h {
 		h.watchTimer = time.AfterFunc(watchAfter, func() { p.watchHeld(h) })
 	}
@@ -115,7 +163,7 @@ func (p *Provider) watchHeld(h *handle) {
 	}
 	h.watched = true
 	p.watched++
-	from := int64(h.token) + 1
+	from := h.rev + 1
 	if p.watch == nil {
 		ctx, cancel := context.WithCancel(p.watchCtx)
 		p.watch = &prefixWatch{cancel: cancel, from: from}
@@ -139,12 +187,12 @@ func (p *Provider) watchHeld(h *handle) {
 func (p *Provider) checkEntry(h *handle) {
 	ctx, cancel := context.WithTimeout(p.watchCtx, p.s.requestTimeout)
 	defer cancel()
-	resp, err := p.client.Get(ctx, h.entry, clientv3.WithCountOnly())
+	resp, err := p.client.Get(ctx, h.entry, clientv3.WithKeysOnly())
 	if err != nil {
 		return // etcd unreachable: the keep-alive tells whether the lease is lost
 	}
-	if resp.Count == 0 {
-		p.loseEntry(h.entry)
+	if len(resp.Kvs) == 0 || resp.Kvs[0].CreateRevision != h.rev {
+		h.lost.Fire()
 	}
 }
 
@@ -162,7 +210,7 @@ func (p *Provider) watchEntries(ctx context.Context, from int64) {
 			}
 			for _, ev := range wr.Events {
 				if ev.Type == mvccpb.DELETE {
-					p.loseEntry(string(ev.Kv.Key))
+					p.loseEntry(string(ev.Kv.Key), ev.Kv.ModRevision)
 				}
 			}
 			from = wr.Header.Revision + 1
@@ -192,10 +240,10 @@ func (p *Provider) checkEntries(ctx context.Context, from int64) int64 {
 	if err != nil {
 		return from // try again with the next watch
 	}
-	present := make(map[string]bool, len(resp.Kvs))
+	present := make(map[string]int64, len(resp.Kvs)) // entry -> create revision
 	for _, kv := range resp.Kvs {
-		present[string(kv.Key)] = true
+		present[string(kv.Key)] = kv.CreateRevision
 	}
-	p.loseWhere(func(h *handle) bool { return h.token != 0 && !present[h.entry] })
+	p.loseWhere(func(h *handle) bool { return h.rev != 0 && present[h.entry] != h.rev })
 	return resp.Header.Revision + 1
 }
