@@ -36,6 +36,7 @@ type Provider struct {
 	sess    *session
 	closed  bool
 	waiters map[string]int
+	lines   map[string]*line   // callers waiting for a key, see line.go
 	entries map[string]*handle // queue entries of this provider, held or waiting
 	opening *opening           // the session being opened, if one is
 
@@ -79,6 +80,7 @@ func New(client *clientv3.Client, opts *Options) (*Provider, error) {
 		client:      client,
 		s:           s,
 		waiters:     map[string]int{},
+		lines:       map[string]*line{},
 		entries:     map[string]*handle{},
 		watchCtx:    ctx,
 		watchCancel: cancel,
@@ -98,8 +100,8 @@ func (p *Provider) QueuePrefix(key string) string {
 	return p.s.keyPrefix + url.PathEscape(key) + "/"
 }
 
-// Waiters returns how many goroutines of this provider are queued for key
-// (their entry created, the lock not yet theirs).
+// Waiters returns how many goroutines of this provider are waiting for key
+// (in the provider's line or in etcd's queue, the lock not yet theirs).
 func (p *Provider) Waiters(key string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -216,6 +218,16 @@ type opening struct {
 // confirmed that deletion. A queue entry that could not be deleted goes with
 // the session lease, which the provider then stops renewing: it never
 // becomes an orphan grant.
+//
+// Callers of one provider for one key line up in the provider (first come,
+// first served): only the first of the line has an entry in etcd's queue
+// while it waits, and the next one enqueues in etcd as soon as it is
+// granted. So etcd holds at most two entries per provider and key (the
+// holder's and the next one's) however many goroutines wait, and a handoff
+// costs the same with 2,000 waiters as with one. A single try does not line
+// up (it does not wait): it asks etcd, so that it reports unavailability
+// when etcd does not answer, never contention with a caller that is itself
+// failing.
 func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Duration) (locking.Handle, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("etcd: acquiring %q: %w", key, err)
@@ -223,9 +235,45 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 	start := time.Now()
 	single := timeout <= 0
 	deadline := start.Add(timeout)
-	reqDeadline := start.Add(p.s.requestTimeout)
 	if single {
 		deadline = start.Add(p.s.dialTimeout)
+	}
+	if single {
+		return asHandle(p.acquireAsHead(ctx, key, timeout, single, deadline))
+	}
+	t := p.joinLine(key)
+	if t != nil {
+		p.addWaiter(key, 1)
+		err := p.waitInLine(ctx, t, deadline)
+		p.addWaiter(key, -1)
+		if err != nil {
+			if p.leaveLine(key, t) {
+				p.passHead(key)
+			}
+			if errors.Is(err, errTimedOut) {
+				return nil, &locking.Error{Key: key, Timeout: timeout}
+			}
+			return nil, fmt.Errorf("etcd: acquiring %q: %w", key, err)
+		}
+	}
+	h, err := p.acquireAsHead(ctx, key, timeout, single, deadline)
+	p.passHead(key)
+	return asHandle(h, err)
+}
+
+// asHandle returns h as a locking.Handle, nil (not a nil *handle) on error.
+func asHandle(h *handle, err error) (locking.Handle, error) {
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// acquireAsHead is TryAcquire for the first caller of the provider's line
+// for key: it enqueues in etcd and waits there.
+func (p *Provider) acquireAsHead(ctx context.Context, key string, timeout time.Duration, single bool, deadline time.Time) (*handle, error) {
+	reqDeadline := time.Now().Add(p.s.requestTimeout)
+	if single {
 		reqDeadline = deadline
 	}
 	sess, err := p.session(ctx, reqDeadline)
