@@ -16,8 +16,9 @@ type handle struct {
 	p     *Provider
 	key   string
 	entry string
-	slot  uint32 // the entry's name's slot, see Provider.track
-	token uint64 // set when granted, before the handle is returned
+	slot  uint32    // the entry's name's slot, see Provider.track
+	token uint64    // set when granted, before the handle is returned
+	since time.Time // when it was granted, guarded by p.mu
 	sess  *session
 
 	// rev is the entry's create revision once known; deletedAt the latest

@@ -337,7 +337,7 @@ func (p *Provider) enqueue(ctx context.Context, sess *session, queue, entry stri
 	resp, err := p.client.Txn(tctx).
 		If(clientv3.Compare(clientv3.CreateRevision(entry), "=", 0)).
 		Then(
-			clientv3.OpPut(entry, "", clientv3.WithLease(sess.id)),
+			clientv3.OpPut(entry, p.entryValueFor(ctx, time.Now()), clientv3.WithLease(sess.id)),
 			clientv3.OpGet(queue, clientv3.WithFirstCreate()...),
 		).Commit()
 	if err != nil {

@@ -131,6 +131,7 @@ func (p *Provider) grant(h *handle) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	h.token = uint64(h.rev)
+	h.since = time.Now()
 	if p.entries[h.entry] == h {
 		h.watchTimer = time.AfterFunc(watchAfter, func() { p.watchHeld(h) })
 	}
