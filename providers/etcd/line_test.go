@@ -134,3 +134,49 @@ func isNotAcquired(err error) bool {
 	var le *locking.Error
 	return errors.Is(err, locking.ErrNotAcquired) && errors.As(err, &le)
 }
+
+// TestCloseEndsTheWaitOfEveryCallerInLine closes a provider while five of
+// its callers wait for a key another provider holds (one in etcd's queue,
+// four in the provider's line): every one returns, with ErrUnavailable,
+// and none is granted.
+func TestCloseEndsTheWaitOfEveryCallerInLine(t *testing.T) {
+	noLeaks(t)
+	c := startOne(t)
+	ep := c.Members[0].Endpoint()
+	holderP := newProvider(t, testOptions(), ep)
+	p := newProvider(t, testOptions(), ep)
+	ctx := ctxT(t)
+	holder, err := holderP.TryAcquire(ctx, "k", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5
+	results := make(chan error, n)
+	for i := range n {
+		go func() {
+			h, err := p.TryAcquire(ctx, "k", time.Minute)
+			if err == nil {
+				_ = h.Release(ctx)
+				err = errors.New("granted")
+			}
+			results <- err
+		}()
+		waitFor(t, func() bool { return p.Waiters("k") == i+1 })
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		select {
+		case err := <-results:
+			if !errors.Is(err, locking.ErrUnavailable) {
+				t.Errorf("a waiter after Close: %v, want ErrUnavailable", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("a waiter still waits 30s after Close")
+		}
+	}
+	if err := holder.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
