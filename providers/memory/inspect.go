@@ -27,8 +27,8 @@ func clock() time.Duration { return time.Since(clockBase) }
 // costs about a third of an uncontended grant, which an application that
 // never asks should not pay. A key granted before that first call reports a
 // zero Holder.Since and HeldFor. To have every grant timed, call Inspect once
-// at start-up (any key will do); a debug handler that lists locks does so
-// when it is built.
+// at start-up (any key will do), as a debug handler listing locks may when
+// it is built.
 func (p *Provider) Inspect(ctx context.Context, key string) (locking.LockInfo, error) {
 	if ctx.Err() != nil {
 		return locking.LockInfo{}, contextError(ctx, key)
