@@ -10,7 +10,12 @@ import (
 
 // heavy are module path prefixes that only the nested provider modules may
 // bring into an application's module graph.
-var heavy = []string{"go.etcd.io/", "google.golang.org/grpc", "github.com/jackc/pgx", otelSDK}
+var heavy = []string{"go.etcd.io/", "google.golang.org/grpc", "github.com/jackc/pgx", otelSDK, otelExporters}
+
+// otelExporters are what the bank sample exports its telemetry through; no
+// library module may bring them in. (The Prometheus client library cannot
+// be checked the same way: old modules in the root graph already name it.)
+const otelExporters = "go.opentelemetry.io/otel/exporters"
 
 // otelSDK is the OpenTelemetry SDK: the observability/otelmediator module
 // needs only the API, and the SDK (a test dependency there) is the
@@ -88,10 +93,10 @@ const root = "github.com/turbomediator/turbomediator-go"
 
 // TestRedisAppGraphHasNoEtcdNorGRPC is the promise of the nested etcd
 // module: an application on the mediator, the locking behavior and the
-// Redis provider sees neither etcd nor gRPC in `go mod graph`.
+// Redis and Redlock providers sees neither etcd nor gRPC in `go mod graph`.
 func TestRedisAppGraphHasNoEtcdNorGRPC(t *testing.T) {
 	graph := appGraph(t, map[string]string{root: "."},
-		root+"/mediator", root+"/behaviors/locking", root+"/providers/redis")
+		root+"/mediator", root+"/behaviors/locking", root+"/providers/redis", root+"/providers/redis/redlock")
 	if !strings.Contains(graph, "github.com/redis/go-redis/v9") {
 		t.Fatalf("the graph lacks go-redis, so it is not the graph of a Redis app:\n%s", graph)
 	}
@@ -121,6 +126,9 @@ func TestOtelAppBuildsNoSDKPackage(t *testing.T) {
 	}
 	if strings.Contains(deps, otelSDK) {
 		t.Fatalf("an app on otelmediator builds SDK packages:\n%s", deps)
+	}
+	if strings.Contains(graph, otelExporters) {
+		t.Fatalf("an app on otelmediator has exporters in its module graph:\n%s", graph)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/mediator"
 	"github.com/turbomediator/turbomediator-go/observability/otelmediator"
+	"github.com/turbomediator/turbomediator-go/observability/otelmediator/lockproducer"
 	"github.com/turbomediator/turbomediator-go/providers/memory"
 )
 
@@ -84,6 +85,12 @@ func BenchmarkSendLockedMemory(b *testing.B) { benchLocked(b) }
 func BenchmarkSendLockedMemoryMetrics(b *testing.B) {
 	mp, _ := meterProvider(b)
 	benchLocked(b, otelmediator.WithLockMetrics(otelmediator.WithMeterProvider(mp)))
+}
+
+// BenchmarkSendLockedMemoryProducer: the same with the lock metrics
+// aggregated by lockproducer.
+func BenchmarkSendLockedMemoryProducer(b *testing.B) {
+	benchLocked(b, locking.WithObserver(lockproducer.New()))
 }
 
 // threadCPU is the CPU time of the calling OS thread.
@@ -222,4 +229,32 @@ func BenchmarkInterleavedLockObserverNoop(b *testing.B) {
 // lock-event observer's clock readings, no span.
 func BenchmarkInterleavedLockedTracingNoSDK(b *testing.B) {
 	interleave(b, lockedLoop(b), lockedLoop(b, otelmediator.WithTracing()))
+}
+
+// BenchmarkInterleavedLockProducer: locked memory Send without and with the
+// lock metrics aggregated by lockproducer (no SDK call per event), in
+// alternating rounds (budget: ratio ≤ 1.3).
+func BenchmarkInterleavedLockProducer(b *testing.B) {
+	interleave(b, lockedLoop(b), lockedLoop(b, locking.WithObserver(lockproducer.New())))
+}
+
+// BenchmarkLockProducerObserve: one acquisition and its release aggregated
+// by lockproducer, without the locking behavior around.
+func BenchmarkLockProducerObserve(b *testing.B) {
+	p := lockproducer.New()
+	ctx := context.Background()
+	acquired := locking.LockEvent{Prefix: "acct", Key: "acct:1", Outcome: locking.Acquired, Wait: time.Millisecond, Token: 1}
+	released := locking.LockEvent{Prefix: "acct", Key: "acct:1", Outcome: locking.Released, Hold: time.Millisecond, Token: 1}
+	b.ReportAllocs()
+	for b.Loop() {
+		p.ObserveLockContext(ctx, acquired)
+		p.ObserveLockContext(ctx, released)
+	}
+}
+
+// BenchmarkInterleavedTracingNoop: plain Send against Send through
+// WithTracing on an explicit no-op provider: the global behaviors apply to
+// no type, so nothing is added.
+func BenchmarkInterleavedTracingNoop(b *testing.B) {
+	interleave(b, pingLoop(b), pingLoop(b, otelmediator.WithTracing(otelmediator.WithTracerProvider(noop.NewTracerProvider()))))
 }

@@ -9,19 +9,28 @@
 //
 // # Traces
 //
-// [WithTracing] opens a span around every Send (a global behavior);
-// [WithTypeTracing] does it for one request type, without the boxing a
+// [WithTracing] opens a span around every Send and every Publish (global
+// behaviors); [WithTypeTracing] does it for one request type and
+// [WithNotificationTracing] for one notification type, without the boxing a
 // global behavior costs. The span is named after the message type
 // ("bank.WithdrawCommand"), of kind internal, with the attributes
-// [MessageTypeKey] and [OutcomeKey]; a failure is recorded on the span and
-// sets its status to Error. [WithLockEvents] (included in WithTracing) adds
-// every lock outcome of the request as an event on its current span, and
-// marks the span when a held lock is lost.
+// [MessageTypeKey], [OperationKey] ("send" or "publish") and [OutcomeKey]; a
+// failure is recorded on the span and sets its status to Error.
 //
-// Both take the tracer provider from [WithTracerProvider], by default the
-// global one (otel.GetTracerProvider) as it is at Build. While no SDK is
-// installed behind the global provider, or with a no-op provider, the
-// behavior starts no span and allocates nothing.
+// [WithLockEvents] (included in WithTracing) adds every lock outcome of the
+// request as an event on its current span, marks the span when a held lock
+// is lost, links a waiter's span to the span of the holder that kept it
+// waiting when the provider names one with a trace, and registers
+// [TraceIdentity] with [locking.WithTraceIdentity], so that providers
+// recording lock holders record the holder's trace and span ids.
+//
+// Every form takes the tracer provider from [WithTracerProvider], by default
+// the global one (otel.GetTracerProvider). Whether spans can record is
+// decided at Build: with a no-op provider, or the global one while no SDK
+// is installed behind it, the global forms leave every message type
+// untouched and the per-type forms call the next step at once, so tracing
+// costs nothing and allocates nothing. Install the application's
+// TracerProvider (otel.SetTracerProvider) before building the mediator.
 //
 // # Metrics
 //
@@ -30,6 +39,11 @@
 // global one); [WithLockMetrics] registers one. Its instruments are listed in
 // docs/locking.md. Their attributes are the lock prefix and the outcome,
 // never the key, whose values are unbounded.
+//
+// The package lockproducer, beside this one, offers the same instruments
+// aggregated inside the observer and read by an SDK reader as a
+// metric.Producer: a few atomic additions per lock event instead of two SDK
+// histogram recordings, for applications already on the SDK.
 package otelmediator
 
 import (
@@ -46,7 +60,10 @@ const ScopeName = "github.com/turbomediator/turbomediator-go/observability/otelm
 const (
 	// MessageTypeKey is the Go type of the message ("bank.WithdrawCommand").
 	MessageTypeKey = attribute.Key("turbomediator.message.type")
-	// OutcomeKey is how a Send ended (span: "ok", "error",
+	// OperationKey is what the mediator did with the message: "send" or
+	// "publish".
+	OperationKey = attribute.Key("turbomediator.operation")
+	// OutcomeKey is how a Send or Publish ended (span: "ok", "error",
 	// "lock_not_acquired", "lock_unavailable", "lock_lost", "canceled",
 	// "deadline_exceeded", "panic") or what happened to a lock (metrics: the
 	// [locking.Outcome] names).
@@ -66,6 +83,12 @@ const (
 	LockErrorKey = attribute.Key("turbomediator.lock.error")
 	// LockLostKey is set to true on a span whose request lost a lock.
 	LockLostKey = attribute.Key("turbomediator.lock.lost")
+	// LockHolderInstanceKey names the process that held a contended lock
+	// ([locking.Holder.Instance]); on the link to the holder's span.
+	LockHolderInstanceKey = attribute.Key("turbomediator.lock.holder.instance")
+	// LockHolderMessageTypeKey is the message type the holder took the
+	// lock for; on the link to the holder's span.
+	LockHolderMessageTypeKey = attribute.Key("turbomediator.lock.holder.message_type")
 )
 
 var (

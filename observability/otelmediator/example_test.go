@@ -57,6 +57,7 @@ func ExampleWithTracing() {
 	// Output:
 	// otelmediator_test.exampleWithdraw internal
 	//   turbomediator.message.type=otelmediator_test.exampleWithdraw
+	//   turbomediator.operation=send
 	//   turbomediator.outcome=ok
 	//   event turbomediator.lock.acquired
 	//   event turbomediator.lock.released

@@ -21,19 +21,20 @@ import (
 // provider cannot be undone, so it happens in a process of its own.
 const globalChild = "OTELMEDIATOR_TEST_GLOBAL_CHILD"
 
-// TestGlobalProviderInstalledAfterBuild: with no provider option, both
-// forms trace nothing while no SDK is installed, and trace through the SDK
-// an application installs globally after Build.
-func TestGlobalProviderInstalledAfterBuild(t *testing.T) {
+// TestGlobalProviderDecidedAtBuild: with no provider option, every form
+// decides at Build whether spans could record. Mediators built while no SDK
+// is installed behind the global provider trace nothing, even after one is
+// installed; mediators built afterwards trace through it.
+func TestGlobalProviderDecidedAtBuild(t *testing.T) {
 	if os.Getenv(globalChild) != "1" {
 		exe, err := os.Executable()
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(exe, "-test.run", "^TestGlobalProviderInstalledAfterBuild$", "-test.count", "1", "-test.v")
+		cmd := exec.Command(exe, "-test.run", "^TestGlobalProviderDecidedAtBuild$", "-test.count", "1", "-test.v")
 		cmd.Env = append(os.Environ(), globalChild+"=1")
 		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "--- PASS: TestGlobalProviderInstalledAfterBuild") {
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestGlobalProviderDecidedAtBuild") {
 			t.Fatalf("child: %v\n%s", err, out)
 		}
 		return
@@ -43,10 +44,15 @@ func TestGlobalProviderInstalledAfterBuild(t *testing.T) {
 		inside = trace.SpanContextFromContext(ctx)
 		return "pong", nil
 	})
-	global := build(t, otelmediator.WithTracing(), handler)
-	perType := build(t, otelmediator.WithTypeTracing[ping, string](), handler)
+	forms := func() []*mediator.Mediator {
+		return []*mediator.Mediator{
+			build(t, otelmediator.WithTracing(), handler),
+			build(t, otelmediator.WithTypeTracing[ping, string](), handler),
+		}
+	}
+	before := forms()
 	ctx := context.Background()
-	for _, m := range []*mediator.Mediator{global, perType} {
+	for _, m := range before {
 		if _, err := mediator.Send(ctx, m, ping{}); err != nil {
 			t.Fatal(err)
 		}
@@ -59,12 +65,20 @@ func TestGlobalProviderInstalledAfterBuild(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	otel.SetTracerProvider(tp)
-	for _, m := range []*mediator.Mediator{global, perType} {
+	for _, m := range before {
+		if _, err := mediator.Send(ctx, m, ping{}); err != nil {
+			t.Fatal(err)
+		}
+		if inside.IsValid() {
+			t.Fatalf("a mediator built before the SDK traced: %v", inside)
+		}
+	}
+	for _, m := range forms() {
 		if _, err := mediator.Send(ctx, m, ping{}); err != nil {
 			t.Fatal(err)
 		}
 		if !inside.IsValid() {
-			t.Fatal("no span once the SDK is installed")
+			t.Fatal("no span from a mediator built after the SDK was installed")
 		}
 	}
 	spans := rec.Ended()

@@ -16,12 +16,20 @@ import (
 // ("turbomediator.lock.acquired", ".contended", ".unavailable",
 // ".cancelled", ".lost", ".released"), with the lock's key, the wait or hold
 // in seconds, the fencing token and the error as attributes. A lost lock
-// also sets [LockLostKey] on the span and its status to Error. A request
-// with no recording span costs a context lookup.
+// also sets [LockLostKey] on the span and its status to Error. When a
+// contended lock's holder ([locking.LockEvent.Holder]) carries a trace id,
+// the waiter's span gets a link to the holder's span, with the attributes
+// [LockKeyKey], [LockHolderInstanceKey] and [LockHolderMessageTypeKey]. A
+// request with no recording span costs a context lookup.
 //
-// [WithTracing] includes it; add it once when tracing per type.
+// It also registers [TraceIdentity] with [locking.WithTraceIdentity], so
+// that a provider recording who holds a lock records the trace and span ids
+// of the Send that took it. Register it once per mediator: [WithTracing]
+// includes it; when tracing per type, add it yourself.
 func WithLockEvents() mediator.Option {
-	return mediator.Options("otelmediator.WithLockEvents", locking.WithObserver(LockEvents{}))
+	return mediator.Options("otelmediator.WithLockEvents",
+		locking.WithObserver(LockEvents{}),
+		locking.WithTraceIdentity(TraceIdentity))
 }
 
 // LockEvents is the [locking.ContextObserver] behind [WithLockEvents].
@@ -51,8 +59,32 @@ func (LockEvents) ObserveLockContext(ctx context.Context, e locking.LockEvent) {
 		attrs = append(attrs, LockErrorKey.String(e.Err.Error()))
 	}
 	span.AddEvent("turbomediator.lock."+e.Outcome.String(), trace.WithAttributes(attrs...))
+	if e.Outcome == locking.Contended && e.Holder != nil {
+		if link, ok := holderLink(e.Key, e.Holder); ok {
+			span.AddLink(link)
+		}
+	}
 	if e.Outcome == locking.Lost {
 		span.SetAttributes(LockLostKey.Bool(true))
 		span.SetStatus(codes.Error, "lock lost: "+e.Key)
 	}
+}
+
+// holderLink is the link from a waiter's span to the span of the holder
+// that kept it waiting; false when the holder names no valid span.
+func holderLink(key string, h *locking.Holder) (trace.Link, bool) {
+	tid, err := trace.TraceIDFromHex(h.TraceID)
+	if err != nil {
+		return trace.Link{}, false
+	}
+	sid, err := trace.SpanIDFromHex(h.SpanID)
+	if err != nil {
+		return trace.Link{}, false
+	}
+	sc := trace.SpanContextConfig{TraceID: tid, SpanID: sid, Remote: true}
+	attrs := []attribute.KeyValue{LockKeyKey.String(key), LockHolderInstanceKey.String(h.Instance)}
+	if h.MessageType != "" {
+		attrs = append(attrs, LockHolderMessageTypeKey.String(h.MessageType))
+	}
+	return trace.Link{SpanContext: trace.NewSpanContext(sc), Attributes: attrs}, true
 }

@@ -142,7 +142,11 @@ func (m *LockMetrics) observe(_ context.Context, o metric.Observer) error {
 // durationBuckets are the bucket boundaries the histograms advise, in
 // seconds: OpenTelemetry's default ones are meant for milliseconds. A View
 // of the application overrides them.
-func durationBuckets() []float64 {
+func durationBuckets() []float64 { return DurationBuckets() }
+
+// DurationBuckets returns the upper bounds, in seconds, of the buckets of
+// the lock wait and hold histograms: from 1ms to 60s.
+func DurationBuckets() []float64 {
 	return []float64{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
 }
 

@@ -47,6 +47,8 @@ type Config struct {
 	// IdempotencyTTL, when positive, is how long the answer of a request
 	// with an Idempotency-Key is remembered; 0: 24h.
 	IdempotencyTTL time.Duration
+	// Telemetry decides where spans go; see observability.go.
+	Telemetry Telemetry
 }
 
 // defaultIdempotencyTTL is how long answers are remembered by default.
@@ -77,6 +79,8 @@ type App struct {
 	cfg      Config
 	// lockPing reaches the lock provider, when it can be pinged.
 	lockPing func(context.Context) error
+	// telemetry feeds GET /metrics and, with -trace, exports spans.
+	telemetry *telemetry
 }
 
 // NewApp builds the store and the mediator that cfg asks for.
@@ -130,6 +134,11 @@ func newApp(cfg Config, store Store) (*App, error) {
 		mediator.WithHandler[TransferCommand, TransferResult](NewTransferHandler),
 		mediator.WithHandler[StressCommand, StressResult](NewStressHandler),
 	}
+	tel, err := newTelemetry(cfg.Telemetry)
+	if err != nil {
+		return nil, errors.Join(err, store.Close())
+	}
+	opts = append(tel.options(), opts...)
 	if cfg.NoLock {
 		// Unlocked on purpose: without this, Build refuses commands that
 		// carry the lock marker with no locking behavior.
@@ -139,9 +148,9 @@ func newApp(cfg Config, store Store) (*App, error) {
 	}
 	m, err := mediator.New(opts...)
 	if err != nil {
-		return nil, errors.Join(err, store.Close())
+		return nil, errors.Join(err, store.Close(), tel.shutdown(context.Background()))
 	}
-	app := &App{Mediator: m, Store: store, cfg: cfg}
+	app := &App{Mediator: m, Store: store, cfg: cfg, telemetry: tel}
 	if !cfg.NoLock {
 		_ = m.Invoke(func(p locking.Provider) {
 			if pinger, ok := p.(interface{ Ping(context.Context) error }); ok {
@@ -258,11 +267,12 @@ func (a *App) Describe() string {
 	if a.cfg.Work > 0 {
 		s += fmt.Sprintf(", work: %s", a.cfg.Work)
 	}
-	return s
+	return s + a.telemetry.describe(a.cfg.Telemetry)
 }
 
 // Close closes the mediator (its lock provider's connections) and the
-// store. Requests must have finished.
+// store, and flushes the spans not yet exported. Requests must have
+// finished.
 func (a *App) Close(ctx context.Context) error {
-	return errors.Join(a.Mediator.Close(ctx), a.Store.Close())
+	return errors.Join(a.Mediator.Close(ctx), a.Store.Close(), a.telemetry.shutdown(ctx))
 }

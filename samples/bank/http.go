@@ -53,6 +53,7 @@ func NewHTTPHandler(app *App, log *slog.Logger) http.Handler {
 	mux.HandleFunc("POST /accounts/{id}/withdraw", a.withdraw)
 	mux.HandleFunc("POST /accounts/{id}/stress", a.stress)
 	mux.HandleFunc("POST /transfers", a.transfer)
+	mux.Handle("GET /metrics", app.telemetry.metricsHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -3,7 +3,7 @@
 // concurrent requests, even across several instances sharing one Redis,
 // never lose money. `bank stress` is its load generator.
 //
-//	bank [-addr :8080] [-redis host:port] [-lock-redis addr] [-lock-ttl 30s] [-work 1ms] [-no-lock] ...
+//	bank [-addr :8080] [-redis host:port] [-lock-redis addr] [-lock-ttl 30s] [-work 1ms] [-no-lock] [-trace] [-otlp-endpoint host:4318] ...
 //	bank stress [-url http://localhost:8080,...] [-n 2000] [-c 100] [-amount 1] [-json]
 //
 // See docs/bank.md.
@@ -44,6 +44,8 @@ func serverMain(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.LockTimeout, "lock-timeout", 0, "how long to wait for an account lock (`duration`; 0: the commands' 10s)")
 	fs.DurationVar(&cfg.LockTTL, "lock-ttl", 0, "lease of a Redis lock: how long an account stays locked after the instance holding it dies (`duration`; 0: the provider's 30s)")
 	fs.DurationVar(&cfg.IdempotencyTTL, "idempotency-ttl", 0, "how long the answer to a request with an Idempotency-Key is remembered (`duration`; 0: 24h)")
+	fs.BoolVar(&cfg.Telemetry.Trace, "trace", false, "write a span per request (with its lock events) to stdout, as JSON lines")
+	fs.StringVar(&cfg.Telemetry.OTLPEndpoint, "otlp-endpoint", "", "send the spans over OTLP/HTTP to the collector at `addr` (host:4318, or a URL) instead of stdout; implies -trace")
 	fs.DurationVar(&cfg.Limits.ReadTimeout, "read-timeout", defaultReadTimeout, "bound on reading a whole request, body included")
 	fs.DurationVar(&cfg.Limits.WriteTimeout, "write-timeout", defaultWriteTimeout, "bound on a request from its headers to the end of its answer")
 	fs.DurationVar(&cfg.Limits.IdleTimeout, "idle-timeout", defaultIdleTimeout, "close a keep-alive connection idle this long")
@@ -75,6 +77,7 @@ func serverMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bank: -max-header-bytes and -max-conns must not be negative")
 		return 2
 	}
+	cfg.Telemetry.TraceOut = stdout
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := serve(ctx, cfg, *addr, stdout, stderr); err != nil {
