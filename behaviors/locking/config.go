@@ -89,6 +89,12 @@ func resolve(t reflect.Type, global Options, perType []func(*Options), d *deps) 
 		locker: locker{provider: d.Provider, prefix: base, timeout: timeout, throw: throw, reporter: d.reporter()},
 		keys:   newKeyPlan(spec, base, t.Kind() == reflect.Pointer),
 	}
+	tl.msgType = t.String()
+	tl.acquirer = Acquirer{MessageType: tl.msgType}
+	tl.id = grant.Identity{MessageType: tl.msgType}
+	if d.Trace != nil && d.Trace.f != nil {
+		tl.trace = d.Trace.f
+	}
 	if reflect.TypeOf(d.Provider).Comparable() {
 		tl.ident = d.Provider
 	}

@@ -25,7 +25,7 @@ func scopeOf(ctx context.Context) *scope {
 // after the handler has returned.
 func FromContext(ctx context.Context) (h Handle, ok bool) {
 	s := scopeOf(ctx)
-	if s == nil || !s.live.Load() || len(s.handles()) == 0 {
+	if s == nil || s.over.Load() || len(s.handles()) == 0 {
 		return nil, false
 	}
 	return s.handles()[0], true
@@ -36,7 +36,7 @@ func FromContext(ctx context.Context) (h Handle, ok bool) {
 // outside a locked handler. The slice is the caller's to keep.
 func AllFromContext(ctx context.Context) []Handle {
 	s := scopeOf(ctx)
-	if s == nil || !s.live.Load() {
+	if s == nil || s.over.Load() {
 		return nil
 	}
 	return slices.Clone(s.handles())

@@ -24,6 +24,16 @@ type locker struct {
 	prefix  string // "[GlobalKeyPrefix:]Prefix", for events
 	timeout time.Duration
 	throw   bool
+	// msgType is the message's Go type, the Acquirer's MessageType; trace,
+	// when an application registered WithTraceIdentity, gives its TraceID
+	// and SpanID. acquirer is Acquirer{MessageType: msgType} boxed once at
+	// Build, what providers find in their context when trace is nil; nil
+	// for RunLocked, which passes the caller's context on as it is.
+	msgType  string
+	trace    func(ctx context.Context) (traceID, spanID string)
+	acquirer any
+	// id is Acquirer{MessageType: msgType} in the grant fast path's form.
+	id grant.Identity
 
 	reporter
 }
@@ -59,25 +69,27 @@ func (l *locker) enterScope(s *scope, key string) (*scope, error) {
 		if h != nil {
 			s.one[0] = h
 			s.took(g)
-			s.live.Store(true)
 			return s, nil
 		}
 	}
 	var h Handle
 	if l.grants != nil {
-		if err := l.grants.TryAcquireGrant(ctx, key, l.timeout, &s.grant); err != nil {
+		id := l.id
+		if l.trace != nil {
+			id.TraceID, id.SpanID = l.trace(ctx)
+		}
+		if err := l.grants.TryAcquireGrant(ctx, key, l.timeout, &s.grant, id); err != nil {
 			return nil, l.failed(ctx, key, start, nil, err)
 		}
 		h = &s.grant
 	} else {
 		var err error
-		h, err = l.provider.TryAcquire(ctx, key, l.timeout)
+		h, err = l.provider.TryAcquire(s.acquireContext(), key, l.timeout)
 		if err != nil || h == nil {
 			return nil, l.failed(ctx, key, start, h, err)
 		}
 	}
 	s.one[0], s.ownOne[0] = h, true
-	s.live.Store(true)
 	if l.timed {
 		s.acquired = clock()
 		s.reportAcquired(h, s.acquired-start)
@@ -109,7 +121,7 @@ func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
 			continue
 		}
 		if err == nil {
-			h, err = l.provider.TryAcquire(ctx, key, wait)
+			h, err = l.provider.TryAcquire(s.acquireContext(), key, wait)
 		}
 		if err != nil || h == nil {
 			// Give everything back before anyone is told: an observer
@@ -128,12 +140,22 @@ func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
 			s.reportAcquired(h, clock()-start)
 		}
 	}
-	s.live.Store(true)
 	if l.timed {
 		s.acquired = clock()
 	}
 	s.watchLost()
 	return s, nil
+}
+
+// acquirerOf is the Acquirer a provider finds in the context of a Send with
+// ctx: boxed once at Build unless a trace identity varies per Send.
+func (l *locker) acquirerOf(ctx context.Context) any {
+	if l.trace == nil {
+		return l.acquirer
+	}
+	a := Acquirer{MessageType: l.msgType}
+	a.TraceID, a.SpanID = l.trace(ctx)
+	return a
 }
 
 // borrow looks for key in the enclosing scopes of parent that took it from
@@ -155,7 +177,7 @@ func (l *locker) borrow(ctx context.Context, parent *scope, key string, wait tim
 		if err := waitGate(ctx, g, key, wait, l.timeout); err != nil {
 			return nil, nil, err
 		}
-		if lender.live.Load() {
+		if !lender.over.Load() {
 			return lender.handles()[i], g, nil
 		}
 		// The lender's handler returned while we waited: its lock is

@@ -26,9 +26,14 @@ type scope struct {
 	one    [1]Handle
 	many   *manyKeys
 	ownOne [1]bool
-	// finished is set by finish, on the request's goroutine only.
+	// finished is set by finish, on the request's goroutine only. over is
+	// set by finish too, for the other goroutines: the handler returned,
+	// the locks are going back. A scope is published (as the handler's
+	// context, as an enclosing scope) only once its locks are held, so it
+	// needs no flag for "held yet": the zero value is live, and a Send
+	// pays one atomic write for the flag, not two.
 	finished bool
-	live     atomic.Bool
+	over     atomic.Bool
 
 	acquired time.Duration // clock() when granted; only when someone observes
 	watch    *lostWatch
@@ -91,6 +96,34 @@ func (s *scope) owned() []bool {
 
 // releaseContext is the context s's locks are released with.
 func (s *scope) releaseContext() context.Context { return (*releaseView)(s) }
+
+// acquireContext is the context s's locks are asked for with: the caller's,
+// seen through an acquireView that answers AcquirerFromContext with the
+// message's Acquirer, unless there is none to give (RunLocked).
+func (s *scope) acquireContext() context.Context {
+	if s.l.acquirer == nil {
+		return s.Context
+	}
+	return (*acquireView)(s)
+}
+
+// acquireView is a scope seen as the context its locks are asked for with:
+// the caller's deadline, cancellation and values, and the Acquirer of the
+// message. Being the scope, it costs no allocation.
+type acquireView scope
+
+func (v *acquireView) Deadline() (time.Time, bool) { return v.Context.Deadline() }
+func (v *acquireView) Done() <-chan struct{}       { return v.Context.Done() }
+func (v *acquireView) Err() error                  { return v.Context.Err() }
+
+// Value answers the Acquirer's key and passes other keys on to the caller's
+// context.
+func (v *acquireView) Value(key any) any {
+	if _, ok := key.(acquirerKey); ok {
+		return v.l.acquirerOf(v.Context)
+	}
+	return v.Context.Value(key)
+}
 
 // keyIn returns the key whose bytes were appended to s.keyBuf[:0] (buf), or
 // base when buf is nil (the type-wide key). For a provider that fills the
@@ -218,7 +251,7 @@ func (s *scope) find(ident any, key string) Handle {
 // holds key taken from the provider ident, and the index of its handle.
 func (s *scope) holder(ident any, key string) (*scope, int) {
 	for ; s != nil; s = s.parent {
-		if !s.live.Load() || (ident != nil && s.l.ident != ident) {
+		if s.over.Load() || (ident != nil && s.l.ident != ident) {
 			continue
 		}
 		for i, h := range s.handles() {
@@ -269,7 +302,7 @@ func (s *scope) finish(handlerErr error) error {
 		w.cancel(nil)
 		lostPanic = w.panicked.Load()
 	}
-	s.live.Store(false)
+	s.over.Store(true)
 	s.giveBack(true)
 	if lostPanic != nil {
 		panic(lostPanic.value)

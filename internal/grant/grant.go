@@ -53,9 +53,19 @@ func (g *Grant) Release(context.Context) error {
 	return nil
 }
 
+// Identity is who asks for a grant: the fields of a locking.Acquirer, which
+// this package cannot name (the locking package imports it). It is passed
+// by value, so that handing it over through an interface allocates nothing.
+type Identity struct {
+	MessageType string
+	TraceID     string
+	SpanID      string
+}
+
 // Acquirer is a provider that can fill a Grant its caller owns, instead of
 // allocating a handle: TryAcquire with the Grant as the handle, which is
-// granted exactly when the error is nil.
+// granted exactly when the error is nil. id is recorded as the holder, in
+// place of the locking.Acquirer a TryAcquire finds in its context.
 type Acquirer interface {
-	TryAcquireGrant(ctx context.Context, key string, timeout time.Duration, g *Grant) error
+	TryAcquireGrant(ctx context.Context, key string, timeout time.Duration, g *Grant, id Identity) error
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+	"github.com/turbomediator/turbomediator-go/internal/grant"
 	"github.com/turbomediator/turbomediator-go/providers/memory"
 )
 
@@ -104,7 +105,7 @@ func TestWaiterGetsLockWhenHolderReleases(t *testing.T) {
 // to fill it refuses, holds nothing and does not panic.
 func TestTryAcquireGrantRefusesANilGrant(t *testing.T) {
 	p := memory.New()
-	if err := p.TryAcquireGrant(context.Background(), "k", 0, nil); err == nil {
+	if err := p.TryAcquireGrant(context.Background(), "k", 0, nil, grant.Identity{}); err == nil {
 		t.Fatal("TryAcquireGrant with a nil grant returned no error")
 	}
 	if n := p.Len(); n != 0 {

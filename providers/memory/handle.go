@@ -1,6 +1,10 @@
 package memory
 
-import "github.com/turbomediator/turbomediator-go/internal/grant"
+import (
+	"time"
+
+	"github.com/turbomediator/turbomediator-go/internal/grant"
+)
 
 // A grant's handle is a *grant.Grant: a new one for every grant (or one the
 // locking behavior keeps inside its scope), so a stale handle, released
@@ -19,6 +23,13 @@ func (s *shard) release(st *keyState) {
 	s.mu.Lock()
 	if w := st.lockedPop(); w != nil {
 		w.token = s.lockedNextToken()
+		// Under the mutex, but only on a handover, which wakes a goroutine
+		// anyway.
+		var now time.Duration
+		if s.p.timed.Load() {
+			now = clock()
+		}
+		st.lockedGranted(w.token, &w.who, now)
 		s.mu.Unlock()
 		// Sent after unlocking, to keep the critical section short. It never
 		// blocks (one grant per wait, room for one), and the waiter cannot

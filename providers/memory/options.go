@@ -14,7 +14,8 @@ type Option interface {
 }
 
 type config struct {
-	shards int
+	shards   int
+	instance string
 }
 
 func defaultConfig() config { return config{shards: DefaultShards} }
@@ -39,3 +40,14 @@ func roundShards(n int) int {
 	}
 	return s
 }
+
+type instanceOption string
+
+func (o instanceOption) apply(c *config) { c.instance = string(o) }
+func (o instanceOption) String() string  { return fmt.Sprintf("memory.WithInstance(%q)", string(o)) }
+
+// WithInstance names this process in the holders the provider records
+// ([locking.Holder.Instance], reported by [Provider.Inspect] and in a
+// *[locking.HeldError]). The default, and the value of an empty name, is
+// [locking.DefaultInstance] ("host:pid").
+func WithInstance(name string) Option { return instanceOption(name) }

@@ -18,14 +18,19 @@ import (
 // goroutines. The zero value is ready to use with the default options; [New]
 // takes options.
 type Provider struct {
-	once   sync.Once
-	seed   maphash.Seed
-	shift  uint8 // 64 - log2(len(shards)): the hash's top bits pick the shard
-	shards []shard
+	once sync.Once
+	// instance is the Holder.Instance of every grant (WithInstance).
+	instance string
+	seed     maphash.Seed
+	shift    uint8 // 64 - log2(len(shards)): the hash's top bits pick the shard
+	shards   []shard
 	// closed is set by Close, and done closed with it: TryAcquire refuses,
 	// and the callers already waiting give up, with locking.ErrClosed.
-	closed    atomic.Bool
-	done      chan struct{}
+	closed atomic.Bool
+	done   chan struct{}
+	// timed is set by the first Inspect: from then on every grant reads
+	// the clock for its holder's Since.
+	timed     atomic.Bool
 	closeOnce sync.Once
 	// waiters recycles waiters with their channel and timer.
 	waiters sync.Pool
@@ -50,9 +55,16 @@ func New(opts ...Option) *Provider {
 
 func (p *Provider) setup(c config) {
 	n := roundShards(c.shards)
+	p.instance = c.instance
+	if p.instance == "" {
+		p.instance = locking.DefaultInstance()
+	}
 	p.seed = maphash.MakeSeed()
 	p.shift = uint8(64 - bits.TrailingZeros(uint(n)))
 	p.shards = make([]shard, n)
+	for i := range p.shards {
+		p.shards[i].p = p
+	}
 	p.done = make(chan struct{})
 }
 
@@ -76,8 +88,17 @@ func (p *Provider) hash(key string) (uint64, *shard) {
 // error wrapping ctx's error (and its cause, if different). Either way the
 // caller holds nothing and has left the queue. The in-memory provider never
 // fails otherwise.
+//
+// The [locking.Acquirer] in ctx, if any (see [locking.ContextWithAcquirer]),
+// is recorded as the holder, which [Provider.Inspect] reports; a caller that
+// gives up on a held key gets an error that is also a *[locking.HeldError]
+// naming the holder.
 func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Duration) (locking.Handle, error) {
-	g, err := p.acquire(ctx, key, timeout, nil)
+	var id grant.Identity
+	if a, ok := locking.AcquirerFromContext(ctx); ok {
+		id = grant.Identity{MessageType: a.MessageType, TraceID: a.TraceID, SpanID: a.SpanID}
+	}
+	g, err := p.acquire(ctx, key, timeout, nil, id)
 	if err != nil {
 		return nil, err
 	}
@@ -90,18 +111,19 @@ var errNoGrant = errors.New("memory: TryAcquireGrant needs a grant to fill")
 // TryAcquireGrant is [Provider.TryAcquire] filling g, which the caller
 // provides zeroed, instead of allocating a handle: g is the handle, granted
 // exactly when the error is nil. The locking behavior uses it to keep its
-// per-Send state and the handle in one allocation; applications call
-// TryAcquire.
-func (p *Provider) TryAcquireGrant(ctx context.Context, key string, timeout time.Duration, g *grant.Grant) error {
+// per-Send state and the handle in one allocation, and passes the holder's
+// identity as id rather than in ctx; applications call TryAcquire.
+func (p *Provider) TryAcquireGrant(ctx context.Context, key string, timeout time.Duration, g *grant.Grant, id grant.Identity) error {
 	if g == nil {
 		return errNoGrant
 	}
-	_, err := p.acquire(ctx, key, timeout, g)
+	_, err := p.acquire(ctx, key, timeout, g, id)
 	return err
 }
 
-// acquire is TryAcquire into g, or into a new Grant when g is nil.
-func (p *Provider) acquire(ctx context.Context, key string, timeout time.Duration, g *grant.Grant) (*grant.Grant, error) {
+// acquire is TryAcquire into g, or into a new Grant when g is nil, for the
+// holder id.
+func (p *Provider) acquire(ctx context.Context, key string, timeout time.Duration, g *grant.Grant, id grant.Identity) (*grant.Grant, error) {
 	if ctx.Err() != nil {
 		return nil, contextError(ctx, key)
 	}
@@ -109,11 +131,20 @@ func (p *Provider) acquire(ctx context.Context, key string, timeout time.Duratio
 	if p.closed.Load() {
 		return nil, closedError(key)
 	}
+	// Read before the mutex, to keep the critical section short; a waiter's
+	// grant time is read by the releaser that hands the key over. Only once
+	// someone has called Inspect (see there): a clock read is a third of an
+	// uncontended grant's cost.
+	var now time.Duration
+	if p.timed.Load() {
+		now = clock()
+	}
 	sh.mu.Lock()
 	st := sh.keys.find(h, key)
 	if st == nil {
 		st = sh.lockedNewState(key, h)
 		token := sh.lockedNextToken()
+		st.lockedGranted(token, &id, now)
 		sh.mu.Unlock()
 		// Allocated once the key is ours: if the allocation has to help the
 		// garbage collector, the others queue up meanwhile instead of
@@ -121,10 +152,12 @@ func (p *Provider) acquire(ctx context.Context, key string, timeout time.Duratio
 		return granted(g, key, token, st), nil
 	}
 	if timeout <= 0 {
+		err := p.lockedHeldError(st, key, timeout)
 		sh.mu.Unlock()
-		return nil, &locking.Error{Key: key, Timeout: timeout}
+		return nil, err
 	}
 	w := p.getWaiter()
+	w.who = id
 	st.lockedPush(w)
 	sh.mu.Unlock()
 	if p.queued != nil {
@@ -169,6 +202,10 @@ func (p *Provider) wait(ctx context.Context, key string, sh *shard, st *keyState
 		// Not granted: leave the queue. st stays, because someone holds the
 		// key (a key's state lives exactly as long as it is held).
 		st.lockedRemove(w)
+		var held error
+		if !cancelled && !closed {
+			held = p.lockedHeldError(st, key, timeout)
+		}
 		sh.mu.Unlock()
 		p.putWaiter(w)
 		switch {
@@ -177,7 +214,7 @@ func (p *Provider) wait(ctx context.Context, key string, sh *shard, st *keyState
 		case closed:
 			return nil, closedError(key)
 		}
-		return nil, &locking.Error{Key: key, Timeout: timeout}
+		return nil, held
 	}
 	sh.mu.Unlock()
 	// The releaser granted w just before we took the mutex: the signal is in
@@ -215,6 +252,7 @@ func (p *Provider) putWaiter(w *waiter) {
 		default:
 		}
 	}
+	w.who = grant.Identity{}
 	p.waiters.Put(w)
 }
 

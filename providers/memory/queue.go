@@ -1,6 +1,10 @@
 package memory
 
-import "time"
+import (
+	"time"
+
+	"github.com/turbomediator/turbomediator-go/internal/grant"
+)
 
 // waiter is one caller blocked in TryAcquire. The caller's goroutine is the
 // only one that waits on it; the releasing goroutine sends the grant.
@@ -13,6 +17,9 @@ type waiter struct {
 	grant chan struct{}
 	// timer bounds the wait; reused across waits through the provider's pool.
 	timer *time.Timer
+	// who is the caller's identity, recorded as the holder when the key is
+	// handed to it.
+	who grant.Identity
 	// prev, next and queued are guarded by the shard's mutex. queued is true
 	// from push until the waiter is granted or gives up.
 	prev, next *waiter

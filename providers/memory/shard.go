@@ -2,7 +2,10 @@ package memory
 
 import (
 	"sync"
+	"time"
 	"unsafe"
+
+	"github.com/turbomediator/turbomediator-go/internal/grant"
 )
 
 // shard is one independently locked part of the key map, with the fencing
@@ -17,8 +20,9 @@ type shard struct {
 // pair of lines that x86 prefetchers fetch together.
 const cacheLine = 128
 
-// shardState is a shard's data. Every field is guarded by mu.
+// shardState is a shard's data. Every field but p is guarded by mu.
 type shardState struct {
+	p    *Provider // set once by setup
 	mu   sync.Mutex
 	keys table
 	// free keeps a few keyStates for reuse, linked through next, so locking a
@@ -39,8 +43,14 @@ type shardState struct {
 type keyState struct {
 	shard *shard
 	// key and hash are the key held and its hash (see Provider.hash).
-	key        string
-	hash       uint64
+	key  string
+	hash uint64
+	// token, since and who describe the current holder: its fencing token,
+	// the clock() of its grant (0 when the provider did not read the clock:
+	// see Provider.Inspect) and its identity. Set at every grant.
+	token      uint64
+	since      time.Duration
+	who        grant.Identity
 	head, tail *waiter
 	waiting    int
 	next       *keyState // free-list link while unused
@@ -76,9 +86,29 @@ func (s *shard) lockedNewState(key string, h uint64) *keyState {
 func (s *shard) lockedDeleteState(st *keyState) {
 	s.keys.remove(st)
 	st.key = "" // the key's bytes may be a finished Send's scope
+	// st.who stays: a few small strings, kept by at most maxFree states a
+	// shard, which the next grant of st most often finds equal (the same
+	// message type, no trace), so it need not write them again.
 	if s.nfree < maxFree {
 		st.next = s.free
 		s.free = st
 		s.nfree++
+	}
+}
+
+// lockedGranted records the holder of a grant: its token, the clock() of
+// the grant and who asked. The caller holds the shard's mutex.
+func (st *keyState) lockedGranted(token uint64, who *grant.Identity, now time.Duration) {
+	st.token, st.since = token, now
+	// Field by field, and only what changed: a plain struct copy would
+	// copy all three strings with the collector's barriers on every grant.
+	if st.who.MessageType != who.MessageType {
+		st.who.MessageType = who.MessageType
+	}
+	if st.who.TraceID != who.TraceID {
+		st.who.TraceID = who.TraceID
+	}
+	if st.who.SpanID != who.SpanID {
+		st.who.SpanID = who.SpanID
 	}
 }
