@@ -49,3 +49,30 @@ func ExampleWithEtcdDistributedLockingFromDI() {
 		}),
 	)
 }
+
+// Who holds a lock, from any process on the same cluster: the holder's
+// instance and message type, its token, how long it has held the lock and
+// what is left of its lease.
+func ExampleProvider_Inspect() {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{"http://127.0.0.1:2379"}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cli.Close()
+	p, err := etcd.New(cli, &etcd.Options{Instance: "ops-console"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer p.Close()
+	info, err := p.Inspect(context.Background(), "withdraw:42")
+	if err != nil {
+		fmt.Println(err) // matches locking.ErrUnavailable when etcd does not answer
+		return
+	}
+	if info.Held {
+		fmt.Printf("%s held by %s (%s) for %s, token %d, lease left %s\n",
+			info.Key, info.Holder.Instance, info.Holder.MessageType, info.HeldFor, info.Token, info.LeaseLeft)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 )
@@ -15,8 +16,21 @@ type handle struct {
 	p     *Provider
 	key   string
 	entry string
-	token uint64 // set when granted, before the handle is returned
+	slot  uint32    // the entry's name's slot, see Provider.track
+	token uint64    // set when granted, before the handle is returned
+	since time.Time // when it was granted, guarded by p.mu
 	sess  *session
+
+	// rev is the entry's create revision once known; deletedAt the latest
+	// deletion of the entry's name the prefix watch reported before that.
+	// Both are guarded by p.mu.
+	rev       int64
+	deletedAt int64
+
+	// watchTimer has the entry watched once held for watchAfter; watched
+	// says it is. Both are guarded by p.mu.
+	watchTimer *time.Timer
+	watched    bool
 
 	lost locking.LostSignal
 
@@ -56,7 +70,7 @@ func (h *handle) Release(ctx context.Context) error {
 	h.releaseOnce.Do(func() {
 		first = true
 		h.p.untrack(h)
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.p.s.releaseTimeout)
+		ctx, cancel := untilDeadline(context.WithoutCancel(ctx), time.Now().Add(h.p.s.releaseTimeout))
 		defer cancel()
 		resp, err := h.p.client.Delete(ctx, h.entry)
 		switch {
@@ -64,7 +78,10 @@ func (h *handle) Release(ctx context.Context) error {
 			h.p.abandon(h.sess)
 			h.releaseErr = &locking.UnavailableError{Key: h.key, Err: fmt.Errorf("etcd: release: %w", err)}
 		case resp.Deleted == 0:
+			h.p.freeSlot(h)
 			h.releaseErr = fmt.Errorf("etcd: release %q: %w (its entry was gone)", h.key, locking.ErrLockLost)
+		default:
+			h.p.freeSlot(h)
 		}
 	})
 	if !first {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 )
 
 // Default values of [Options]; a zero field takes its default.
@@ -53,6 +55,10 @@ type Options struct {
 	// ReleaseTimeout bounds a Release, which runs on a context that the
 	// caller's cancellation does not reach. Default 5s.
 	ReleaseTimeout time.Duration
+	// Instance names this process in the holder identity stored with each
+	// lock (see [Provider.Inspect]). Default locking.DefaultInstance(),
+	// "host:pid".
+	Instance string
 }
 
 // ErrInvalidOptions is wrapped by the error of an invalid [Options]: New
@@ -66,6 +72,7 @@ type settings struct {
 	dialTimeout    time.Duration
 	requestTimeout time.Duration
 	releaseTimeout time.Duration
+	instance       string
 }
 
 func (o *Options) settings() (settings, error) {
@@ -78,6 +85,10 @@ func (o *Options) settings() (settings, error) {
 		dialTimeout:    orDefault(in.DialTimeout, DefaultDialTimeout),
 		requestTimeout: orDefault(in.RequestTimeout, DefaultRequestTimeout),
 		releaseTimeout: orDefault(in.ReleaseTimeout, DefaultReleaseTimeout),
+		instance:       in.Instance,
+	}
+	if s.instance == "" {
+		s.instance = locking.DefaultInstance()
 	}
 	if s.keyPrefix == "" {
 		s.keyPrefix = DefaultKeyPrefix

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -33,22 +31,34 @@ var ErrClosed = errors.New("etcd: provider closed")
 type Provider struct {
 	client *clientv3.Client
 	s      settings
-	seq    atomic.Uint64
 
-	mu       sync.Mutex // guards sess, opening, closed, waiters, entries, watching and handles' tokens
-	sess     *session
-	closed   bool
-	waiters  map[string]int
-	entries  map[string]*handle // queue entries of this provider, held or waiting
-	watching bool
-	opening  *opening // the session being opened, if one is
+	mu      sync.Mutex // guards sess, opening, closed, waiters, entries, watch, watched and handles' grant state
+	sess    *session
+	closed  bool
+	waiters map[string]int
+	lines   map[string]*line   // callers waiting for a key, see line.go
+	entries map[string]*handle // queue entries of this provider, held or waiting
+	opening *opening           // the session being opened, if one is
 
-	// watchCtx ends the prefix watch (see watch.go) at Close.
+	// slots name the entries: an entry is <queue><lease>-<slot>, its slot
+	// unique among the provider's live entries and reused once etcd
+	// confirmed the entry's deletion (see track).
+	freeSlots []uint32
+	nextSlot  uint32
+
+	// watch is the prefix watch (see watch.go) while it runs; watched counts
+	// the held handles it is there for.
+	watch   *prefixWatch
+	watched int
+
+	// watchCtx ends the prefix watch and the checks of held entries at
+	// Close.
 	watchCtx    context.Context
 	watchCancel context.CancelFunc
 
-	// wg counts the provider's goroutines: the session keep-alive and the
-	// prefix watch. Close waits for them.
+	// wg counts the provider's goroutines: the session keep-alive, the
+	// prefix watch while it runs, and a check of a held entry in flight.
+	// Close waits for them.
 	wg sync.WaitGroup
 }
 
@@ -70,6 +80,7 @@ func New(client *clientv3.Client, opts *Options) (*Provider, error) {
 		client:      client,
 		s:           s,
 		waiters:     map[string]int{},
+		lines:       map[string]*line{},
 		entries:     map[string]*handle{},
 		watchCtx:    ctx,
 		watchCancel: cancel,
@@ -89,8 +100,8 @@ func (p *Provider) QueuePrefix(key string) string {
 	return p.s.keyPrefix + url.PathEscape(key) + "/"
 }
 
-// Waiters returns how many goroutines of this provider are queued for key
-// (their entry created, the lock not yet theirs).
+// Waiters returns how many goroutines of this provider are waiting for key
+// (in the provider's line or in etcd's queue, the lock not yet theirs).
 func (p *Provider) Waiters(key string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -207,6 +218,16 @@ type opening struct {
 // confirmed that deletion. A queue entry that could not be deleted goes with
 // the session lease, which the provider then stops renewing: it never
 // becomes an orphan grant.
+//
+// Callers of one provider for one key line up in the provider (first come,
+// first served): only the first of the line has an entry in etcd's queue
+// while it waits, and the next one enqueues in etcd as soon as it is
+// granted. So etcd holds at most two entries per provider and key (the
+// holder's and the next one's) however many goroutines wait, and a handoff
+// costs the same with 2,000 waiters as with one. A single try does not line
+// up (it does not wait): it asks etcd, so that it reports unavailability
+// when etcd does not answer, never contention with a caller that is itself
+// failing.
 func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Duration) (locking.Handle, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("etcd: acquiring %q: %w", key, err)
@@ -214,9 +235,45 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 	start := time.Now()
 	single := timeout <= 0
 	deadline := start.Add(timeout)
-	reqDeadline := start.Add(p.s.requestTimeout)
 	if single {
 		deadline = start.Add(p.s.dialTimeout)
+	}
+	if single {
+		return asHandle(p.acquireAsHead(ctx, key, timeout, single, deadline))
+	}
+	t := p.joinLine(key)
+	if t != nil {
+		p.addWaiter(key, 1)
+		err := p.waitInLine(ctx, t, deadline)
+		p.addWaiter(key, -1)
+		if err != nil {
+			if p.leaveLine(key, t) {
+				p.passHead(key)
+			}
+			if errors.Is(err, errTimedOut) {
+				return nil, &locking.Error{Key: key, Timeout: timeout}
+			}
+			return nil, fmt.Errorf("etcd: acquiring %q: %w", key, err)
+		}
+	}
+	h, err := p.acquireAsHead(ctx, key, timeout, single, deadline)
+	p.passHead(key)
+	return asHandle(h, err)
+}
+
+// asHandle returns h as a locking.Handle, nil (not a nil *handle) on error.
+func asHandle(h *handle, err error) (locking.Handle, error) {
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// acquireAsHead is TryAcquire for the first caller of the provider's line
+// for key: it enqueues in etcd and waits there.
+func (p *Provider) acquireAsHead(ctx context.Context, key string, timeout time.Duration, single bool, deadline time.Time) (*handle, error) {
+	reqDeadline := time.Now().Add(p.s.requestTimeout)
+	if single {
 		reqDeadline = deadline
 	}
 	sess, err := p.session(ctx, reqDeadline)
@@ -224,15 +281,14 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 		return nil, p.failure(ctx, key, err)
 	}
 	queue := p.QueuePrefix(key)
-	entry := queue + strconv.FormatInt(int64(sess.id), 16) + "-" + strconv.FormatUint(p.seq.Add(1), 36)
-	h := p.track(key, entry, sess)
+	h := p.track(key, queue, sess)
 
-	rev, first, err := p.enqueue(ctx, sess, queue, entry, reqDeadline)
+	rev, first, err := p.enqueue(ctx, sess, queue, h.entry, reqDeadline)
 	if err != nil {
 		p.untrack(h)
 		// The entry may have been created although the answer never came.
 		if ctx.Err() != nil {
-			_ = p.giveBack(sess, entry)
+			_ = p.giveBack(h)
 		} else {
 			// etcd did not answer in time: a delete would not either. The
 			// entry, if it was created, goes with the lease.
@@ -240,11 +296,11 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 		}
 		return nil, p.failure(ctx, key, err)
 	}
-	p.ensureWatching(rev + 1)
+	p.created(h, rev)
 	if !first {
 		if single {
 			p.untrack(h)
-			if err := p.giveBack(sess, entry); err != nil {
+			if err := p.giveBack(h); err != nil {
 				return nil, &locking.UnavailableError{Key: key, Err: err}
 			}
 			return nil, &locking.Error{Key: key, Timeout: 0}
@@ -254,7 +310,7 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 		p.addWaiter(key, -1)
 		if err != nil {
 			p.untrack(h)
-			if gerr := p.giveBack(sess, entry); gerr != nil && errors.Is(err, errTimedOut) {
+			if gerr := p.giveBack(h); gerr != nil && errors.Is(err, errTimedOut) {
 				err = gerr // contention is reported only when etcd confirmed
 			}
 			if errors.Is(err, errTimedOut) {
@@ -263,10 +319,10 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 			return nil, p.failure(ctx, key, err)
 		}
 	}
-	p.grant(h, rev)
+	p.grant(h)
 	if sess.isDone() || h.lost.Fired() {
 		p.untrack(h)
-		_ = p.giveBack(sess, entry)
+		_ = p.giveBack(h)
 		return nil, &locking.UnavailableError{Key: key, Err: errors.New("etcd: the queue entry or its session lease was lost while waiting")}
 	}
 	return h, nil
@@ -276,12 +332,12 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 // and reads the queue's first entry in the same transaction. It returns the
 // entry's create revision and whether it is first.
 func (p *Provider) enqueue(ctx context.Context, sess *session, queue, entry string, deadline time.Time) (int64, bool, error) {
-	tctx, cancel := context.WithDeadline(ctx, deadline)
+	tctx, cancel := untilDeadline(ctx, deadline)
 	defer cancel()
 	resp, err := p.client.Txn(tctx).
 		If(clientv3.Compare(clientv3.CreateRevision(entry), "=", 0)).
 		Then(
-			clientv3.OpPut(entry, "", clientv3.WithLease(sess.id)),
+			clientv3.OpPut(entry, p.entryValueFor(ctx, time.Now()), clientv3.WithLease(sess.id)),
 			clientv3.OpGet(queue, clientv3.WithFirstCreate()...),
 		).Commit()
 	if err != nil {
@@ -295,16 +351,18 @@ func (p *Provider) enqueue(ctx context.Context, sess *session, queue, entry stri
 	return rev, len(kvs) > 0 && kvs[0].CreateRevision == rev, nil
 }
 
-// giveBack deletes entry, bounded by Options.RequestTimeout, on a context
-// the caller's cancellation does not reach. When etcd cannot confirm the
-// deletion it abandons the session, so the entry goes with the lease.
-func (p *Provider) giveBack(sess *session, entry string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), p.s.requestTimeout)
+// giveBack deletes h's entry, bounded by Options.RequestTimeout, on a
+// context the caller's cancellation does not reach, and frees its name for
+// reuse. When etcd cannot confirm the deletion it abandons the session, so
+// the entry goes with the lease (and its name is not reused).
+func (p *Provider) giveBack(h *handle) error {
+	ctx, cancel := untilDeadline(context.Background(), time.Now().Add(p.s.requestTimeout))
 	defer cancel()
-	if _, err := p.client.Delete(ctx, entry); err != nil {
-		p.abandon(sess)
+	if _, err := p.client.Delete(ctx, h.entry); err != nil {
+		p.abandon(h.sess)
 		return fmt.Errorf("etcd: deleting the queue entry (it goes with the session lease): %w", err)
 	}
+	p.freeSlot(h)
 	return nil
 }
 

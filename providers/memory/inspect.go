@@ -27,8 +27,8 @@ func clock() time.Duration { return time.Since(clockBase) }
 // costs about a third of an uncontended grant, which an application that
 // never asks should not pay. A key granted before that first call reports a
 // zero Holder.Since and HeldFor. To have every grant timed, call Inspect once
-// at start-up (any key will do); a debug handler that lists locks does so
-// when it is built.
+// at start-up (any key will do), as a debug handler listing locks may when
+// it is built.
 func (p *Provider) Inspect(ctx context.Context, key string) (locking.LockInfo, error) {
 	if ctx.Err() != nil {
 		return locking.LockInfo{}, contextError(ctx, key)
@@ -71,13 +71,16 @@ func (p *Provider) lockedHolder(st *keyState) locking.Holder {
 	return h
 }
 
-// lockedHeldError is what a caller that gave up on st's key after timeout
+// lockedHeldError is what a caller that gave up on key (st's) after timeout
 // gets: the *locking.Error of the behavior's contract, and the
-// *locking.HeldError naming the holder. The caller holds the shard's mutex.
-func (p *Provider) lockedHeldError(st *keyState, timeout time.Duration) error {
+// *locking.HeldError naming the holder. It names the caller's own key
+// string, not st.key, which may be made over the holder's lock scope: an
+// error a caller keeps must not keep another request's scope alive. The
+// caller holds the shard's mutex.
+func (p *Provider) lockedHeldError(st *keyState, key string, timeout time.Duration) error {
 	return &contentionError{
-		err:  locking.Error{Key: st.key, Timeout: timeout},
-		held: locking.HeldError{Key: st.key, Holder: p.lockedHolder(st)},
+		err:  locking.Error{Key: key, Timeout: timeout},
+		held: locking.HeldError{Key: key, Holder: p.lockedHolder(st)},
 	}
 }
 

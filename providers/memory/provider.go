@@ -152,7 +152,7 @@ func (p *Provider) acquire(ctx context.Context, key string, timeout time.Duratio
 		return granted(g, key, token, st), nil
 	}
 	if timeout <= 0 {
-		err := p.lockedHeldError(st, timeout)
+		err := p.lockedHeldError(st, key, timeout)
 		sh.mu.Unlock()
 		return nil, err
 	}
@@ -204,7 +204,7 @@ func (p *Provider) wait(ctx context.Context, key string, sh *shard, st *keyState
 		st.lockedRemove(w)
 		var held error
 		if !cancelled && !closed {
-			held = p.lockedHeldError(st, timeout)
+			held = p.lockedHeldError(st, key, timeout)
 		}
 		sh.mu.Unlock()
 		p.putWaiter(w)

@@ -10,8 +10,11 @@ import (
 	"github.com/turbomediator/turbomediator-go/providers/memory"
 )
 
-// slack is how far past its timeout a wait may end on a busy 2-core machine.
-const slack = 50 * time.Millisecond
+// slack is how far past its timeout a wait may end on a busy 2-core
+// machine. These tests check that a wait never ends early and does end; how
+// promptly is a matter for benchmarks: at a load average of 17 a 100 ms
+// wait was seen to end after 214 ms, the goroutine waiting for a core.
+const slack = time.Second
 
 func TestTimeoutZeroFailsAtOnce(t *testing.T) {
 	p := memory.New()

@@ -4,7 +4,9 @@
 // /dev/shm when there is one, so fsync is cheap). The test's cleanup stops
 // every member. Faults are injected on the real processes: [Member.Stop],
 // [Member.Start] (same ports, same data), [Member.Kill] (SIGKILL),
-// [Member.Pause] and [Member.Resume] (SIGSTOP/SIGCONT).
+// [Member.Pause] and [Member.Resume] (SIGSTOP/SIGCONT); and, for a cluster
+// started by [StartClusterWithPeerNet], a member cut off from its peers
+// ([PeerNet.Isolate]).
 //
 // The binary is etcd from /usr/bin or PATH, or the file named by the
 // environment variable ETCD_BIN. When it is missing the test is skipped with
@@ -51,6 +53,7 @@ type Member struct {
 	dir        string
 	clientPort int
 	peerPort   int
+	advertised int    // the peer port the others dial: peerPort, or a PeerNet proxy's
 	initial    string // --initial-cluster
 
 	mu     sync.Mutex
@@ -73,6 +76,13 @@ func Start(tb testing.TB) *Cluster {
 // CI=true, fails it) when etcd is not installed.
 func StartCluster(tb testing.TB, n int) *Cluster {
 	tb.Helper()
+	return startCluster(tb, n, nil)
+}
+
+// startCluster is StartCluster; when pn is not nil, each member's peers
+// reach it through a proxy of pn.
+func startCluster(tb testing.TB, n int, pn *PeerNet) *Cluster {
+	tb.Helper()
 	bin := lookBinary(tb)
 	ports, err := freePorts(2 * n)
 	if err != nil {
@@ -89,7 +99,15 @@ func StartCluster(tb testing.TB, n int) *Cluster {
 			clientPort: ports[2*i],
 			peerPort:   ports[2*i+1],
 		}
-		initial = append(initial, fmt.Sprintf("%s=http://127.0.0.1:%d", m.name, m.peerPort))
+		m.advertised = m.peerPort
+		if pn != nil {
+			port, err := pn.add(tb, i, m.peerPort)
+			if err != nil {
+				tb.Fatalf("etcdtest: %v", err)
+			}
+			m.advertised = port
+		}
+		initial = append(initial, fmt.Sprintf("%s=http://127.0.0.1:%d", m.name, m.advertised))
 		c.Members = append(c.Members, m)
 	}
 	for _, m := range c.Members {
@@ -142,7 +160,7 @@ func (m *Member) launch() error {
 		"--listen-client-urls", m.Endpoint(),
 		"--advertise-client-urls", m.Endpoint(),
 		"--listen-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", m.peerPort),
-		"--initial-advertise-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", m.peerPort),
+		"--initial-advertise-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", m.advertised),
 		"--initial-cluster", m.initial,
 		"--initial-cluster-state", state,
 		"--initial-cluster-token", "etcdtest",
