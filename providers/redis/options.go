@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/bsm/redislock"
+
+	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 )
 
 // Default values of [Options]; a zero field takes its default.
@@ -106,6 +108,10 @@ type Options struct {
 	// provider creates) fails with [ErrEvictionPolicy] on such a server; see
 	// docs/reliability.md.
 	AllowKeyEviction bool
+	// Instance names this process in the holder record of every lock it
+	// takes (see [Provider.Inspect]): a service and replica name, say.
+	// Default locking.DefaultInstance(), "host:pid".
+	Instance string
 	// Logger receives the provider's warnings, such as a server that refuses
 	// CONFIG GET (managed Redis), so that its eviction policy could not be
 	// checked. Default slog.Default().
@@ -123,6 +129,7 @@ type settings struct {
 	newRetry       func() redislock.RetryStrategy
 	allowEviction  bool
 	logger         *slog.Logger
+	instance       string // recorded as the holder's instance
 }
 
 // ErrInvalidOptions is wrapped by the error of an invalid [Options] (a brace
@@ -147,6 +154,10 @@ func (o *Options) settings() (settings, error) {
 		newRetry:       in.RetryStrategy,
 		allowEviction:  in.AllowKeyEviction,
 		logger:         in.Logger,
+		instance:       in.Instance,
+	}
+	if s.instance == "" {
+		s.instance = locking.DefaultInstance()
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()

@@ -14,6 +14,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/lockvalue"
 )
 
 // UniversalClient is go-redis's client interface (standalone, cluster or
@@ -198,13 +199,13 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 		return nil, &locking.UnavailableError{Key: key, Err: errClosed}
 	}
 	start := time.Now()
-	r := p.newRequest(key)
+	r := p.newRequest(ctx, key)
 	if timeout <= 0 {
 		h, _, err := p.attempt(ctx, r, start.Add(p.s.dialTimeout))
 		if h != nil || err != nil {
 			return h, err
 		}
-		return nil, &locking.Error{Key: key, Timeout: max(timeout, 0)}
+		return nil, r.contended(max(timeout, 0))
 	}
 	deadline := start.Add(timeout)
 	place, head := p.local.join(key, r.owner)
@@ -226,17 +227,26 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 // and the scripts' arguments, built once (a grant's handle keeps it for the
 // release) so that the calls allocate no argument lists of their own.
 type request struct {
-	key         string // the caller's key
-	k           keys
+	key string // the caller's key
+	k   keys
+	// owner is the client's part of the lock's value: the owner id and the
+	// holder record (see package lockvalue), compared as a prefix of the
+	// stored value by the scripts.
 	owner       string
 	scriptKeys  [2]string // lock, fence
 	acquireArgs [3]any    // owner, TTL, fence TTL
 	releaseArgs [2]any    // owner, channel
+	// holder is the value of the key's holder in the last answer "taken"
+	// (see acquireScript); "" when none came.
+	holder string
 }
 
-func (p *Provider) newRequest(key string) *request {
+// newRequest prepares an acquisition of key, by the locking.Acquirer of
+// ctx when it has one.
+func (p *Provider) newRequest(ctx context.Context, key string) *request {
 	r := &request{key: key, k: newKeys(p.s.keyPrefix, key)}
-	r.owner = p.self + strconv.FormatUint(p.seq.Add(1), 36)
+	a, _ := locking.AcquirerFromContext(ctx)
+	r.owner = lockvalue.Client(p.self, p.seq.Add(1), p.s.instance, a)
 	r.scriptKeys = [2]string{r.k.lock, r.k.fence}
 	owner := any(r.owner) // boxed once for both scripts
 	r.acquireArgs = [3]any{owner, p.ttlArg, p.fenceTTLArg}
@@ -244,17 +254,46 @@ func (p *Provider) newRequest(key string) *request {
 	return r
 }
 
+// contended is the error of an acquisition that found key taken for
+// timeout: a *locking.Error that, when Redis named the holder, also matches
+// *locking.HeldError.
+func (r *request) contended(timeout time.Duration) error {
+	le := &locking.Error{Key: r.key, Timeout: timeout}
+	if r.holder == "" {
+		return le
+	}
+	v := lockvalue.Parse(r.holder)
+	if !v.Recorded {
+		return le
+	}
+	return &heldError{le: le, held: &locking.HeldError{Key: r.key, Holder: v.Holder}}
+}
+
+// heldError is contention that names the holder: both a *locking.Error,
+// as callers of a provider expect, and a *locking.HeldError.
+type heldError struct {
+	le   *locking.Error
+	held *locking.HeldError
+}
+
+func (e *heldError) Error() string   { return e.le.Error() + ": held by " + e.held.Holder.Instance }
+func (e *heldError) Unwrap() []error { return []error{e.le, e.held} }
+
 // attempt runs the acquire script once, cut short at deadline. It returns a
-// handle, or the remaining lease of the current holder (0 if unknown), or an
-// error: ctx's when ctx ended, a *locking.UnavailableError when Redis failed
-// or did not answer by deadline.
+// handle, or the remaining lease of the current holder (0 if unknown, and
+// r.holder its value), or an error: ctx's when ctx ended, a
+// *locking.UnavailableError when Redis failed or did not answer by deadline.
 func (p *Provider) attempt(ctx context.Context, r *request, deadline time.Time) (locking.Handle, time.Duration, error) {
 	key, k, owner := r.key, r.k, r.owner
 	start := time.Now()
 	cctx, cancel := context.WithDeadline(ctx, deadline)
-	n, err := p.batch.run(cctx, acquireScript, r.scriptKeys[:], r.acquireArgs[:]...)
+	reply, err := p.batch.do(cctx, acquireScript, r.scriptKeys[:], r.acquireArgs[:]...)
 	cut := cctx.Err() != nil
 	cancel()
+	var n int64
+	if err == nil {
+		n, r.holder, err = acquireReply(reply)
+	}
 	if err != nil {
 		if mayHaveRun(err) {
 			// The script may have run, or may still run, although its
@@ -275,12 +314,31 @@ func (p *Provider) attempt(ctx context.Context, r *request, deadline time.Time) 
 	}
 	switch {
 	case n >= 1:
+		r.holder = ""
 		return p.newHandle(r, uint64(n), start, false), 0, nil
 	case n == -1:
 		return nil, 0, nil
 	default:
 		return nil, time.Duration(-2-n) * time.Millisecond, nil
 	}
+}
+
+// acquireReply reads acquireScript's reply: the token, -1, or, when the key
+// is taken, -2 - the remaining lease in ms with the holder's value.
+func acquireReply(reply any) (n int64, holder string, err error) {
+	switch v := reply.(type) {
+	case int64:
+		return v, "", nil
+	case []any:
+		if len(v) == 2 {
+			n, ok1 := v[0].(int64)
+			holder, ok2 := v[1].(string)
+			if ok1 && ok2 {
+				return n, holder, nil
+			}
+		}
+	}
+	return 0, "", fmt.Errorf("redis: unexpected acquire reply %v", reply)
 }
 
 // forgetLater gives back, in the background, the grant that an acquisition

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/lockvalue"
 )
 
 // Redlock is a [locking.Provider] on several independent Redis masters (the
@@ -389,7 +390,7 @@ func (r *Redlock) waitOver(ctx context.Context, key string, timeout time.Duratio
 // an error when too few nodes answered in time or ctx ended. Whatever a
 // failed attempt was granted it gives back before returning.
 func (r *Redlock) attempt(ctx context.Context, key string, k keys, deadline time.Time) (*redlockHandle, time.Duration, error) {
-	l := r.newLease(key, k)
+	l := r.newLease(ctx, key, k)
 	start := time.Now()
 	validUntil := start.Add(r.s.ttl - r.s.drift)
 	callsEnd := start.Add(r.s.nodeTimeout)
@@ -511,10 +512,12 @@ func (l *lease) agreeOnToken(counters []int64, validUntil time.Time) (int64, err
 }
 
 // newLease starts one attempt's lease with an owner value of its own, so a
-// late grant of a failed attempt can never pass for a later one.
-func (r *Redlock) newLease(key string, k keys) *lease {
+// late grant of a failed attempt can never pass for a later one. The value
+// records the locking.Acquirer of ctx (see package lockvalue).
+func (r *Redlock) newLease(ctx context.Context, key string, k keys) *lease {
 	keys := []string{k.lock, k.fence}
-	owner := r.self + strconv.FormatUint(r.seq.Add(1), 36)
+	a, _ := locking.AcquirerFromContext(ctx)
+	owner := lockvalue.Client(r.self, r.seq.Add(1), r.s.instance, a)
 	return &lease{
 		r:          r,
 		key:        key,

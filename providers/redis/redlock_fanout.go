@@ -175,7 +175,12 @@ type lease struct {
 
 // acquireOn asks one node for the lock with the single-node acquire script.
 func (l *lease) acquireOn(ctx context.Context, c Client) (int64, error) {
-	return acquireScript.Run(ctx, c, l.scriptKeys, l.acquireArgs...).Int64()
+	v, err := acquireScript.Run(ctx, c, l.scriptKeys, l.acquireArgs...).Result()
+	if err != nil {
+		return 0, err
+	}
+	n, _, err := acquireReply(v)
+	return n, err
 }
 
 // releaseOn deletes the lock on one node if the lease owns it there.

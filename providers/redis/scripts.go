@@ -3,14 +3,18 @@ package redis
 import goredis "github.com/redis/go-redis/v9"
 
 // acquireScript grants the lock and issues its fencing token in one atomic
-// step, so no other grant can come between the two.
+// step, so no other grant can come between the two, and records who holds
+// it in the lock's value.
 //
-// KEYS: lock, fence. ARGV: owner, ttl in ms, fence ttl in ms (TTL +
-// FenceRetention).
-// Returns the token (>= 1) when granted. When the lock is held by someone
-// else it returns -2 - the remaining lease in ms (<= -2), which tells a
-// waiter when an abandoned lease will run out, or -1 when the key has no
-// expiry (not one of ours).
+// KEYS: lock, fence. ARGV: the client's part of the value (see package
+// lockvalue: owner id and holder, each followed by '|'), ttl in ms, fence
+// ttl in ms (TTL + FenceRetention).
+// Returns the token (>= 1) when granted; the value stored is the client's
+// part followed by the server's clock in microseconds, '|' and the token.
+// When the lock is held by someone else it returns {-2 - the remaining
+// lease in ms (<= -2), the holder's value}: the lease tells a waiter when an
+// abandoned lease will run out, the value who holds it. It returns -1 when
+// the key has no expiry (not one of ours).
 //
 // The token comes from the key's fence counter: INCR while the counter
 // exists; when it does not (never made, or expired), the server's clock in
@@ -27,30 +31,34 @@ import goredis "github.com/redis/go-redis/v9"
 // Asking again with the same owner (a client retrying after a lost reply)
 // returns the token already issued instead of failing, so retries are safe.
 var acquireScript = goredis.NewScript(`
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+local v = redis.call('GET', KEYS[1])
+if not v then
+	local t = redis.call('TIME')
+	local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 	local token = redis.call('INCR', KEYS[2])
 	if token == 1 then
-		local t = redis.call('TIME')
-		token = tonumber(t[1]) * 1000000 + tonumber(t[2])
+		token = now
 		redis.call('SET', KEYS[2], string.format('%d', token), 'PX', ARGV[3])
 	end
+	redis.call('SET', KEYS[1], ARGV[1] .. string.format('%d|%d', now, token), 'PX', ARGV[2])
 	return token
 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+if string.sub(v, 1, #ARGV[1]) == ARGV[1] then
 	redis.call('PEXPIRE', KEYS[1], ARGV[2])
-	return tonumber(redis.call('GET', KEYS[2]))
+	return tonumber(string.match(v, '|(%d+)$')) or tonumber(redis.call('GET', KEYS[2]))
 end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then return -1 end
-return -2 - ttl
+return {-2 - ttl, v}
 `)
 
 // extendScript renews the lease only while the caller still owns it.
 //
-// KEYS: lock. ARGV: owner, ttl in ms. Returns 1 when extended, 0 when the
-// lock is no longer the caller's.
+// KEYS: lock. ARGV: the client's part of the value (the owner), ttl in ms.
+// Returns 1 when extended, 0 when the lock is no longer the caller's.
 var extendScript = goredis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then
 	return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
@@ -61,10 +69,11 @@ return 0
 // provider ignores its own announcements: it wakes its local waiters
 // directly).
 //
-// KEYS: lock. ARGV: owner, channel. Returns 1 when released, 0 when the lock
-// was no longer the caller's.
+// KEYS: lock. ARGV: the client's part of the value (the owner), channel.
+// Returns 1 when released, 0 when the lock was no longer the caller's.
 var releaseScript = goredis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then
 	redis.call('DEL', KEYS[1])
 	redis.call('PUBLISH', ARGV[2], ARGV[1])
 	return 1
@@ -82,20 +91,23 @@ return 0
 // from holder to waiter in one call, and among several processes every
 // other grant is open to all of them.
 //
-// KEYS: lock, fence. ARGV: owner, channel, next owner, ttl in ms, fence ttl
-// in ms, "1" when the lock being released was handed on.
+// KEYS: lock, fence. ARGV: owner, channel, next owner (the client's part of
+// its value: the script completes it as acquireScript does), ttl in ms,
+// fence ttl in ms, "1" when the lock being released was handed on.
 // Returns 0 when the lock was no longer the caller's, 1 when released, or
 // the next owner's token (> 1) when handed on.
 var releaseHandOnScript = goredis.NewScript(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local v = redis.call('GET', KEYS[1])
+if not v or string.sub(v, 1, #ARGV[1]) ~= ARGV[1] then return 0 end
 if ARGV[6] ~= '1' or redis.call('PUBSUB', 'NUMSUB', ARGV[2])[2] <= 1 then
-	redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+	local t = redis.call('TIME')
+	local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 	local token = redis.call('INCR', KEYS[2])
 	if token == 1 then
-		local t = redis.call('TIME')
-		token = tonumber(t[1]) * 1000000 + tonumber(t[2])
+		token = now
 		redis.call('SET', KEYS[2], string.format('%d', token), 'PX', ARGV[5])
 	end
+	redis.call('SET', KEYS[1], ARGV[3] .. string.format('%d|%d', now, token), 'PX', ARGV[4])
 	return token
 end
 redis.call('DEL', KEYS[1])
