@@ -114,3 +114,17 @@ redis.call('DEL', KEYS[1])
 redis.call('PUBLISH', ARGV[2], ARGV[1])
 return 1
 `)
+
+// inspectScript reads a lock without changing it: its value, its remaining
+// lease, the server's clock in microseconds (so that the time held is
+// reckoned on the clock that recorded the grant) and the fence counter
+// (the token of a holder whose value records none).
+//
+// KEYS: lock, fence. Returns {} when nobody holds the lock, else {value,
+// lease left in ms, clock in µs, fence counter or ""}.
+var inspectScript = goredis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then return {} end
+local t = redis.call('TIME')
+return {v, redis.call('PTTL', KEYS[1]), tonumber(t[1]) * 1000000 + tonumber(t[2]), redis.call('GET', KEYS[2]) or ''}
+`)
