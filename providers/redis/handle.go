@@ -226,7 +226,7 @@ func (h *handle) releaseOrHandOn() (int64, error) {
 	}
 	sent := time.Now()
 	n, err := p.batch.run(&h.releaseCtx, releaseHandOnScript, h.r.scriptKeys[:],
-		h.r.releaseArgs[0], h.r.releaseArgs[1], next.owner, p.ttlArg, p.fenceTTLArg, handedOn)
+		h.r.releaseArgs[0], h.r.releaseArgs[1], next.owner, p.ttlArg, p.fenceTTLArg, handedOn, nowArg)
 	if err == nil && n > 1 {
 		p.local.handOn(next, handoff{token: uint64(n), requested: sent})
 	} else {

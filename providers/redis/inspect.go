@@ -15,9 +15,10 @@ var _ locking.Inspector = (*Provider)(nil)
 
 // Inspect says who holds key, from the lock's value in Redis (see
 // docs/providers.md, "Who holds a lock"): the holder's instance, message
-// type, trace and span ids and grant time, its fencing token, how long it
-// has held the key and how long its lease has left, both by the server's
-// clock, and how many goroutines of this provider wait for the key. A key
+// type, trace and span ids and grant time (by the holder's clock), its
+// fencing token, how long it has held the key (by this process's clock),
+// how long its lease has left (by the server's), and how many goroutines
+// of this provider wait for the key. A key
 // nobody holds has Held false. One script call, bounded by
 // Options.DialTimeout, that changes nothing; a Redis that fails or does not
 // answer gives a *locking.UnavailableError (locking.ErrUnavailable).
@@ -37,7 +38,7 @@ func (p *Provider) Inspect(ctx context.Context, key string) (locking.LockInfo, e
 	if err != nil {
 		return info, &locking.UnavailableError{Key: key, Err: err}
 	}
-	lock.fill(&info)
+	lock.fill(&info, time.Now())
 	return info, nil
 }
 
@@ -46,7 +47,6 @@ type inspected struct {
 	held  bool
 	value lockvalue.Value
 	pttl  time.Duration // lease left; 0 when the key has no expiry
-	now   time.Time     // the server's clock
 	fence uint64        // the key's fence counter; 0 when none
 }
 
@@ -59,17 +59,16 @@ func readInspect(reply any) (inspected, error) {
 	if len(a) == 0 {
 		return inspected{}, nil
 	}
-	if len(a) != 4 {
+	if len(a) != 3 {
 		return inspected{}, fmt.Errorf("redis: unexpected inspect reply %v", reply)
 	}
 	v, ok1 := a[0].(string)
 	pttl, ok2 := a[1].(int64)
-	now, ok3 := a[2].(int64)
-	fence, ok4 := a[3].(string)
-	if !ok1 || !ok2 || !ok3 || !ok4 {
+	fence, ok3 := a[2].(string)
+	if !ok1 || !ok2 || !ok3 {
 		return inspected{}, errors.New("redis: unexpected inspect reply types")
 	}
-	out := inspected{held: true, value: lockvalue.Parse(v), now: time.UnixMicro(now)}
+	out := inspected{held: true, value: lockvalue.Parse(v)}
 	if pttl > 0 {
 		out.pttl = time.Duration(pttl) * time.Millisecond
 	}
@@ -77,8 +76,9 @@ func readInspect(reply any) (inspected, error) {
 	return out, nil
 }
 
-// fill sets info's holder fields from one server's answer.
-func (in inspected) fill(info *locking.LockInfo) {
+// fill sets info's holder fields from one server's answer, with HeldFor
+// reckoned at now.
+func (in inspected) fill(info *locking.LockInfo, now time.Time) {
 	if !in.held {
 		return
 	}
@@ -89,10 +89,7 @@ func (in inspected) fill(info *locking.LockInfo) {
 		return
 	}
 	info.Holder = in.value.Holder
-	if in.value.Token != 0 {
-		info.Token = in.value.Token
-	}
 	if !info.Holder.Since.IsZero() {
-		info.HeldFor = max(in.now.Sub(info.Holder.Since), 0)
+		info.HeldFor = max(now.Sub(info.Holder.Since), 0)
 	}
 }

@@ -234,7 +234,7 @@ type request struct {
 	// stored value by the scripts.
 	owner       string
 	scriptKeys  [2]string // lock, fence
-	acquireArgs [3]any    // owner, TTL, fence TTL
+	acquireArgs [4]any    // owner, TTL, fence TTL, clock
 	releaseArgs [2]any    // owner, channel
 	// holder is the value of the key's holder in the last answer "taken"
 	// (see acquireScript); "" when none came.
@@ -249,7 +249,7 @@ func (p *Provider) newRequest(ctx context.Context, key string) *request {
 	r.owner = lockvalue.Client(p.self, p.seq.Add(1), p.s.instance, a)
 	r.scriptKeys = [2]string{r.k.lock, r.k.fence}
 	owner := any(r.owner) // boxed once for both scripts
-	r.acquireArgs = [3]any{owner, p.ttlArg, p.fenceTTLArg}
+	r.acquireArgs = [4]any{owner, p.ttlArg, p.fenceTTLArg, nowArg}
 	r.releaseArgs = [2]any{owner, r.k.channel}
 	return r
 }
@@ -322,6 +322,10 @@ func (p *Provider) attempt(ctx context.Context, r *request, deadline time.Time) 
 		return nil, time.Duration(-2-n) * time.Millisecond, nil
 	}
 }
+
+// nowArg is lockvalue.Now, boxed once: the scripts' argument that go-redis
+// writes as the clock when it sends the call.
+var nowArg any = lockvalue.Now{}
 
 // acquireReply reads acquireScript's reply: the token, -1, or, when the key
 // is taken, -2 - the remaining lease in ms with the holder's value.

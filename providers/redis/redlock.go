@@ -526,6 +526,6 @@ func (r *Redlock) newLease(ctx context.Context, key string, k keys) *lease {
 		scriptKeys: keys,
 		lockKey:    keys[:1],
 		// Boxed once here, not once per node call.
-		acquireArgs: []any{owner, r.ttlArg, r.fenceTTLArg},
+		acquireArgs: []any{owner, r.ttlArg, r.fenceTTLArg, nowArg},
 	}
 }

@@ -16,7 +16,7 @@ import goredis "github.com/redis/go-redis/v9"
 //
 // The owner is the client's part of the lock's value (see package
 // lockvalue), compared as a prefix of the stored value; a node that takes
-// the key again records it with the node's clock and the token.
+// the key again stores the owner alone, without a grant time.
 //
 // KEYS: lock, fence. ARGV: owner, ttl in ms, token, fence ttl in ms.
 // Returns 1 when extended (held throughout), 2 when taken again, 0 when
@@ -29,9 +29,7 @@ if held then
 elseif v then
 	return 0
 else
-	local t = redis.call('TIME')
-	local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-	redis.call('SET', KEYS[1], ARGV[1] .. string.format('%d|', now) .. ARGV[3], 'PX', ARGV[2])
+	redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 end
 local f = tonumber(redis.call('GET', KEYS[2])) or 0
 if f < tonumber(ARGV[3]) then redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4]) end

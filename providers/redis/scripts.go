@@ -4,17 +4,18 @@ import goredis "github.com/redis/go-redis/v9"
 
 // acquireScript grants the lock and issues its fencing token in one atomic
 // step, so no other grant can come between the two, and records who holds
-// it in the lock's value.
+// it in the lock's value (see package lockvalue).
 //
-// KEYS: lock, fence. ARGV: the client's part of the value (see package
-// lockvalue: owner id and holder, each followed by '|'), ttl in ms, fence
-// ttl in ms (TTL + FenceRetention).
-// Returns the token (>= 1) when granted; the value stored is the client's
-// part followed by the server's clock in microseconds, '|' and the token.
-// When the lock is held by someone else it returns {-2 - the remaining
-// lease in ms (<= -2), the holder's value}: the lease tells a waiter when an
-// abandoned lease will run out, the value who holds it. It returns -1 when
-// the key has no expiry (not one of ours).
+// KEYS: lock, fence. ARGV: owner (the client's part of the value: owner id
+// and holder, each followed by '|'), ttl in ms, fence ttl in ms (TTL +
+// FenceRetention), the client's clock in µs (lockvalue.Now, written as the
+// call is sent).
+// The value stored is the owner followed by the clock. Returns the token
+// (>= 1) when granted. When the lock is held by someone else it returns
+// {-2 - the remaining lease in ms (<= -2), the holder's value}: the lease
+// tells a waiter when an abandoned lease will run out, the value who holds
+// it (the script reads it anyway). It returns -1 when the key has no expiry
+// (not one of ours).
 //
 // The token comes from the key's fence counter: INCR while the counter
 // exists; when it does not (never made, or expired), the server's clock in
@@ -30,22 +31,22 @@ import goredis "github.com/redis/go-redis/v9"
 //
 // Asking again with the same owner (a client retrying after a lost reply)
 // returns the token already issued instead of failing, so retries are safe.
+// The owner is compared as a prefix of the stored value: it ends with '|',
+// so no other owner's value starts with it.
 var acquireScript = goredis.NewScript(`
-local v = redis.call('GET', KEYS[1])
-if not v then
-	local t = redis.call('TIME')
-	local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+if redis.call('SET', KEYS[1], ARGV[1] .. ARGV[4], 'NX', 'PX', ARGV[2]) then
 	local token = redis.call('INCR', KEYS[2])
 	if token == 1 then
-		token = now
+		local t = redis.call('TIME')
+		token = tonumber(t[1]) * 1000000 + tonumber(t[2])
 		redis.call('SET', KEYS[2], string.format('%d', token), 'PX', ARGV[3])
 	end
-	redis.call('SET', KEYS[1], ARGV[1] .. string.format('%d|%d', now, token), 'PX', ARGV[2])
 	return token
 end
+local v = redis.call('GET', KEYS[1])
 if string.sub(v, 1, #ARGV[1]) == ARGV[1] then
 	redis.call('PEXPIRE', KEYS[1], ARGV[2])
-	return tonumber(string.match(v, '|(%d+)$')) or tonumber(redis.call('GET', KEYS[2]))
+	return tonumber(redis.call('GET', KEYS[2]))
 end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then return -1 end
@@ -92,22 +93,22 @@ return 0
 // other grant is open to all of them.
 //
 // KEYS: lock, fence. ARGV: owner, channel, next owner (the client's part of
-// its value: the script completes it as acquireScript does), ttl in ms,
-// fence ttl in ms, "1" when the lock being released was handed on.
+// its value), ttl in ms, fence ttl in ms, "1" when the lock being released
+// was handed on, the client's clock in µs (completing the next owner's
+// value as in acquireScript).
 // Returns 0 when the lock was no longer the caller's, 1 when released, or
 // the next owner's token (> 1) when handed on.
 var releaseHandOnScript = goredis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if not v or string.sub(v, 1, #ARGV[1]) ~= ARGV[1] then return 0 end
 if ARGV[6] ~= '1' or redis.call('PUBSUB', 'NUMSUB', ARGV[2])[2] <= 1 then
-	local t = redis.call('TIME')
-	local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+	redis.call('SET', KEYS[1], ARGV[3] .. ARGV[7], 'PX', ARGV[4])
 	local token = redis.call('INCR', KEYS[2])
 	if token == 1 then
-		token = now
+		local t = redis.call('TIME')
+		token = tonumber(t[1]) * 1000000 + tonumber(t[2])
 		redis.call('SET', KEYS[2], string.format('%d', token), 'PX', ARGV[5])
 	end
-	redis.call('SET', KEYS[1], ARGV[3] .. string.format('%d|%d', now, token), 'PX', ARGV[4])
 	return token
 end
 redis.call('DEL', KEYS[1])
@@ -116,15 +117,14 @@ return 1
 `)
 
 // inspectScript reads a lock without changing it: its value, its remaining
-// lease, the server's clock in microseconds (so that the time held is
-// reckoned on the clock that recorded the grant) and the fence counter
-// (the token of a holder whose value records none).
+// lease and the fence counter, the holder's token (a lock is granted with
+// the counter's new value, and no other grant counts it up while the lock is
+// held).
 //
 // KEYS: lock, fence. Returns {} when nobody holds the lock, else {value,
-// lease left in ms, clock in µs, fence counter or ""}.
+// lease left in ms, fence counter or ""}.
 var inspectScript = goredis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if not v then return {} end
-local t = redis.call('TIME')
-return {v, redis.call('PTTL', KEYS[1]), tonumber(t[1]) * 1000000 + tonumber(t[2]), redis.call('GET', KEYS[2]) or ''}
+return {v, redis.call('PTTL', KEYS[1]), redis.call('GET', KEYS[2]) or ''}
 `)

@@ -2,18 +2,20 @@
 // the single-node and the Redlock providers: who holds the lock, recorded
 // in the lock's own value so that taking it costs no extra command.
 //
-// A value is seven fields separated by '|':
+// A value is six fields separated by '|':
 //
-//	<owner>|<instance>|<message type>|<trace id>|<span id>|<granted µs>|<token>
+//	<owner>|<instance>|<message type>|<trace id>|<span id>|<granted µs>
 //
-// The client sets the first five, each followed by '|' (see [Client]): the
+// The first five, each followed by '|', are the owner (see [Client]): the
 // owner id, unique to one acquisition, and the [locking.Acquirer] of the
-// context TryAcquire was given, with the provider's instance name. The
-// acquire script appends the last two when it grants the lock: the server's
-// clock in microseconds (TIME) and the fencing token it drew. The scripts
-// that extend and release a lock compare the client's part, a prefix of the
-// stored value, with the one they are given. A '|' or '%' within a field is
-// written %7C or %25, so that the fields can always be told apart.
+// context TryAcquire was given, with the provider's instance name. They stay
+// the same for every call of one acquisition. The acquire script appends
+// the sixth when it grants the lock: the client's clock in microseconds
+// since 1970 as the call was sent ([Now]), which costs the script no
+// command. The scripts that extend and release a lock compare the owner, a
+// prefix of the stored value, with the one they are given; it ends with
+// '|', so no other owner's value starts with it. A '|' or '%' within a
+// field is written %7C or %25, so that the fields can always be told apart.
 //
 // A value with no '|' is an owner id alone, as versions before the holder
 // record stored it; [Parse] reports it as not recorded.
@@ -99,16 +101,16 @@ type Value struct {
 	// Recorded.
 	Client string
 	// Recorded reports whether the value carries a holder record; Holder
-	// and Token are zero when not.
+	// is zero when not.
 	Recorded bool
 	Holder   locking.Holder
-	Token    uint64
 }
 
-// Parse reads a stored lock value. A value set by the client but not (yet)
-// completed by a grant has Recorded set and a zero Since and Token.
+// Parse reads a stored lock value. A value that is only an owner (a
+// Redlock node that took the lock again while extending it) has Recorded
+// set and a zero Since.
 func Parse(v string) Value {
-	var f [7]string
+	var f [6]string
 	n := 0
 	rest := v
 	for n < len(f)-1 {
@@ -138,8 +140,16 @@ func Parse(v string) Value {
 	if us, err := strconv.ParseInt(f[5], 10, 64); err == nil {
 		out.Holder.Since = time.UnixMicro(us)
 	}
-	if n == 7 {
-		out.Token, _ = strconv.ParseUint(f[6], 10, 64)
-	}
 	return out
+}
+
+// Now is a script argument that go-redis writes as the client's clock in
+// microseconds since 1970 at the moment it sends the call: the grant time
+// of the value the acquire script stores. A retried or pipelined call gets
+// the time it is actually sent.
+type Now struct{}
+
+// MarshalBinary returns the current time in µs, in decimal.
+func (Now) MarshalBinary() ([]byte, error) {
+	return strconv.AppendInt(make([]byte, 0, 16), time.Now().UnixMicro(), 10), nil
 }

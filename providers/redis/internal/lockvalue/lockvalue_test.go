@@ -18,18 +18,18 @@ func TestClientLayout(t *testing.T) {
 func TestParseRoundTripsEscapedFields(t *testing.T) {
 	a := locking.Acquirer{MessageType: "pkg.T[a|b]", TraceID: "%7C", SpanID: "100%"}
 	client := lockvalue.Client("o:", 1, "in|st%", a)
-	v := lockvalue.Parse(client + "1764473298123456|42")
+	v := lockvalue.Parse(client + "1764473298123456")
 	want := locking.Holder{Instance: "in|st%", MessageType: "pkg.T[a|b]", TraceID: "%7C", SpanID: "100%", Since: time.UnixMicro(1764473298123456)}
-	if !v.Recorded || v.Owner != "o:1" || v.Client != client || v.Token != 42 || v.Holder != want {
-		t.Fatalf("Parse = %+v, want owner o:1, client %q, token 42, holder %+v", v, client, want)
+	if !v.Recorded || v.Owner != "o:1" || v.Client != client || v.Holder != want {
+		t.Fatalf("Parse = %+v, want owner o:1, client %q, holder %+v", v, client, want)
 	}
 }
 
 func TestParseOfAValueNotYetGranted(t *testing.T) {
 	client := lockvalue.Client("o:", 1, "i", locking.Acquirer{MessageType: "m"})
 	v := lockvalue.Parse(client)
-	if !v.Recorded || v.Client != client || v.Token != 0 || !v.Holder.Since.IsZero() || v.Holder.MessageType != "m" {
-		t.Fatalf("Parse = %+v, want recorded, no grant time or token", v)
+	if !v.Recorded || v.Client != client || !v.Holder.Since.IsZero() || v.Holder.MessageType != "m" {
+		t.Fatalf("Parse = %+v, want recorded, no grant time", v)
 	}
 }
 
@@ -39,6 +39,19 @@ func TestParseOfAnOldOwnerValue(t *testing.T) {
 		if v.Recorded || v.Owner != s || v.Holder != (locking.Holder{}) {
 			t.Fatalf("Parse(%q) = %+v, want not recorded, owner the whole value", s, v)
 		}
+	}
+}
+
+func TestNowIsTheClockInMicroseconds(t *testing.T) {
+	before := time.Now().UnixMicro()
+	b, err := lockvalue.Now{}.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now().UnixMicro()
+	v := lockvalue.Parse("o|i|m|t|s|" + string(b))
+	if us := v.Holder.Since.UnixMicro(); us < before || us > after {
+		t.Fatalf("Now = %s, want between %d and %d", b, before, after)
 	}
 }
 
