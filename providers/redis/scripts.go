@@ -115,16 +115,3 @@ redis.call('DEL', KEYS[1])
 redis.call('PUBLISH', ARGV[2], ARGV[1])
 return 1
 `)
-
-// inspectScript reads a lock without changing it: its value, its remaining
-// lease and the fence counter, the holder's token (a lock is granted with
-// the counter's new value, and no other grant counts it up while the lock is
-// held).
-//
-// KEYS: lock, fence. Returns {} when nobody holds the lock, else {value,
-// lease left in ms, fence counter or ""}.
-var inspectScript = goredis.NewScript(`
-local v = redis.call('GET', KEYS[1])
-if not v then return {} end
-return {v, redis.call('PTTL', KEYS[1]), redis.call('GET', KEYS[2]) or ''}
-`)

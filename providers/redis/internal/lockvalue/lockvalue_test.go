@@ -62,3 +62,28 @@ func TestClientAllocatesOnce(t *testing.T) {
 		t.Fatalf("Client allocates %v times, want 1", n)
 	}
 }
+
+func TestMajorityAgreesOnTheOwnerOfMostNodes(t *testing.T) {
+	a := lockvalue.Client("a:", 1, "host-a", locking.Acquirer{MessageType: "m"})
+	b := lockvalue.Client("b:", 1, "host-b", locking.Acquirer{})
+	locks := []lockvalue.Lock{
+		{Held: true, Value: lockvalue.Parse(b + "1000"), LeaseLeft: 9 * time.Second, Fence: 9},
+		{Held: true, Value: lockvalue.Parse(a + "2000"), LeaseLeft: 5 * time.Second, Fence: 7},
+		{},
+		{Held: true, Value: lockvalue.Parse(a + "1500"), LeaseLeft: 4 * time.Second, Fence: 8},
+		{Held: true, Value: lockvalue.Parse(a), LeaseLeft: 6 * time.Second, Fence: 8}, // taken again: no time
+	}
+	l, ok := lockvalue.Majority(locks, 3)
+	if !ok || l.Value.Owner != "a:1" || l.Value.Holder.Instance != "host-a" || l.Value.Holder.MessageType != "m" {
+		t.Fatalf("Majority = %+v, %v, want a:1's", l, ok)
+	}
+	if !l.Value.Holder.Since.Equal(time.UnixMicro(1500)) || l.Fence != 8 || l.LeaseLeft != 4*time.Second {
+		t.Fatalf("Majority = %+v, want since 1500µs, fence 8, lease 4s (the 3rd longest)", l)
+	}
+	if _, ok := lockvalue.Majority(locks, 4); ok {
+		t.Fatal("Majority with quorum 4 found an owner; none holds 4 nodes")
+	}
+	if _, ok := lockvalue.Majority(make([]lockvalue.Lock, 3), 2); ok {
+		t.Fatal("Majority of free nodes found an owner")
+	}
+}
