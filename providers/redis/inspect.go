@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/base"
 	"github.com/turbomediator/turbomediator-go/providers/redis/internal/lockvalue"
 )
 
@@ -21,14 +22,14 @@ var _ locking.Inspector = (*Provider)(nil)
 // Redis that fails or does not answer gives a *locking.UnavailableError
 // (locking.ErrUnavailable).
 func (p *Provider) Inspect(ctx context.Context, key string) (locking.LockInfo, error) {
-	info := locking.LockInfo{Key: key, Waiters: p.local.count(key)}
+	info := locking.LockInfo{Key: key, Waiters: p.local.Count(key)}
 	if p.closed.Load() {
-		return info, &locking.UnavailableError{Key: key, Err: errClosed}
+		return info, &locking.UnavailableError{Key: key, Err: base.ErrClosed}
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.s.dialTimeout)
+	ctx, cancel := context.WithTimeout(ctx, p.s.DialTimeout)
 	defer cancel()
-	k := newKeys(p.s.keyPrefix, key)
-	reply, err := lockvalue.InspectScript.Run(ctx, p.client, []string{k.lock, k.fence}).Result()
+	k := base.NewKeys(p.s.KeyPrefix, key)
+	reply, err := lockvalue.InspectScript.Run(ctx, p.client, []string{k.Lock, k.Fence}).Result()
 	if err != nil {
 		return info, &locking.UnavailableError{Key: key, Err: fmt.Errorf("redis: inspect: %w", err)}
 	}

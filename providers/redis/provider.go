@@ -14,22 +14,15 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/base"
 	"github.com/turbomediator/turbomediator-go/providers/redis/internal/lockvalue"
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/wait"
 )
 
 // UniversalClient is go-redis's client interface (standalone, cluster or
 // Sentinel). Put one in the mediator's container with mediator.Provide and
 // register [WithRedisDistributedLockingFromDI] to have the provider use it.
 type UniversalClient = goredis.UniversalClient
-
-// Client is the part of a go-redis client the provider uses: running its
-// Lua scripts, subscribing to release announcements and PING. Every go-redis
-// client has it.
-type Client interface {
-	goredis.Scripter
-	Subscribe(ctx context.Context, channels ...string) *goredis.PubSub
-	Ping(ctx context.Context) *goredis.StatusCmd
-}
 
 // Provider is a [locking.Provider] on Redis: its locks exclude every process
 // and machine that uses the same Redis and key prefix. Build one with [New],
@@ -47,23 +40,23 @@ type Client interface {
 // fallback. Many goroutines' calls share pipelines (see batcher).
 type Provider struct {
 	client Client
-	s      settings
+	s      base.Settings
 	ttlArg any // the TTL in ms, boxed once for the scripts
 	// fenceTTLArg is TTL + FenceRetention in ms, boxed once: how long a
 	// fence counter outlives its grant.
 	fenceTTLArg any
 	self        string // owner prefix unique to this provider: "<random hex>:"
 	seq         atomic.Uint64
-	waiters     *waiters    // the subscription to release announcements
-	local       localQueues // this provider's goroutines that want a key
-	batch       *batcher    // sends many goroutines' acquisitions and releases together
+	waiters     *wait.Waiters     // the subscription to release announcements
+	local       *wait.LocalQueues // this provider's goroutines that want a key
+	batch       *batcher          // sends many goroutines' acquisitions and releases together
 
 	// giveBacks free what a failed call may have left in Redis: the grant
 	// of an acquisition whose reply was lost, a release Redis did not
 	// confirm (see giveBacks); Close stops them.
-	giveBacks *giveBacks
+	giveBacks *base.GiveBacks
 	// eviction checks the server's maxmemory-policy (see evictionCheck).
-	eviction *evictionCheck
+	eviction *base.EvictionCheck
 
 	closeOnce sync.Once
 	closed    atomic.Bool // set by Close: TryAcquire answers ErrClosed
@@ -84,11 +77,11 @@ func New(client Client, opts *Options) (*Provider, error) {
 
 // newProvider is New with the eviction check of the client's OnConnect
 // hook, when the provider created the client, so that both warn only once.
-func newProvider(client Client, opts *Options, eviction *evictionCheck) (*Provider, error) {
+func newProvider(client Client, opts *Options, eviction *base.EvictionCheck) (*Provider, error) {
 	if client == nil {
-		return nil, fmt.Errorf("%w: nil client", errBadOptions)
+		return nil, fmt.Errorf("%w: nil client", base.ErrInvalidOptions)
 	}
-	s, err := opts.settings()
+	s, err := base.SettingsOf(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -98,46 +91,46 @@ func newProvider(client Client, opts *Options, eviction *evictionCheck) (*Provid
 	}
 	self := hex.EncodeToString(id[:]) + ":"
 	if eviction == nil {
-		eviction = newEvictionCheck(s, -1)
+		eviction = base.NewEvictionCheck(s, -1)
 	}
 	return &Provider{
 		client:      client,
 		s:           s,
-		ttlArg:      strconv.FormatInt(s.ttl.Milliseconds(), 10),
-		fenceTTLArg: strconv.FormatInt(s.fenceTTL.Milliseconds(), 10),
+		ttlArg:      strconv.FormatInt(s.TTL.Milliseconds(), 10),
+		fenceTTLArg: strconv.FormatInt(s.FenceTTL.Milliseconds(), 10),
 		self:        self,
-		waiters:     newWaiters(client, self, s.releaseTimeout),
-		local:       localQueues{m: make(map[string]*localQueue)},
+		waiters:     wait.NewWaiters(client, self, s.ReleaseTimeout),
+		local:       wait.NewLocalQueues(),
 		batch:       newBatcher(client),
-		giveBacks:   newGiveBacks(context.Background(), s.releaseTimeout),
+		giveBacks:   base.NewGiveBacks(context.Background(), s.ReleaseTimeout),
 		eviction:    eviction,
 	}, nil
 }
 
 // TTL returns the lease length.
-func (p *Provider) TTL() time.Duration { return p.s.ttl }
+func (p *Provider) TTL() time.Duration { return p.s.TTL }
 
 // KeyPrefix returns the prefix of the provider's storage keys.
-func (p *Provider) KeyPrefix() string { return p.s.keyPrefix }
+func (p *Provider) KeyPrefix() string { return p.s.KeyPrefix }
 
 // StorageKeys returns the Redis key of key's lock and of its fencing counter,
 // for operators and tests. The lock key holds the owner's value while the
 // lock is held; the counter holds the last token issued and expires TTL +
 // Options.FenceRetention after the grant that made it.
 func (p *Provider) StorageKeys(key string) (lock, fence string) {
-	k := newKeys(p.s.keyPrefix, key)
-	return k.lock, k.fence
+	k := base.NewKeys(p.s.KeyPrefix, key)
+	return k.Lock, k.Fence
 }
 
 // Waiters returns how many goroutines of this provider wait for key.
 func (p *Provider) Waiters(key string) int {
-	return p.local.count(key)
+	return p.local.Count(key)
 }
 
 // Ping checks that Redis answers within the dial timeout; a failure matches
 // errors.Is(err, locking.ErrUnavailable) and wraps the cause.
 func (p *Provider) Ping(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, p.s.dialTimeout)
+	ctx, cancel := context.WithTimeout(ctx, p.s.DialTimeout)
 	defer cancel()
 	if err := p.client.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis: ping: %w: %w", locking.ErrUnavailable, err)
@@ -152,9 +145,9 @@ func (p *Provider) Ping(ctx context.Context) error {
 // is accepted with a warning to Options.Logger; one that cannot be reached
 // is left to Ping to report. Build runs it.
 func (p *Provider) CheckEvictionPolicy(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, p.s.dialTimeout)
+	ctx, cancel := context.WithTimeout(ctx, p.s.DialTimeout)
 	defer cancel()
-	return p.eviction.check(ctx, p.client)
+	return p.eviction.Check(ctx, p.client)
 }
 
 // Close stops the provider's subscription and the background give-backs
@@ -166,8 +159,8 @@ func (p *Provider) CheckEvictionPolicy(ctx context.Context) error {
 func (p *Provider) Close() error {
 	p.closeOnce.Do(func() {
 		p.closed.Store(true)
-		p.waiters.close()
-		p.giveBacks.close()
+		p.waiters.Close()
+		p.giveBacks.Close()
 	})
 	return nil
 }
@@ -196,23 +189,23 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 		return nil, fmt.Errorf("redis: acquiring %q: %w", key, err)
 	}
 	if p.closed.Load() {
-		return nil, &locking.UnavailableError{Key: key, Err: errClosed}
+		return nil, &locking.UnavailableError{Key: key, Err: base.ErrClosed}
 	}
 	start := time.Now()
 	r := p.newRequest(ctx, key)
 	if timeout <= 0 {
-		h, _, err := p.attempt(ctx, r, start.Add(p.s.dialTimeout))
+		h, _, err := p.attempt(ctx, r, start.Add(p.s.DialTimeout))
 		if h != nil || err != nil {
 			return h, err
 		}
 		return nil, r.contended(max(timeout, 0))
 	}
 	deadline := start.Add(timeout)
-	place, head := p.local.join(key, r.owner)
+	place, head := p.local.Join(key, r.owner)
 	if head {
 		h, rem, err := p.attempt(ctx, r, deadline)
 		if h != nil || err != nil {
-			p.local.leave(key, place, h != nil)
+			p.local.Leave(key, place, h != nil)
 			return h, err
 		}
 		if p.hookBeforeWait != nil {
@@ -228,56 +221,38 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 // release) so that the calls allocate no argument lists of their own.
 type request struct {
 	key string // the caller's key
-	k   keys
+	k   base.Keys
 	// owner is the client's part of the lock's value: the owner id and the
-	// holder record (see package lockvalue), compared as a prefix of the
-	// stored value by the scripts.
+	// holder record (see package lockvalue), which the scripts compare as a
+	// prefix of the stored value.
 	owner       string
 	scriptKeys  [2]string // lock, fence
 	acquireArgs [4]any    // owner, TTL, fence TTL, clock
 	releaseArgs [2]any    // owner, channel
-	// holder is the value of the key's holder in the last answer "taken"
-	// (see acquireScript); "" when none came.
+	// holder is the holder's value in the last answer "taken"; "" when
+	// none came.
 	holder string
 }
 
 // newRequest prepares an acquisition of key, by the locking.Acquirer of
 // ctx when it has one.
 func (p *Provider) newRequest(ctx context.Context, key string) *request {
-	r := &request{key: key, k: newKeys(p.s.keyPrefix, key)}
+	r := &request{key: key, k: base.NewKeys(p.s.KeyPrefix, key)}
 	a, _ := locking.AcquirerFromContext(ctx)
-	r.owner = lockvalue.Client(p.self, p.seq.Add(1), p.s.instance, a)
-	r.scriptKeys = [2]string{r.k.lock, r.k.fence}
+	r.owner = lockvalue.Client(p.self, p.seq.Add(1), p.s.Instance, a)
+	r.scriptKeys = [2]string{r.k.Lock, r.k.Fence}
 	owner := any(r.owner) // boxed once for both scripts
-	r.acquireArgs = [4]any{owner, p.ttlArg, p.fenceTTLArg, nowArg}
-	r.releaseArgs = [2]any{owner, r.k.channel}
+	r.acquireArgs = [4]any{owner, p.ttlArg, p.fenceTTLArg, base.NowArg}
+	r.releaseArgs = [2]any{owner, r.k.Channel}
 	return r
 }
 
-// contended is the error of an acquisition that found key taken for
-// timeout: a *locking.Error that, when Redis named the holder, also matches
-// *locking.HeldError.
+// contended is the error of the acquisition when the key stayed taken for
+// timeout: a *locking.Error that, when Redis named the holder, also
+// matches *locking.HeldError.
 func (r *request) contended(timeout time.Duration) error {
-	le := &locking.Error{Key: r.key, Timeout: timeout}
-	if r.holder == "" {
-		return le
-	}
-	v := lockvalue.Parse(r.holder)
-	if !v.Recorded {
-		return le
-	}
-	return &heldError{le: le, held: &locking.HeldError{Key: r.key, Holder: v.Holder}}
+	return lockvalue.Contended(r.key, timeout, r.holder)
 }
-
-// heldError is contention that names the holder: both a *locking.Error,
-// as callers of a provider expect, and a *locking.HeldError.
-type heldError struct {
-	le   *locking.Error
-	held *locking.HeldError
-}
-
-func (e *heldError) Error() string   { return e.le.Error() + ": held by " + e.held.Holder.Instance }
-func (e *heldError) Unwrap() []error { return []error{e.le, e.held} }
 
 // attempt runs the acquire script once, cut short at deadline. It returns a
 // handle, or the remaining lease of the current holder (0 if unknown, and
@@ -287,15 +262,15 @@ func (p *Provider) attempt(ctx context.Context, r *request, deadline time.Time) 
 	key, k, owner := r.key, r.k, r.owner
 	start := time.Now()
 	cctx, cancel := context.WithDeadline(ctx, deadline)
-	reply, err := p.batch.do(cctx, acquireScript, r.scriptKeys[:], r.acquireArgs[:]...)
+	reply, err := p.batch.do(cctx, base.AcquireScript, r.scriptKeys[:], r.acquireArgs[:]...)
 	cut := cctx.Err() != nil
 	cancel()
 	var n int64
 	if err == nil {
-		n, r.holder, err = acquireReply(reply)
+		n, r.holder, err = base.AcquireReply(reply)
 	}
 	if err != nil {
-		if mayHaveRun(err) {
+		if base.MayHaveRun(err) {
 			// The script may have run, or may still run, although its
 			// answer never came: give back what we may hold.
 			p.forgetLater(key, k, owner, start)
@@ -305,7 +280,7 @@ func (p *Provider) attempt(ctx context.Context, r *request, deadline time.Time) 
 		}
 		if errors.Is(err, goredis.ErrClosed) {
 			// The client closed under a call that raced with Close.
-			err = errClosed
+			err = base.ErrClosed
 		}
 		if cut {
 			err = fmt.Errorf("redis: no answer before the acquisition's deadline: %w", err)
@@ -314,7 +289,6 @@ func (p *Provider) attempt(ctx context.Context, r *request, deadline time.Time) 
 	}
 	switch {
 	case n >= 1:
-		r.holder = ""
 		return p.newHandle(r, uint64(n), start, false), 0, nil
 	case n == -1:
 		return nil, 0, nil
@@ -323,46 +297,24 @@ func (p *Provider) attempt(ctx context.Context, r *request, deadline time.Time) 
 	}
 }
 
-// nowArg is lockvalue.Now, boxed once: the scripts' argument that go-redis
-// writes as the clock when it sends the call.
-var nowArg any = lockvalue.Now{}
-
-// acquireReply reads acquireScript's reply: the token, -1, or, when the key
-// is taken, -2 - the remaining lease in ms with the holder's value.
-func acquireReply(reply any) (n int64, holder string, err error) {
-	switch v := reply.(type) {
-	case int64:
-		return v, "", nil
-	case []any:
-		if len(v) == 2 {
-			n, ok1 := v[0].(int64)
-			holder, ok2 := v[1].(string)
-			if ok1 && ok2 {
-				return n, holder, nil
-			}
-		}
-	}
-	return 0, "", fmt.Errorf("redis: unexpected acquire reply %v", reply)
-}
-
 // forgetLater gives back, in the background, the grant that an acquisition
 // sent at start may have received without hearing of it: an owner-compare
 // delete, retried until Redis answers or that grant's lease would have
 // ended. Close stops it.
-func (p *Provider) forgetLater(key string, k keys, owner string, start time.Time) {
-	p.releaseLater(key, k, owner, start.Add(p.s.ttl+p.s.driftMargin()))
+func (p *Provider) forgetLater(key string, k base.Keys, owner string, start time.Time) {
+	p.releaseLater(key, k, owner, start.Add(p.s.TTL+p.s.DriftMargin()))
 }
 
 // releaseLater deletes k's lock if owner still holds it, in the background,
 // retried until Redis answers or until (when the lease would have ended
 // anyway); an answer wakes the head of the local queue, which may have
 // been skipped while the key looked taken.
-func (p *Provider) releaseLater(key string, k keys, owner string, until time.Time) {
-	p.giveBacks.run(until, func(ctx context.Context) error {
-		if err := releaseScript.Run(ctx, p.client, []string{k.lock}, owner, k.channel).Err(); err != nil {
+func (p *Provider) releaseLater(key string, k base.Keys, owner string, until time.Time) {
+	p.giveBacks.Run(until, func(ctx context.Context) error {
+		if err := base.ReleaseScript.Run(ctx, p.client, []string{k.Lock}, owner, k.Channel).Err(); err != nil {
 			return err
 		}
-		p.local.wakeHead(key)
+		p.local.WakeHead(key)
 		return nil
 	})
 }

@@ -2,61 +2,11 @@ package redis
 
 import goredis "github.com/redis/go-redis/v9"
 
-// acquireScript grants the lock and issues its fencing token in one atomic
-// step, so no other grant can come between the two, and records who holds
-// it in the lock's value (see package lockvalue).
-//
-// KEYS: lock, fence. ARGV: owner (the client's part of the value: owner id
-// and holder, each followed by '|'), ttl in ms, fence ttl in ms (TTL +
-// FenceRetention), the client's clock in µs (lockvalue.Now, written as the
-// call is sent).
-// The value stored is the owner followed by the clock. Returns the token
-// (>= 1) when granted. When the lock is held by someone else it returns
-// {-2 - the remaining lease in ms (<= -2), the holder's value}: the lease
-// tells a waiter when an abandoned lease will run out, the value who holds
-// it (the script reads it anyway). It returns -1 when the key has no expiry
-// (not one of ours).
-//
-// The token comes from the key's fence counter: INCR while the counter
-// exists; when it does not (never made, or expired), the server's clock in
-// microseconds (TIME), stored as the new counter with an expiry of the
-// fence ttl. So a key leaves nothing behind for good, and tokens still grow
-// once the counter is gone: it expired by that same clock, a fence ttl
-// after it was made, and the tokens drawn from it since are that clock
-// reading plus the number of grants, which cannot outrun the microseconds
-// (a grant is a script call of several). docs/fencing.md says what this
-// rests on. Counters and clock values stay below 2^53, where Lua's numbers
-// are exact; string.format('%d') writes them without the exponent that
-// Lua's default formatting would use.
-//
-// Asking again with the same owner (a client retrying after a lost reply)
-// returns the token already issued instead of failing, so retries are safe.
-// The owner is compared as a prefix of the stored value: it ends with '|',
-// so no other owner's value starts with it.
-var acquireScript = goredis.NewScript(`
-if redis.call('SET', KEYS[1], ARGV[1] .. ARGV[4], 'NX', 'PX', ARGV[2]) then
-	local token = redis.call('INCR', KEYS[2])
-	if token == 1 then
-		local t = redis.call('TIME')
-		token = tonumber(t[1]) * 1000000 + tonumber(t[2])
-		redis.call('SET', KEYS[2], string.format('%d', token), 'PX', ARGV[3])
-	end
-	return token
-end
-local v = redis.call('GET', KEYS[1])
-if string.sub(v, 1, #ARGV[1]) == ARGV[1] then
-	redis.call('PEXPIRE', KEYS[1], ARGV[2])
-	return tonumber(redis.call('GET', KEYS[2]))
-end
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then return -1 end
-return {-2 - ttl, v}
-`)
-
 // extendScript renews the lease only while the caller still owns it.
 //
-// KEYS: lock. ARGV: the client's part of the value (the owner), ttl in ms.
-// Returns 1 when extended, 0 when the lock is no longer the caller's.
+// KEYS: lock. ARGV: the client's part of the value (the owner, compared as
+// a prefix), ttl in ms. Returns 1 when extended, 0 when the lock is no
+// longer the caller's.
 var extendScript = goredis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then
@@ -65,37 +15,20 @@ end
 return 0
 `)
 
-// releaseScript deletes the lock only if the caller owns it and then
-// announces the release on the key's channel, with the owner as payload (a
-// provider ignores its own announcements: it wakes its local waiters
-// directly).
-//
-// KEYS: lock. ARGV: the client's part of the value (the owner), channel.
-// Returns 1 when released, 0 when the lock was no longer the caller's.
-var releaseScript = goredis.NewScript(`
-local v = redis.call('GET', KEYS[1])
-if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then
-	redis.call('DEL', KEYS[1])
-	redis.call('PUBLISH', ARGV[2], ARGV[1])
-	return 1
-end
-return 0
-`)
-
 // releaseHandOnScript is the release of a provider whose goroutine waits
 // for the key at the head of its local queue: instead of freeing the key it
 // grants it, in the same step, to that waiter's owner value with a new
-// fencing token (drawn as acquireScript draws it) — when no other provider
+// fencing token (drawn as base.AcquireScript draws it) — when no other provider
 // subscribes to the key's channel (so nobody else waits), or when the lock
 // being released was not itself handed on. Otherwise it releases as
-// releaseScript does and announces it. Within one process a lock so passes
+// base.ReleaseScript does and announces it. Within one process a lock so passes
 // from holder to waiter in one call, and among several processes every
 // other grant is open to all of them.
 //
 // KEYS: lock, fence. ARGV: owner, channel, next owner (the client's part of
 // its value), ttl in ms, fence ttl in ms, "1" when the lock being released
-// was handed on, the client's clock in µs (completing the next owner's
-// value as in acquireScript).
+// was handed on, the client's clock in µs (base.NowArg, completing the next
+// owner's value as in base.AcquireScript).
 // Returns 0 when the lock was no longer the caller's, 1 when released, or
 // the next owner's token (> 1) when handed on.
 var releaseHandOnScript = goredis.NewScript(`

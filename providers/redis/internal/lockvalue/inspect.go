@@ -82,9 +82,10 @@ func (l Lock) Fill(info *locking.LockInfo, now time.Time) {
 
 // Majority is the lock as a majority of Redlock nodes see it: the owner
 // that at least quorum of locks agree on, with the earliest grant time any
-// of them recorded, the largest fence counter and the quorum-th longest
-// lease left (the lock holds while a majority does). ok is false when no
-// owner holds quorum of them.
+// of them recorded, the quorum-th largest fence counter (the agreed token:
+// a majority stores at least it, and a node that granted late may have
+// drawn more) and the quorum-th longest lease left (the lock holds while a
+// majority does). ok is false when no owner holds quorum of them.
 func Majority(locks []Lock, quorum int) (l Lock, ok bool) {
 	for i, a := range locks {
 		if !a.Held {
@@ -92,13 +93,14 @@ func Majority(locks []Lock, quorum int) (l Lock, ok bool) {
 		}
 		owner := a.Value.Owner
 		var leases []time.Duration
+		var fences []uint64
 		out := a
 		for _, b := range locks[i:] {
 			if !b.Held || b.Value.Owner != owner {
 				continue
 			}
 			leases = append(leases, b.LeaseLeft)
-			out.Fence = max(out.Fence, b.Fence)
+			fences = append(fences, b.Fence)
 			if s := b.Value.Holder.Since; !s.IsZero() && (out.Value.Holder.Since.IsZero() || s.Before(out.Value.Holder.Since)) {
 				out.Value.Holder.Since = s
 			}
@@ -112,8 +114,29 @@ func Majority(locks []Lock, quorum int) (l Lock, ok bool) {
 			continue
 		}
 		slices.Sort(leases)
+		slices.Sort(fences)
 		out.LeaseLeft = leases[len(leases)-quorum]
+		out.Fence = fences[len(fences)-quorum]
 		return out, true
 	}
 	return Lock{}, false
+}
+
+// MostHeld returns the value, among those Redlock nodes refused an
+// acquisition with, whose owner most of them reported ("" for none).
+func MostHeld(values []string) string {
+	best, most := "", 0
+	for i, v := range values {
+		owner := Parse(v).Owner
+		n := 0
+		for _, w := range values[i:] {
+			if Parse(w).Owner == owner {
+				n++
+			}
+		}
+		if n > most {
+			best, most = v, n
+		}
+	}
+	return best
 }

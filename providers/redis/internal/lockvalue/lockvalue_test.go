@@ -68,17 +68,17 @@ func TestMajorityAgreesOnTheOwnerOfMostNodes(t *testing.T) {
 	b := lockvalue.Client("b:", 1, "host-b", locking.Acquirer{})
 	locks := []lockvalue.Lock{
 		{Held: true, Value: lockvalue.Parse(b + "1000"), LeaseLeft: 9 * time.Second, Fence: 9},
-		{Held: true, Value: lockvalue.Parse(a + "2000"), LeaseLeft: 5 * time.Second, Fence: 7},
+		{Held: true, Value: lockvalue.Parse(a + "2000"), LeaseLeft: 5 * time.Second, Fence: 6},
 		{},
-		{Held: true, Value: lockvalue.Parse(a + "1500"), LeaseLeft: 4 * time.Second, Fence: 8},
-		{Held: true, Value: lockvalue.Parse(a), LeaseLeft: 6 * time.Second, Fence: 8}, // taken again: no time
+		{Held: true, Value: lockvalue.Parse(a + "1500"), LeaseLeft: 4 * time.Second, Fence: 7},
+		{Held: true, Value: lockvalue.Parse(a), LeaseLeft: 6 * time.Second, Fence: 8}, // taken again: no time; granted late
 	}
 	l, ok := lockvalue.Majority(locks, 3)
 	if !ok || l.Value.Owner != "a:1" || l.Value.Holder.Instance != "host-a" || l.Value.Holder.MessageType != "m" {
 		t.Fatalf("Majority = %+v, %v, want a:1's", l, ok)
 	}
-	if !l.Value.Holder.Since.Equal(time.UnixMicro(1500)) || l.Fence != 8 || l.LeaseLeft != 4*time.Second {
-		t.Fatalf("Majority = %+v, want since 1500µs, fence 8, lease 4s (the 3rd longest)", l)
+	if !l.Value.Holder.Since.Equal(time.UnixMicro(1500)) || l.Fence != 6 || l.LeaseLeft != 4*time.Second {
+		t.Fatalf("Majority = %+v, want since 1500µs, fence 6 and lease 4s (the 3rd largest)", l)
 	}
 	if _, ok := lockvalue.Majority(locks, 4); ok {
 		t.Fatal("Majority with quorum 4 found an owner; none holds 4 nodes")
