@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -43,9 +44,9 @@ type batchCall struct {
 	script *goredis.Script
 	keys   []string
 	args   []any
-	n      int64
+	val    any
 	err    error
-	done   chan struct{} // closed when n and err are set
+	done   chan struct{} // closed when val and err are set
 	lead   chan struct{} // receives the place of a call that ended: send the queue
 	// leading is set, under batcher.mu, when the call was given a place.
 	leading bool
@@ -61,13 +62,30 @@ func newBatcher(client Client) *batcher {
 
 // run runs script on Redis and returns its integer reply.
 func (b *batcher) run(ctx context.Context, script *goredis.Script, keys []string, args ...any) (int64, error) {
+	v, err := b.do(ctx, script, keys, args...)
+	if err != nil {
+		return 0, err
+	}
+	return replyInt64(v)
+}
+
+// replyInt64 is an integer reply of a script.
+func replyInt64(v any) (int64, error) {
+	if n, ok := v.(int64); ok {
+		return n, nil
+	}
+	return 0, fmt.Errorf("redis: unexpected script reply %T, want an integer", v)
+}
+
+// do runs script on Redis and returns its reply.
+func (b *batcher) do(ctx context.Context, script *goredis.Script, keys []string, args ...any) (any, error) {
 	b.mu.Lock()
 	if b.running < batchLeaders || b.pipeline == nil {
 		b.running++
 		b.mu.Unlock()
-		n, err := script.Run(ctx, b.client, keys, args...).Int64()
+		v, err := script.Run(ctx, b.client, keys, args...).Result()
 		b.passPlace()
-		return n, err
+		return v, err
 	}
 	c := &batchCall{ctx: ctx, script: script, keys: keys, args: args, done: make(chan struct{}), lead: make(chan struct{}, 1)}
 	b.queued = append(b.queued, c)
@@ -100,9 +118,9 @@ func (b *batcher) run(ctx context.Context, script *goredis.Script, keys []string
 	}
 	select {
 	case <-c.done:
-		return c.n, c.err
+		return c.val, c.err
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
@@ -152,10 +170,10 @@ func (b *batcher) sendQueued(lead *batchCall) {
 	}
 	_, _ = pipe.Exec(ctx)
 	for i, c := range batch {
-		c.n, c.err = cmds[i].Int64()
+		c.val, c.err = cmds[i].Result()
 		if c.err != nil && strings.HasPrefix(c.err.Error(), "NOSCRIPT") {
 			// Redis lost its scripts (a restart): Run loads it again.
-			c.n, c.err = c.script.Run(c.ctx, b.client, c.keys, c.args...).Int64()
+			c.val, c.err = c.script.Run(c.ctx, b.client, c.keys, c.args...).Result()
 		}
 		close(c.done)
 	}

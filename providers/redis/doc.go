@@ -39,7 +39,8 @@
 // # How a lock works
 //
 // A lock is a lease (Options.TTL, default 30s) on the key
-// "<KeyPrefix>{<key>}", whose value is a random owner string. One Lua script
+// "<KeyPrefix>{<key>}", whose value is a random owner string and the
+// holder's record (see "Who holds a lock" below). One Lua script
 // grants it with SET NX PX and, in the same atomic step, draws the fencing
 // token: INCR of the counter "<KeyPrefix>{<key>}:fence", or, when there is
 // none, the server's clock in microseconds, which starts a counter that
@@ -68,10 +69,19 @@
 // announcement wakes it.) The wait ends at the timeout or when the context
 // ends; a timeout of 0 is one attempt.
 //
+// # Who holds a lock
+//
+// The lock's value records who took it: Options.Instance (default
+// "host:pid"), the message type, trace id and span id of the
+// locking.Acquirer in TryAcquire's context, and the grant time, at no extra
+// command. [Provider.Inspect] (locking.Inspector) reads it back with the
+// token, the time held, the lease left and this provider's waiters.
+//
 // # Errors
 //
-// Contention is a *locking.Error (locking.ErrNotAcquired); a Redis or network
-// failure is a *locking.UnavailableError (locking.ErrUnavailable) wrapping its
-// cause; the two are never confused. docs/providers.md and docs/fencing.md in
+// Contention is a *locking.Error (locking.ErrNotAcquired), which also
+// matches *locking.HeldError, naming the holder, when Redis said who held
+// the key; a Redis or network failure is a *locking.UnavailableError
+// (locking.ErrUnavailable) wrapping its cause; the two are never confused. docs/providers.md and docs/fencing.md in
 // the repository go further.
 package redis

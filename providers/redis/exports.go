@@ -28,6 +28,9 @@ import (
 //   - AllowKeyEviction: accept a server whose maxmemory-policy may evict
 //     lock keys ([ErrEvictionPolicy] otherwise).
 //   - Logger: the provider's warnings (default slog.Default()).
+//   - Instance: this process's name in the holder record of every lock it
+//     takes, which Inspect reads back (default locking.DefaultInstance(),
+//     "host:pid").
 type Options = base.Options
 
 // Client is the part of a go-redis client the provider uses: running its

@@ -220,7 +220,7 @@ func (h *handle) releaseOrHandOn() (int64, error) {
 	}
 	sent := time.Now()
 	n, err := p.batch.run(&h.releaseCtx, releaseHandOnScript, h.r.scriptKeys[:],
-		h.r.releaseArgs[0], h.r.releaseArgs[1], next.Owner(), p.ttlArg, p.fenceTTLArg, handedOn)
+		h.r.releaseArgs[0], h.r.releaseArgs[1], next.Owner(), p.ttlArg, p.fenceTTLArg, handedOn, base.NowArg)
 	if err == nil && n > 1 {
 		p.local.HandOn(next, wait.Handoff{Token: uint64(n), Requested: sent})
 	} else {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/providers/redis/internal/base"
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/lockvalue"
 	"github.com/turbomediator/turbomediator-go/providers/redis/internal/wait"
 )
 
@@ -191,13 +192,13 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 		return nil, &locking.UnavailableError{Key: key, Err: base.ErrClosed}
 	}
 	start := time.Now()
-	r := p.newRequest(key)
+	r := p.newRequest(ctx, key)
 	if timeout <= 0 {
 		h, _, err := p.attempt(ctx, r, start.Add(p.s.DialTimeout))
 		if h != nil || err != nil {
 			return h, err
 		}
-		return nil, &locking.Error{Key: key, Timeout: max(timeout, 0)}
+		return nil, r.contended(max(timeout, 0))
 	}
 	deadline := start.Add(timeout)
 	place, head := p.local.Join(key, r.owner)
@@ -219,35 +220,55 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 // and the scripts' arguments, built once (a grant's handle keeps it for the
 // release) so that the calls allocate no argument lists of their own.
 type request struct {
-	key         string // the caller's key
-	k           base.Keys
+	key string // the caller's key
+	k   base.Keys
+	// owner is the client's part of the lock's value: the owner id and the
+	// holder record (see package lockvalue), which the scripts compare as a
+	// prefix of the stored value.
 	owner       string
 	scriptKeys  [2]string // lock, fence
-	acquireArgs [3]any    // owner, TTL, fence TTL
+	acquireArgs [4]any    // owner, TTL, fence TTL, clock
 	releaseArgs [2]any    // owner, channel
+	// holder is the holder's value in the last answer "taken"; "" when
+	// none came.
+	holder string
 }
 
-func (p *Provider) newRequest(key string) *request {
+// newRequest prepares an acquisition of key, by the locking.Acquirer of
+// ctx when it has one.
+func (p *Provider) newRequest(ctx context.Context, key string) *request {
 	r := &request{key: key, k: base.NewKeys(p.s.KeyPrefix, key)}
-	r.owner = p.self + strconv.FormatUint(p.seq.Add(1), 36)
+	a, _ := locking.AcquirerFromContext(ctx)
+	r.owner = lockvalue.Client(p.self, p.seq.Add(1), p.s.Instance, a)
 	r.scriptKeys = [2]string{r.k.Lock, r.k.Fence}
 	owner := any(r.owner) // boxed once for both scripts
-	r.acquireArgs = [3]any{owner, p.ttlArg, p.fenceTTLArg}
+	r.acquireArgs = [4]any{owner, p.ttlArg, p.fenceTTLArg, base.NowArg}
 	r.releaseArgs = [2]any{owner, r.k.Channel}
 	return r
 }
 
+// contended is the error of the acquisition when the key stayed taken for
+// timeout: a *locking.Error that, when Redis named the holder, also
+// matches *locking.HeldError.
+func (r *request) contended(timeout time.Duration) error {
+	return lockvalue.Contended(r.key, timeout, r.holder)
+}
+
 // attempt runs the acquire script once, cut short at deadline. It returns a
-// handle, or the remaining lease of the current holder (0 if unknown), or an
-// error: ctx's when ctx ended, a *locking.UnavailableError when Redis failed
-// or did not answer by deadline.
+// handle, or the remaining lease of the current holder (0 if unknown, and
+// r.holder its value), or an error: ctx's when ctx ended, a
+// *locking.UnavailableError when Redis failed or did not answer by deadline.
 func (p *Provider) attempt(ctx context.Context, r *request, deadline time.Time) (locking.Handle, time.Duration, error) {
 	key, k, owner := r.key, r.k, r.owner
 	start := time.Now()
 	cctx, cancel := context.WithDeadline(ctx, deadline)
-	n, err := p.batch.run(cctx, base.AcquireScript, r.scriptKeys[:], r.acquireArgs[:]...)
+	reply, err := p.batch.do(cctx, base.AcquireScript, r.scriptKeys[:], r.acquireArgs[:]...)
 	cut := cctx.Err() != nil
 	cancel()
+	var n int64
+	if err == nil {
+		n, r.holder, err = base.AcquireReply(reply)
+	}
 	if err != nil {
 		if base.MayHaveRun(err) {
 			// The script may have run, or may still run, although its

@@ -4,10 +4,12 @@ import goredis "github.com/redis/go-redis/v9"
 
 // extendScript renews the lease only while the caller still owns it.
 //
-// KEYS: lock. ARGV: owner, ttl in ms. Returns 1 when extended, 0 when the
-// lock is no longer the caller's.
+// KEYS: lock. ARGV: the client's part of the value (the owner, compared as
+// a prefix), ttl in ms. Returns 1 when extended, 0 when the lock is no
+// longer the caller's.
 var extendScript = goredis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then
 	return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
@@ -23,14 +25,17 @@ return 0
 // from holder to waiter in one call, and among several processes every
 // other grant is open to all of them.
 //
-// KEYS: lock, fence. ARGV: owner, channel, next owner, ttl in ms, fence ttl
-// in ms, "1" when the lock being released was handed on.
+// KEYS: lock, fence. ARGV: owner, channel, next owner (the client's part of
+// its value), ttl in ms, fence ttl in ms, "1" when the lock being released
+// was handed on, the client's clock in µs (base.NowArg, completing the next
+// owner's value as in base.AcquireScript).
 // Returns 0 when the lock was no longer the caller's, 1 when released, or
 // the next owner's token (> 1) when handed on.
 var releaseHandOnScript = goredis.NewScript(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local v = redis.call('GET', KEYS[1])
+if not v or string.sub(v, 1, #ARGV[1]) ~= ARGV[1] then return 0 end
 if ARGV[6] ~= '1' or redis.call('PUBSUB', 'NUMSUB', ARGV[2])[2] <= 1 then
-	redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+	redis.call('SET', KEYS[1], ARGV[3] .. ARGV[7], 'PX', ARGV[4])
 	local token = redis.call('INCR', KEYS[2])
 	if token == 1 then
 		local t = redis.call('TIME')

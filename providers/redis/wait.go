@@ -76,7 +76,7 @@ func (p *Provider) wait(ctx context.Context, r *request, place *wait.LocalWaiter
 		case <-ctx.Done():
 			stop = fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
 		case <-timeoutTimer.C:
-			stop = &locking.Error{Key: key, Timeout: timeout}
+			stop = r.contended(timeout)
 		case <-p.waiters.Closing():
 			stop = &locking.UnavailableError{Key: key, Err: base.ErrClosed}
 		case <-readyC:
@@ -123,7 +123,7 @@ func (p *Provider) wait(ctx context.Context, r *request, place *wait.LocalWaiter
 		if !time.Now().Before(deadline) {
 			// The timeout came with a wake-up: an attempt now would be cut
 			// at once and look like a failure of Redis.
-			return nil, &locking.Error{Key: key, Timeout: timeout}
+			return nil, r.contended(timeout)
 		}
 		h, rem, err := p.attempt(ctx, r, deadline)
 		if err != nil {
@@ -131,7 +131,7 @@ func (p *Provider) wait(ctx context.Context, r *request, place *wait.LocalWaiter
 				// Redis answered "taken" before; an answer that the timeout
 				// itself cut off says nothing more, so this is contention,
 				// not an outage.
-				return nil, &locking.Error{Key: key, Timeout: timeout}
+				return nil, r.contended(timeout)
 			}
 			return nil, err
 		}

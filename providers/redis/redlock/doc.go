@@ -41,9 +41,17 @@
 // node (one subscription connection per node). Jittered backoff retries
 // remain the fallback, never later than the holder's lease end.
 //
+// # Who holds a lock
+//
+// Each node's lock value records the holder as the single-node provider's
+// does; [Provider.Inspect] (locking.Inspector) reports the holder a
+// majority of nodes agree on.
+//
 // # Errors
 //
-// Contention is a *locking.Error (locking.ErrNotAcquired); fewer than a
+// Contention is a *locking.Error (locking.ErrNotAcquired), which also
+// matches *locking.HeldError, naming the holder, when the refusing nodes
+// said who held the key; fewer than a
 // majority of nodes answering is a *locking.UnavailableError
 // (locking.ErrUnavailable) wrapping the causes; a closed provider answers
 // [ErrClosed].

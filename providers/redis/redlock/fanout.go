@@ -14,7 +14,19 @@ type reply struct {
 	node int
 	n    int64
 	err  error
+	// holder is the holder's lock value with which the node refused the
+	// acquire script (see takenReply); "" otherwise.
+	holder string
 }
+
+// takenReply is how acquireOn hands fanOutTo a refusal that names the
+// holder: fanOutTo makes it the reply's n and holder, not an error.
+type takenReply struct {
+	n      int64
+	holder string
+}
+
+func (t *takenReply) Error() string { return "redis: redlock: taken" }
 
 // nodeCall runs one script (or command) on one node.
 type nodeCall func(ctx context.Context, c Client) (int64, error)
@@ -81,6 +93,9 @@ func (r *Provider) fanOutTo(which []int, deadline time.Time, l *lease, sets sets
 			defer r.calls.Done()
 			n, err := call(ctx, r.nodes[node])
 			rp := reply{node: node, n: n, err: err}
+			if t, ok := err.(*takenReply); ok {
+				rp.n, rp.holder, rp.err = t.n, t.holder, nil
+			}
 			if l != nil && sets != nil && (err == nil && sets(n) || base.MayHaveRun(err)) {
 				l.deliverOrGiveBack(rp, replies)
 			} else {
@@ -176,8 +191,18 @@ type lease struct {
 }
 
 // acquireOn asks one node for the lock with the single-node acquire script.
+// A refusal that names the holder comes as a *takenReply, which fanOutTo
+// turns into the reply's n and holder.
 func (l *lease) acquireOn(ctx context.Context, c Client) (int64, error) {
-	return base.AcquireScript.Run(ctx, c, l.scriptKeys, l.acquireArgs...).Int64()
+	v, err := base.AcquireScript.Run(ctx, c, l.scriptKeys, l.acquireArgs...).Result()
+	if err != nil {
+		return 0, err
+	}
+	n, holder, err := base.AcquireReply(v)
+	if err == nil && holder != "" {
+		return 0, &takenReply{n: n, holder: holder}
+	}
+	return n, err
 }
 
 // releaseOn deletes the lock on one node if the lease owns it there.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/providers/redis/internal/base"
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/lockvalue"
 	"github.com/turbomediator/turbomediator-go/providers/redis/internal/wait"
 )
 
@@ -269,12 +270,12 @@ func (r *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 	}
 	k := base.NewKeys(r.s.KeyPrefix, key)
 	if timeout <= 0 {
-		h, _, err := r.attempt(ctx, key, k, time.Time{})
+		h, _, holder, err := r.attempt(ctx, key, k, time.Time{})
 		switch {
 		case err != nil:
 			return nil, err
 		case h == nil:
-			return nil, &locking.Error{Key: key, Timeout: max(timeout, 0)}
+			return nil, lockvalue.Contended(key, max(timeout, 0), holder)
 		}
 		return h, nil
 	}
@@ -293,6 +294,7 @@ func (r *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 		joined   *redlockJoin // in the nodes' queues: their announcements
 		acquired bool
 		hint     time.Duration // the holder's remaining lease, from the last refusal
+		holder   string        // the holder's value, from the last refusal
 	)
 	defer func() {
 		if joined != nil {
@@ -303,13 +305,13 @@ func (r *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 	try := head
 	for {
 		if try {
-			h, rem, err := r.attempt(ctx, key, k, deadline)
+			h, rem, held, err := r.attempt(ctx, key, k, deadline)
 			if err != nil {
 				if joined != nil && ctx.Err() == nil && !time.Now().Before(deadline) && errors.Is(err, locking.ErrUnavailable) {
 					// The nodes refused before; answers that the timeout
 					// itself cut off say nothing more: contention, not an
 					// outage.
-					return nil, &locking.Error{Key: key, Timeout: timeout}
+					return nil, lockvalue.Contended(key, timeout, holder)
 				}
 				return nil, err // not a nil *redlockHandle in a non-nil Handle
 			}
@@ -318,6 +320,9 @@ func (r *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 				return h, nil
 			}
 			hint = rem
+			if held != "" {
+				holder = held
+			}
 		}
 		if joined == nil {
 			// From now on the nodes' announcements wake the head of the
@@ -325,7 +330,7 @@ func (r *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 			// cannot slip by unseen; a head tries again at once, in case
 			// one came before.
 			joined = r.join(ctx, k.Channel, deadline, func() { r.local.WakeHead(key) })
-			if stop := r.waitOver(ctx, key, timeout, deadline); stop != nil {
+			if stop := r.waitOver(ctx, key, timeout, deadline, holder); stop != nil {
 				return nil, stop
 			}
 			if head {
@@ -347,7 +352,7 @@ func (r *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 		case <-ctx.Done():
 			stop = fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
 		case <-timeoutTimer.C:
-			stop = &locking.Error{Key: key, Timeout: timeout}
+			stop = lockvalue.Contended(key, timeout, holder)
 		case <-r.base.Done():
 			stop = &locking.UnavailableError{Key: key, Err: base.ErrClosed}
 		case <-place.Wake:
@@ -362,7 +367,7 @@ func (r *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 		if stop == nil {
 			// A wake-up that came with the timeout must not start an
 			// attempt that the deadline would cut at once.
-			stop = r.waitOver(ctx, key, timeout, deadline)
+			stop = r.waitOver(ctx, key, timeout, deadline, holder)
 		}
 		if stop != nil {
 			return nil, stop
@@ -371,14 +376,16 @@ func (r *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 }
 
 // waitOver returns the error that ends a wait for key: ctx's when it ended,
-// a *locking.Error once deadline has passed, a *locking.UnavailableError
-// when the provider closed; nil while the wait goes on.
-func (r *Provider) waitOver(ctx context.Context, key string, timeout time.Duration, deadline time.Time) error {
+// a *locking.Error once deadline has passed (naming the holder, whose value
+// the last refusal reported, as a *locking.HeldError too), a
+// *locking.UnavailableError when the provider closed; nil while the wait
+// goes on.
+func (r *Provider) waitOver(ctx context.Context, key string, timeout time.Duration, deadline time.Time, holder string) error {
 	switch {
 	case ctx.Err() != nil:
 		return fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
 	case !time.Now().Before(deadline):
-		return &locking.Error{Key: key, Timeout: timeout}
+		return lockvalue.Contended(key, timeout, holder)
 	case r.base.Err() != nil:
 		return &locking.UnavailableError{Key: key, Err: base.ErrClosed}
 	}
@@ -388,11 +395,12 @@ func (r *Provider) waitOver(ctx context.Context, key string, timeout time.Durati
 // attempt asks every node for key once, waiting for their answers up to
 // Options.NodeTimeout and never past deadline (the acquisition's; zero for
 // none). It returns a handle; or, when other owners keep a majority out of
-// reach, nil and the shortest remaining lease they reported (0 if none); or
+// reach, nil, the shortest remaining lease they reported (0 if none) and
+// the holder's value most of the refusing nodes reported ("" if none); or
 // an error when too few nodes answered in time or ctx ended. Whatever a
 // failed attempt was granted it gives back before returning.
-func (r *Provider) attempt(ctx context.Context, key string, k base.Keys, deadline time.Time) (*redlockHandle, time.Duration, error) {
-	l := r.newLease(key, k)
+func (r *Provider) attempt(ctx context.Context, key string, k base.Keys, deadline time.Time) (*redlockHandle, time.Duration, string, error) {
+	l := r.newLease(ctx, key, k)
 	start := time.Now()
 	validUntil := start.Add(r.s.TTL - r.s.drift)
 	callsEnd := start.Add(r.s.nodeTimeout)
@@ -407,6 +415,7 @@ func (r *Provider) attempt(ctx context.Context, key string, k base.Keys, deadlin
 	var granted, refused, failed int
 	var errs []error
 	var hint time.Duration
+	var holders []string // the values the refusing nodes reported
 	complete := gather(replies, asked, callsEnd, ctx.Done(), func(rp reply) bool {
 		switch {
 		case rp.err != nil:
@@ -420,6 +429,9 @@ func (r *Provider) attempt(ctx context.Context, key string, k base.Keys, deadlin
 			counters[rp.node] = rp.n
 		default:
 			refused++
+			if rp.holder != "" {
+				holders = append(holders, rp.holder)
+			}
 			if rp.n <= -2 {
 				rem := time.Duration(-2-rp.n) * time.Millisecond
 				if hint == 0 || rem < hint {
@@ -440,7 +452,7 @@ func (r *Provider) attempt(ctx context.Context, key string, k base.Keys, deadlin
 		// given back (see fanOutTo).
 		if ctx.Err() != nil {
 			l.giveBack(replies, counters, ambiguous)
-			return nil, 0, fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
+			return nil, 0, "", fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
 		}
 		if silent := n - granted - refused - failed; silent > 0 {
 			errs = append(errs, fmt.Errorf("%d nodes did not answer in time", silent))
@@ -450,20 +462,20 @@ func (r *Provider) attempt(ctx context.Context, key string, k base.Keys, deadlin
 	if granted < r.quorum {
 		l.giveBack(replies, counters, ambiguous)
 		if failed > n-r.quorum {
-			return nil, 0, &locking.UnavailableError{Key: key, Err: fmt.Errorf(
+			return nil, 0, "", &locking.UnavailableError{Key: key, Err: fmt.Errorf(
 				"redis: redlock: %d of %d nodes answered, %d needed: %w", n-failed, n, r.quorum, errors.Join(errs...))}
 		}
-		return nil, hint, nil
+		return nil, hint, lockvalue.MostHeld(holders), nil
 	}
 	token, err := l.agreeOnToken(counters, validUntil)
 	if err != nil || token == 0 || !time.Now().Before(validUntil) {
 		l.giveBack(replies, counters, ambiguous)
 		if err != nil {
-			return nil, 0, &locking.UnavailableError{Key: key, Err: err}
+			return nil, 0, "", &locking.UnavailableError{Key: key, Err: err}
 		}
-		return nil, 0, nil
+		return nil, 0, "", nil
 	}
-	return r.newRedlockHandle(l, uint64(token), start, validUntil), 0, nil
+	return r.newRedlockHandle(l, uint64(token), start, validUntil), 0, "", nil
 }
 
 // agreeOnToken returns the largest counter the granting nodes drew, after
@@ -514,10 +526,12 @@ func (l *lease) agreeOnToken(counters []int64, validUntil time.Time) (int64, err
 }
 
 // newLease starts one attempt's lease with an owner value of its own, so a
-// late grant of a failed attempt can never pass for a later one.
-func (r *Provider) newLease(key string, k base.Keys) *lease {
+// late grant of a failed attempt can never pass for a later one. The value
+// records the locking.Acquirer of ctx (see package lockvalue).
+func (r *Provider) newLease(ctx context.Context, key string, k base.Keys) *lease {
 	keys := []string{k.Lock, k.Fence}
-	owner := r.self + strconv.FormatUint(r.seq.Add(1), 36)
+	a, _ := locking.AcquirerFromContext(ctx)
+	owner := lockvalue.Client(r.self, r.seq.Add(1), r.s.Instance, a)
 	return &lease{
 		r:          r,
 		key:        key,
@@ -526,6 +540,6 @@ func (r *Provider) newLease(key string, k base.Keys) *lease {
 		scriptKeys: keys,
 		lockKey:    keys[:1],
 		// Boxed once here, not once per node call.
-		acquireArgs: []any{owner, r.ttlArg, r.fenceTTLArg},
+		acquireArgs: []any{owner, r.ttlArg, r.fenceTTLArg, base.NowArg},
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/turbomediator/turbomediator-go/internal/redistest"
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/lockvalue"
 	"github.com/turbomediator/turbomediator-go/providers/redis/redlock"
 )
 
@@ -65,8 +66,11 @@ func (ns *rlNodes) redlock(t testing.TB, opts *redlock.Options) *redlock.Provide
 	return r
 }
 
-// owners returns the value of the lock key on every node ("" when absent;
-// "?" when the node does not answer).
+// owners returns the owner of the lock key on every node: the client's
+// part of its value, which is the same on every node of a lease (the grant
+// time after it is each node's; see package lockvalue), or the whole value
+// when it records no holder ("" when absent; "?" when the node does not
+// answer).
 func (ns *rlNodes) owners(t testing.TB, lockKey string) []string {
 	t.Helper()
 	out := make([]string, len(ns.peek))
@@ -80,6 +84,9 @@ func (ns *rlNodes) owners(t testing.TB, lockKey string) []string {
 			out[i] = "?"
 		default:
 			out[i] = v
+			if lv := lockvalue.Parse(v); lv.Recorded {
+				out[i] = lv.Client
+			}
 		}
 	}
 	return out

@@ -14,15 +14,22 @@ import goredis "github.com/redis/go-redis/v9"
 // node rejoins the lease. Either way the node's fencing counter is raised to
 // the token: a node that granted late, with a lower counter, catches up.
 //
+// The owner is the client's part of the lock's value (see package
+// lockvalue), compared as a prefix of the stored value; a node that takes
+// the key again stores the owner alone, without a grant time.
+//
 // KEYS: lock, fence. ARGV: owner, ttl in ms, token, fence ttl in ms.
 // Returns 1 when extended (held throughout), 2 when taken again, 0 when
 // another owner has the key.
 var redlockExtendScript = goredis.NewScript(`
-local held = redis.call('GET', KEYS[1]) == ARGV[1]
+local v = redis.call('GET', KEYS[1])
+local held = v and string.sub(v, 1, #ARGV[1]) == ARGV[1]
 if held then
 	redis.call('PEXPIRE', KEYS[1], ARGV[2])
-elseif not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+elseif v then
 	return 0
+else
+	redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 end
 local f = tonumber(redis.call('GET', KEYS[2])) or 0
 if f < tonumber(ARGV[3]) then redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4]) end
@@ -39,7 +46,8 @@ return 2
 // Returns 1 when the node stores at least the token, 0 when the caller no
 // longer holds the key there.
 var redlockRaiseScript = goredis.NewScript(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local v = redis.call('GET', KEYS[1])
+if not v or string.sub(v, 1, #ARGV[1]) ~= ARGV[1] then return 0 end
 local f = tonumber(redis.call('GET', KEYS[2])) or 0
 if f < tonumber(ARGV[2]) then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end
 return 1
@@ -54,7 +62,8 @@ return 1
 // KEYS: lock, fence. ARGV: owner, channel, token, fence ttl in ms.
 // Returns 1 when released, 0 when the lock was no longer the caller's.
 var redlockReleaseScript = goredis.NewScript(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local v = redis.call('GET', KEYS[1])
+if not v or string.sub(v, 1, #ARGV[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 local f = tonumber(redis.call('GET', KEYS[2])) or 0
 if f < tonumber(ARGV[3]) then redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4]) end

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/bsm/redislock"
+
+	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 )
 
 // Default values of [Options]; a zero field takes its default.
@@ -110,6 +112,10 @@ type Options struct {
 	// CONFIG GET (managed Redis), so that its eviction policy could not be
 	// checked. Default slog.Default().
 	Logger *slog.Logger
+	// Instance names this process in the holder record of every lock it
+	// takes (see the providers' Inspect): a service and replica name, say.
+	// Default locking.DefaultInstance(), "host:pid".
+	Instance string
 }
 
 // Settings are Options with defaults applied and checked.
@@ -123,6 +129,7 @@ type Settings struct {
 	NewRetry       func() redislock.RetryStrategy
 	AllowEviction  bool
 	Logger         *slog.Logger
+	Instance       string // recorded as the holder's instance
 }
 
 // ErrInvalidOptions is wrapped by the error of an invalid [Options] (a brace
@@ -149,6 +156,10 @@ func SettingsOf(o *Options) (Settings, error) {
 		NewRetry:       in.RetryStrategy,
 		AllowEviction:  in.AllowKeyEviction,
 		Logger:         in.Logger,
+		Instance:       in.Instance,
+	}
+	if s.Instance == "" {
+		s.Instance = locking.DefaultInstance()
 	}
 	if s.Logger == nil {
 		s.Logger = slog.Default()

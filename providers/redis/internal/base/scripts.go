@@ -1,16 +1,27 @@
 package base
 
-import goredis "github.com/redis/go-redis/v9"
+import (
+	"fmt"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/lockvalue"
+)
 
 // AcquireScript grants the lock and issues its fencing token in one atomic
-// step, so no other grant can come between the two.
+// step, so no other grant can come between the two, and records who holds
+// it in the lock's value (see package lockvalue).
 //
-// KEYS: lock, fence. ARGV: owner, ttl in ms, fence ttl in ms (TTL +
-// FenceRetention).
-// Returns the token (>= 1) when granted. When the lock is held by someone
-// else it returns -2 - the remaining lease in ms (<= -2), which tells a
-// waiter when an abandoned lease will run out, or -1 when the key has no
-// expiry (not one of ours).
+// KEYS: lock, fence. ARGV: owner (the client's part of the value: owner id
+// and holder, each followed by '|'), ttl in ms, fence ttl in ms (TTL +
+// FenceRetention), the client's clock in µs ([NowArg], written as the call
+// is sent).
+// The value stored is the owner followed by the clock. Returns the token
+// (>= 1) when granted. When the lock is held by someone else it returns
+// {-2 - the remaining lease in ms (<= -2), the holder's value}: the lease
+// tells a waiter when an abandoned lease will run out, the value who holds
+// it (the script reads it anyway; see [AcquireReply]). It returns -1 when
+// the key has no expiry (not one of ours).
 //
 // The token comes from the key's fence counter: INCR while the counter
 // exists; when it does not (never made, or expired), the server's clock in
@@ -26,8 +37,10 @@ import goredis "github.com/redis/go-redis/v9"
 //
 // Asking again with the same owner (a client retrying after a lost reply)
 // returns the token already issued instead of failing, so retries are safe.
+// The owner is compared as a prefix of the stored value: it ends with '|',
+// so no other owner's value starts with it.
 var AcquireScript = goredis.NewScript(`
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+if redis.call('SET', KEYS[1], ARGV[1] .. ARGV[4], 'NX', 'PX', ARGV[2]) then
 	local token = redis.call('INCR', KEYS[2])
 	if token == 1 then
 		local t = redis.call('TIME')
@@ -36,24 +49,49 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
 	end
 	return token
 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local v = redis.call('GET', KEYS[1])
+if string.sub(v, 1, #ARGV[1]) == ARGV[1] then
 	redis.call('PEXPIRE', KEYS[1], ARGV[2])
 	return tonumber(redis.call('GET', KEYS[2]))
 end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then return -1 end
-return -2 - ttl
+return {-2 - ttl, v}
 `)
+
+// NowArg is lockvalue.Now, boxed once: the scripts' argument that go-redis
+// writes as the client's clock when it sends the call.
+var NowArg any = lockvalue.Now{}
+
+// AcquireReply reads [AcquireScript]'s reply: the token, -1, or, when the
+// key is taken, -2 - the remaining lease in ms with the holder's value.
+func AcquireReply(reply any) (n int64, holder string, err error) {
+	switch v := reply.(type) {
+	case int64:
+		return v, "", nil
+	case []any:
+		if len(v) == 2 {
+			n, ok1 := v[0].(int64)
+			holder, ok2 := v[1].(string)
+			if ok1 && ok2 {
+				return n, holder, nil
+			}
+		}
+	}
+	return 0, "", fmt.Errorf("redis: unexpected acquire reply %v", reply)
+}
 
 // ReleaseScript deletes the lock only if the caller owns it and then
 // announces the release on the key's channel, with the owner as payload (a
 // provider ignores its own announcements: it wakes its local waiters
 // directly).
 //
-// KEYS: lock. ARGV: owner, channel. Returns 1 when released, 0 when the lock
-// was no longer the caller's.
+// KEYS: lock. ARGV: owner (the client's part of the value, compared as a
+// prefix), channel. Returns 1 when released, 0 when the lock was no longer
+// the caller's.
 var ReleaseScript = goredis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then
 	redis.call('DEL', KEYS[1])
 	redis.call('PUBLISH', ARGV[2], ARGV[1])
 	return 1
