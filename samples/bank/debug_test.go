@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -27,9 +26,8 @@ func debugLocks(t *testing.T, srv *testServer) lockdebug.Snapshot {
 // Redis: while a withdrawal is held inside its handler (past its lock, at
 // its write), /debug/locks lists its account's lock with this instance as
 // the holder and the withdrawal's type; a second withdrawal of the same
-// account is listed as its one waiter; ?key= asks the lock provider (an
-// Inspector answers who holds the key; one that is not answers 501); once
-// both are done nothing is listed.
+// account is listed as its one waiter; ?key= asks the lock provider, which
+// names the holder and token; once both are done nothing is listed.
 func TestDebugLocksWhileWithdrawalHoldsLock(t *testing.T) {
 	for _, kind := range []string{"memory", "redis"} {
 		t.Run(kind, func(t *testing.T) {
@@ -79,18 +77,13 @@ func TestDebugLocksWhileWithdrawalHoldsLock(t *testing.T) {
 			if err := app.Mediator.Invoke(func(lp locking.Provider) { p = lp }); err != nil {
 				t.Fatal(err)
 			}
-			_, inspects := p.(locking.Inspector)
-			if kind == "memory" && !inspects {
-				t.Fatalf("the memory provider %T is no locking.Inspector", p)
+			if _, ok := p.(locking.Inspector); !ok {
+				t.Fatalf("the lock provider %T is no locking.Inspector", p)
 			}
-			if inspects {
-				var info locking.LockInfo
-				if status != http.StatusOK || json.Unmarshal([]byte(body), &info) != nil || !info.Held || info.Key != key || info.Token != l.Token ||
-					info.Holder.MessageType != "main.WithdrawCommand" || info.Holder.Since.IsZero() || info.HeldFor <= 0 {
-					t.Fatalf("?key=%s: %d %s, want it held with token %d by a main.WithdrawCommand, since a time", key, status, body, l.Token)
-				}
-			} else if status != http.StatusNotImplemented || !strings.Contains(body, "does not implement locking.Inspector") {
-				t.Fatalf("?key=%s with a %T: %d %s, want 501", key, p, status, body)
+			var info locking.LockInfo
+			if status != http.StatusOK || json.Unmarshal([]byte(body), &info) != nil || !info.Held || info.Key != key || info.Token != l.Token ||
+				info.Holder.MessageType != "main.WithdrawCommand" || info.Holder.Since.IsZero() || info.HeldFor <= 0 {
+				t.Fatalf("?key=%s: %d %s, want it held with token %d by a main.WithdrawCommand, since a time", key, status, body, l.Token)
 			}
 			if status, _, body := call(t, srv, "GET", "/debug/locks?key=", ""); status != http.StatusBadRequest {
 				t.Fatalf("?key= empty: %d %s", status, body)
