@@ -378,6 +378,17 @@ func TestKeyLookup(t *testing.T) {
 		t.Fatalf("backend down: %d\n%s\nwant\n%s", code, body, want)
 	}
 
+	p.err = context.DeadlineExceeded // a lookup past the inspect timeout
+	code, body = get(t, locks, "/debug/locks?key=account:42")
+	want = `{
+  "error": "looking the key up failed: context deadline exceeded",
+  "key": "account:42"
+}
+`
+	if code != http.StatusServiceUnavailable || body != want {
+		t.Fatalf("lookup timed out: %d\n%s\nwant\n%s", code, body, want)
+	}
+
 	plain := lockdebug.New(lockdebug.WithProvider(plainProvider{}))
 	code, body = get(t, plain, "/debug/locks?key=account:42")
 	want = `{
