@@ -108,7 +108,7 @@ func newProvider(client Client, opts *Options, eviction *evictionCheck) (*Provid
 		waiters:     newWaiters(client, self, s.releaseTimeout),
 		local:       localQueues{m: make(map[string]*localQueue)},
 		batch:       newBatcher(client),
-		giveBacks:   newGiveBacks(context.Background(), s.releaseTimeout),
+		giveBacks:   newGiveBacks(context.Background(), s.releaseTimeout, client),
 		eviction:    eviction,
 	}, nil
 }
@@ -296,8 +296,8 @@ func (p *Provider) forgetLater(key string, k keys, owner string, start time.Time
 // anyway); an answer wakes the head of the local queue, which may have
 // been skipped while the key looked taken.
 func (p *Provider) releaseLater(key string, k keys, owner string, until time.Time) {
-	p.giveBacks.run(until, func(ctx context.Context) error {
-		if err := releaseScript.Run(ctx, p.client, []string{k.lock}, owner, k.channel).Err(); err != nil {
+	p.giveBacks.run(0, until, func(ctx context.Context, c Client) error {
+		if err := releaseScript.Run(ctx, c, []string{k.lock}, owner, k.channel).Err(); err != nil {
 			return err
 		}
 		p.local.wakeHead(key)

@@ -146,7 +146,7 @@ func newRedlock(nodes []Client, opts *Options, eviction []*evictionCheck) (*Redl
 		cancel:      cancel,
 		tasks:       make(chan func()),
 
-		giveBacks: newGiveBacks(base, s.releaseTimeout),
+		giveBacks: newGiveBacks(base, s.releaseTimeout, nodes...),
 		eviction:  eviction,
 	}, nil
 }

@@ -175,8 +175,8 @@ func (h *redlockHandle) Release(ctx context.Context) error {
 		n, err := h.releaseOn(ctx, c)
 		if err != nil {
 			node := r.nodeIndexOf(c)
-			r.giveBacks.run(until, func(ctx context.Context) error {
-				_, err := h.releaseOn(ctx, r.nodes[node])
+			r.giveBacks.run(node, until, func(ctx context.Context, c Client) error {
+				_, err := h.releaseOn(ctx, c)
 				return err
 			})
 		}
