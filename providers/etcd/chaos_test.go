@@ -35,7 +35,10 @@ func TestChaosEtcd(t *testing.T) {
 	t.Logf("CHAOS_SEED=%d CHAOS_DURATION=%s", seed, d)
 	rng := rand.New(rand.NewPCG(seed, seed))
 	c := etcdtest.StartCluster(t, 3)
-	ctx := ctxT(t)
+	// The run lasts d: its context must outlive it (ctxT's two minutes
+	// ended inside a 2m run, and every call after failed).
+	ctx, cancel := context.WithTimeout(context.Background(), d+2*time.Minute)
+	defer cancel()
 	store := fencedStore{c: newClient(t, c.Endpoints()...), key: "chaos/counter"}
 	store.init(t, ctx)
 
