@@ -170,6 +170,9 @@ func (c *Checker) judgeSections(r *Report, sections []section) {
 	for i := range sections {
 		s := &sections[i]
 		r.MaxToken = max(r.MaxToken, s.token)
+		if i > 0 {
+			r.LongestGap = max(r.LongestGap, time.Duration(s.start-sections[i-1].start))
+		}
 		if last != nil {
 			if s.start < last.end {
 				r.violate("overlap: proc %d goroutine %d entered with token %d at %s while proc %d goroutine %d (token %d) was inside until %s",

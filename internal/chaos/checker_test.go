@@ -54,6 +54,9 @@ func TestCheckerPassesAHistoryOfDisjointSectionsWithGrowingTokens(t *testing.T) 
 	if r.Attempted != 4 || r.Succeeded != 3 || r.Contended != 1 || r.Sections != 3 || r.Accepted != 3 || r.MaxToken != 5 || r.FaultCount() != 1 {
 		t.Fatalf("counts are wrong:\n%s", r)
 	}
+	if r.LongestGap != 20*time.Millisecond { // sections begin at 0, 10 and 30ms
+		t.Fatalf("longest gap %s, want 20ms:\n%s", r.LongestGap, r)
+	}
 	if !strings.Contains(r.String(), "violations                 0") {
 		t.Fatalf("report does not print zero violations:\n%s", r)
 	}
