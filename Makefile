@@ -45,7 +45,7 @@ redis-recovery:
 # 3 script calls per grant. Without -race: they measure the provider, not the detector.
 redis-scale:
 	REDIS_BOUNDED_KEYS=1000000 REDIS_HERD=10000 $(GO) test -count=1 -timeout 20m -v \
-		-run 'TestDistinctKeysLeaveNothingBehind|TestAHerd' ./providers/redis/
+		-run 'TestDistinctKeysLeaveNothingBehind|TestRedlockDistinctKeysLeaveNothingBehind|TestAHerd' ./providers/redis/ ./providers/redis/redlock/
 
 bench:
 	@$(call each,$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) $(PKGS))

@@ -14,14 +14,14 @@ import (
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/internal/chaos"
 	"github.com/turbomediator/turbomediator-go/internal/redistest"
-	redislocks "github.com/turbomediator/turbomediator-go/providers/redis"
+	"github.com/turbomediator/turbomediator-go/providers/redis/redlock"
 )
 
 // redlockOn returns a Redlock provider on clients of its own to addrs,
 // closed at cleanup.
-func redlockOn(t testing.TB, addrs []string, ttl time.Duration) *redislocks.Redlock {
+func redlockOn(t testing.TB, addrs []string, ttl time.Duration) *redlock.Provider {
 	t.Helper()
-	clients := make([]redislocks.Client, len(addrs))
+	clients := make([]redlock.Client, len(addrs))
 	for i, a := range addrs {
 		c := goredis.NewClient(&goredis.Options{Addr: a, ContextTimeoutEnabled: true, MaxRetries: 1, DialTimeout: 200 * time.Millisecond})
 		t.Cleanup(func() { _ = c.Close() })
@@ -30,7 +30,7 @@ func redlockOn(t testing.TB, addrs []string, ttl time.Duration) *redislocks.Redl
 	// A node timeout of 30% of the lease (the default is 10%): the
 	// scenarios are about what the nodes remember, and a busy machine's
 	// live nodes must not count as down.
-	r, err := redislocks.NewRedlock(clients, &redislocks.Options{TTL: ttl, NodeTimeout: ttl * 3 / 10})
+	r, err := redlock.New(clients, &redlock.Options{TTL: ttl, NodeTimeout: ttl * 3 / 10})
 	if err != nil {
 		t.Fatal(err)
 	}

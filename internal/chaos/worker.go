@@ -14,7 +14,7 @@ import (
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/mediator"
-	redislocks "github.com/turbomediator/turbomediator-go/providers/redis"
+	"github.com/turbomediator/turbomediator-go/providers/redis/redlock"
 )
 
 // WorkerEnv is the environment variable that carries a worker process's
@@ -109,7 +109,7 @@ func RunWorker(cfg WorkerConfig) error {
 func (w *worker) build() (*mediator.Mediator, error) {
 	for {
 		m, err := mediator.New(
-			redislocks.WithRedisDistributedLocking(w.cfg.Redlock, func(o *redislocks.Options) {
+			redlock.WithRedlockDistributedLocking(w.cfg.Redlock, func(o *redlock.Options) {
 				o.TTL = w.cfg.TTL
 				o.NodeTimeout = w.cfg.NodeTimeout
 				o.KeyPrefix = "chaos:"

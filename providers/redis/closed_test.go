@@ -40,17 +40,6 @@ func TestAClosedProviderGrantsNothing(t *testing.T) {
 	}
 }
 
-func TestAClosedRedlockGrantsNothing(t *testing.T) {
-	rlNoLeaks(t)
-	ns := startRedlockNodes(t, 3)
-	r := ns.redlock(t, nil)
-	if err := r.Close(); err != nil {
-		t.Fatal(err)
-	}
-	h, err := r.TryAcquire(rlCtx(t), "free", 0)
-	closedAnswer(t, "Redlock TryAcquire after Close", h, err)
-}
-
 // TestSendAfterTheMediatorClosedIsErrClosed: the mediator closed the
 // provider and the client it made; the provider it held answers ErrClosed,
 // not "redis: client is closed".

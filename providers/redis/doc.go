@@ -16,11 +16,25 @@
 // [Provider] on any go-redis client for direct use. Build pings Redis: a wrong
 // address fails Build with locking.ErrUnavailable within Options.DialTimeout.
 //
-// Redlock, each lock taken on a majority of independent masters: a
-// "redlock://a:6379,b:6379,c:6379" address or Options.Nodes with the first
-// two; [WithRedlockDistributedLockingFromDI] on the [RedlockClients] the
-// application put in the container; [NewRedlock] for direct use. Build then
-// fails unless a majority of the nodes answers.
+// Redlock, each lock taken on a majority of independent masters, is the
+// provider of package
+// [github.com/turbomediator/turbomediator-go/providers/redis/redlock]. A
+// "redlock://a:6379,b:6379,c:6379" address or Options.Nodes given to the
+// first two registrations here registers it too; [NewRedlock], [Redlock],
+// [RedlockClients] and [WithRedlockDistributedLockingFromDI] are that
+// package's names under their former ones.
+//
+// # Package layout
+//
+// This package holds the single-node [Provider] (provider.go, handle.go,
+// wait.go, batch.go, scripts.go) and the registrations. Package redlock
+// holds the Redlock provider. What both use lives in two internal packages:
+// providers/redis/internal/base (Options and their checks, connection
+// strings, storage key names, the acquire and release scripts, the
+// eviction-policy check, background give-backs, registration helpers) and
+// providers/redis/internal/wait (the local FIFO queues and the shared
+// subscription to release announcements). Package redis imports redlock;
+// redlock never imports redis.
 //
 // # How a lock works
 //
@@ -50,8 +64,8 @@
 // lock to it in the same script. Jittered
 // exponential backoff (a fresh [github.com/bsm/redislock.RetryStrategy] per
 // acquisition) is the fallback, never scheduled past the end of the holder's
-// lease. In Redlock mode a waiter subscribes on every node and any node's
-// announcement wakes it. The wait ends at the timeout or when the context
+// lease. (A Redlock waiter subscribes on every node, and any node's
+// announcement wakes it.) The wait ends at the timeout or when the context
 // ends; a timeout of 0 is one attempt.
 //
 // # Errors

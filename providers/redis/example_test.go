@@ -99,3 +99,28 @@ func ExampleNew() {
 		fmt.Println("holding", h.Key(), "with token", h.Token())
 	}
 }
+
+// Redlock on three independent Redis masters: each lock is taken on a
+// majority, so one node may be down. Run the nodes with appendonly yes and
+// appendfsync always (or restart a crashed node only after a TTL): see
+// docs/reliability.md.
+func ExampleWithRedisDistributedLocking_redlock() {
+	m, err := mediator.New(
+		redislocks.WithRedisDistributedLocking("redlock://redis-a:6379,redis-b:6379,redis-c:6379",
+			func(o *redislocks.Options) { o.TTL = 10 * time.Second }),
+		locking.WithDistributedLocking[WithdrawCommand, int64](),
+		mediator.WithHandler[WithdrawCommand, int64](withdrawHandler),
+	)
+	if errors.Is(err, locking.ErrUnavailable) {
+		fmt.Println("fewer than two of the three nodes answer:", err)
+		return
+	}
+	if err != nil {
+		panic(err)
+	}
+	defer m.Close(context.Background())
+	_, err = mediator.Send(context.Background(), m, WithdrawCommand{AccountID: "42", Amount: 100})
+	if errors.Is(err, locking.ErrUnavailable) {
+		fmt.Println("no majority of nodes:", err)
+	}
+}

@@ -147,36 +147,3 @@ func TestAWaiterEndsAtItsTimeoutWhenRedisFreezes(t *testing.T) {
 	srv.Resume()
 	_ = h.Release(ctx)
 }
-
-// TestRedlockOnAFrozenMajorityEndsAtTheTimeout: with two of three nodes
-// frozen and a NodeTimeout longer than the caller's timeout, TryAcquire ends
-// at the timeout (or ctx's deadline), not at the NodeTimeout.
-func TestRedlockOnAFrozenMajorityEndsAtTheTimeout(t *testing.T) {
-	rlNoLeaks(t)
-	ns := startRedlockNodes(t, 3)
-	r := ns.redlock(t, &redislocks.Options{NodeTimeout: 3 * time.Second})
-	ctx := rlCtx(t)
-	if err := r.Ping(ctx); err != nil {
-		t.Fatal(err)
-	}
-	ns.srvs[0].Pause()
-	ns.srvs[1].Pause()
-	defer ns.srvs[0].Resume()
-	defer ns.srvs[1].Resume()
-
-	begin := time.Now()
-	_, err := r.TryAcquire(ctx, "k", 200*time.Millisecond)
-	if !errors.Is(err, locking.ErrUnavailable) {
-		t.Fatalf("err = %v, want ErrUnavailable", err)
-	}
-	within(t, "Redlock TryAcquire on a frozen majority", time.Since(begin), 180*time.Millisecond, 200*time.Millisecond+frozenSlack)
-
-	cctx, cancel := context.WithTimeout(ctx, 150*time.Millisecond)
-	defer cancel()
-	begin = time.Now()
-	_, err = r.TryAcquire(cctx, "k", 10*time.Second)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v, want ctx's DeadlineExceeded", err)
-	}
-	within(t, "Redlock TryAcquire until ctx's deadline", time.Since(begin), 130*time.Millisecond, 150*time.Millisecond+frozenSlack)
-}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/base"
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/wait"
 )
 
 // handle is one held lease. Its extensions run on a timer (time.AfterFunc):
@@ -17,7 +19,7 @@ type handle struct {
 	p     *Provider
 	r     *request // the acquisition's names and script arguments
 	key   string
-	k     keys
+	k     base.Keys
 	owner string
 	token uint64
 	// handedOn is whether a Release handed this lock over; its own Release
@@ -61,20 +63,12 @@ var (
 func (p *Provider) newHandle(r *request, token uint64, requested time.Time, handedOn bool) *handle {
 	h := &handle{
 		p: p, r: r, key: r.key, k: r.k, owner: r.owner, token: token, handedOn: handedOn,
-		validUntil: requested.Add(p.s.ttl),
+		validUntil: requested.Add(p.s.TTL),
 	}
 	h.mu.Lock() // the timer may fire before h.timer is set
-	h.timer = time.AfterFunc(untilRefresh(requested, p.s.refresh), h.extend)
+	h.timer = time.AfterFunc(base.UntilRefresh(requested, p.s.Refresh), h.extend)
 	h.mu.Unlock()
 	return h
-}
-
-// untilRefresh is how long after now the next extension of a lease whose
-// last grant or extension was sent at requested is due: the refresh
-// interval counts from the send, as the lease does, not from the reply,
-// which a slow link or a busy machine may delay by a good part of it.
-func untilRefresh(requested time.Time, refresh time.Duration) time.Duration {
-	return max(refresh-time.Since(requested), 0)
 }
 
 // Key returns the lock key, without the provider's storage prefix.
@@ -100,7 +94,7 @@ func (h *handle) extend() {
 	}
 	// Redis's clock may run a little ahead of ours: the lease is presumed
 	// gone a margin before our reckoning of its end.
-	validUntil := h.validUntil.Add(-s.driftMargin())
+	validUntil := h.validUntil.Add(-s.DriftMargin())
 	if !time.Now().Before(validUntil) {
 		h.loseLocked()
 		h.mu.Unlock()
@@ -113,7 +107,7 @@ func (h *handle) extend() {
 	h.mu.Unlock()
 
 	requested := time.Now()
-	n, err := extendScript.Run(ctx, h.p.client, []string{h.k.lock}, h.owner, h.p.ttlArg).Int64()
+	n, err := extendScript.Run(ctx, h.p.client, []string{h.k.Lock}, h.owner, h.p.ttlArg).Int64()
 	cancel()
 
 	h.mu.Lock()
@@ -123,8 +117,8 @@ func (h *handle) extend() {
 	switch {
 	case h.stopped:
 	case err == nil && n == 1:
-		h.validUntil = requested.Add(s.ttl)
-		h.timer.Reset(untilRefresh(requested, s.refresh))
+		h.validUntil = requested.Add(s.TTL)
+		h.timer.Reset(base.UntilRefresh(requested, s.Refresh))
 	case err == nil:
 		// Someone else owns the key now: the lease ran out.
 		h.loseLocked()
@@ -134,7 +128,7 @@ func (h *handle) extend() {
 			h.loseLocked()
 			return
 		}
-		h.timer.Reset(min(max(s.refresh/4, 10*time.Millisecond), left))
+		h.timer.Reset(min(max(s.Refresh/4, 10*time.Millisecond), left))
 	}
 }
 
@@ -173,13 +167,13 @@ func (h *handle) Release(ctx context.Context) error {
 		cancelExt()
 	}
 
-	h.releaseCtx = releaseContext{parent: ctx, deadline: time.Now().Add(h.p.s.releaseTimeout)}
+	h.releaseCtx = releaseContext{parent: ctx, deadline: time.Now().Add(h.p.s.ReleaseTimeout)}
 	n, err := h.releaseOrHandOn()
 	if err != nil {
 		// Redis may be down, or may have deleted the key and lost the
 		// reply: the release is retried in the background until Redis
 		// answers or the lease would have ended anyway.
-		h.p.releaseLater(h.key, h.k, h.owner, validUntil.Add(h.p.s.driftMargin()))
+		h.p.releaseLater(h.key, h.k, h.owner, validUntil.Add(h.p.s.DriftMargin()))
 	}
 	if n <= 1 {
 		// Local waiters need not wait for the announcement to come back
@@ -187,7 +181,7 @@ func (h *handle) Release(ctx context.Context) error {
 		// may have been applied too: the head tries again either way,
 		// since a needless try costs one call and a missed wake-up a
 		// whole lease.
-		h.p.local.wakeHead(h.key)
+		h.p.local.WakeHead(h.key)
 	}
 	if extending != nil {
 		// An extension stuck on an unresponsive server ends by its own
@@ -216,9 +210,9 @@ func (h *handle) Release(ctx context.Context) error {
 // handle's, 1 when it was released, or the new holder's token when handed on.
 func (h *handle) releaseOrHandOn() (int64, error) {
 	p := h.p
-	next := p.local.claimHead(h.key)
+	next := p.local.ClaimHead(h.key)
 	if next == nil {
-		return p.batch.run(&h.releaseCtx, releaseScript, h.r.scriptKeys[:1], h.r.releaseArgs[:]...)
+		return p.batch.run(&h.releaseCtx, base.ReleaseScript, h.r.scriptKeys[:1], h.r.releaseArgs[:]...)
 	}
 	handedOn := "0"
 	if h.handedOn {
@@ -226,14 +220,14 @@ func (h *handle) releaseOrHandOn() (int64, error) {
 	}
 	sent := time.Now()
 	n, err := p.batch.run(&h.releaseCtx, releaseHandOnScript, h.r.scriptKeys[:],
-		h.r.releaseArgs[0], h.r.releaseArgs[1], next.owner, p.ttlArg, p.fenceTTLArg, handedOn)
+		h.r.releaseArgs[0], h.r.releaseArgs[1], next.Owner(), p.ttlArg, p.fenceTTLArg, handedOn)
 	if err == nil && n > 1 {
-		p.local.handOn(next, handoff{token: uint64(n), requested: sent})
+		p.local.HandOn(next, wait.Handoff{Token: uint64(n), Requested: sent})
 	} else {
 		// Not handed on: the key was freed (or the call failed, and the
 		// waiter, trying with its own owner value, is given what the call
 		// may have handed it).
-		p.local.handOn(next, handoff{})
+		p.local.HandOn(next, wait.Handoff{})
 	}
 	return n, err
 }

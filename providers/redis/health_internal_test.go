@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/turbomediator/turbomediator-go/internal/redistest"
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/base"
 )
 
 // splitClient runs scripts on one client and subscribes through another, so
@@ -25,15 +26,6 @@ type splitClient struct {
 
 func (c splitClient) Subscribe(ctx context.Context, channels ...string) *goredis.PubSub {
 	return c.subscriber.Subscribe(ctx, channels...)
-}
-
-func (ws *waiters) state(channel string) (confirmed bool, replaced int) {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	if q := ws.queues[channel]; q != nil {
-		confirmed = q.confirmed
-	}
-	return confirmed, ws.replaced
 }
 
 // TestASilentlyDeadSubscriptionIsReplaced blackholes the subscription
@@ -66,9 +58,9 @@ func TestASilentlyDeadSubscriptionIsReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer waiter.Close()
-	waiter.waiters.health = 100 * time.Millisecond
+	waiter.waiters.SetHealthCheck(100 * time.Millisecond)
 	ctx := context.Background()
-	channel := newKeys(DefaultKeyPrefix, "k").channel
+	channel := base.NewKeys(DefaultKeyPrefix, "k").Channel
 
 	h, err := holder.TryAcquire(ctx, "k", 0)
 	if err != nil {
@@ -82,16 +74,16 @@ func TestASilentlyDeadSubscriptionIsReplaced(t *testing.T) {
 		}
 		got <- err
 	}()
-	poll(t, "the subscription", func() bool { c, _ := waiter.waiters.state(channel); return c })
+	poll(t, "the subscription", func() bool { c, _ := waiter.waiters.State(channel); return c })
 
 	if _, err := proxy.Toxics.AddToxicJson(strings.NewReader(`{"name":"hole","type":"timeout","stream":"downstream","attributes":{"timeout":0}}`)); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, "the dead connection to be replaced", func() bool { _, n := waiter.waiters.state(channel); return n >= 1 })
+	poll(t, "the dead connection to be replaced", func() bool { _, n := waiter.waiters.State(channel); return n >= 1 })
 	if err := proxy.Toxics.RemoveToxic(ctx, "hole"); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, "a confirmed subscription again", func() bool { c, _ := waiter.waiters.state(channel); return c })
+	poll(t, "a confirmed subscription again", func() bool { c, _ := waiter.waiters.State(channel); return c })
 
 	released := time.Now()
 	if err := h.Release(ctx); err != nil {

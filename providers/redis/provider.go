@@ -14,21 +14,14 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/base"
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/wait"
 )
 
 // UniversalClient is go-redis's client interface (standalone, cluster or
 // Sentinel). Put one in the mediator's container with mediator.Provide and
 // register [WithRedisDistributedLockingFromDI] to have the provider use it.
 type UniversalClient = goredis.UniversalClient
-
-// Client is the part of a go-redis client the provider uses: running its
-// Lua scripts, subscribing to release announcements and PING. Every go-redis
-// client has it.
-type Client interface {
-	goredis.Scripter
-	Subscribe(ctx context.Context, channels ...string) *goredis.PubSub
-	Ping(ctx context.Context) *goredis.StatusCmd
-}
 
 // Provider is a [locking.Provider] on Redis: its locks exclude every process
 // and machine that uses the same Redis and key prefix. Build one with [New],
@@ -46,23 +39,23 @@ type Client interface {
 // fallback. Many goroutines' calls share pipelines (see batcher).
 type Provider struct {
 	client Client
-	s      settings
+	s      base.Settings
 	ttlArg any // the TTL in ms, boxed once for the scripts
 	// fenceTTLArg is TTL + FenceRetention in ms, boxed once: how long a
 	// fence counter outlives its grant.
 	fenceTTLArg any
 	self        string // owner prefix unique to this provider: "<random hex>:"
 	seq         atomic.Uint64
-	waiters     *waiters    // the subscription to release announcements
-	local       localQueues // this provider's goroutines that want a key
-	batch       *batcher    // sends many goroutines' acquisitions and releases together
+	waiters     *wait.Waiters     // the subscription to release announcements
+	local       *wait.LocalQueues // this provider's goroutines that want a key
+	batch       *batcher          // sends many goroutines' acquisitions and releases together
 
 	// giveBacks free what a failed call may have left in Redis: the grant
 	// of an acquisition whose reply was lost, a release Redis did not
 	// confirm (see giveBacks); Close stops them.
-	giveBacks *giveBacks
+	giveBacks *base.GiveBacks
 	// eviction checks the server's maxmemory-policy (see evictionCheck).
-	eviction *evictionCheck
+	eviction *base.EvictionCheck
 
 	closeOnce sync.Once
 	closed    atomic.Bool // set by Close: TryAcquire answers ErrClosed
@@ -83,11 +76,11 @@ func New(client Client, opts *Options) (*Provider, error) {
 
 // newProvider is New with the eviction check of the client's OnConnect
 // hook, when the provider created the client, so that both warn only once.
-func newProvider(client Client, opts *Options, eviction *evictionCheck) (*Provider, error) {
+func newProvider(client Client, opts *Options, eviction *base.EvictionCheck) (*Provider, error) {
 	if client == nil {
-		return nil, fmt.Errorf("%w: nil client", errBadOptions)
+		return nil, fmt.Errorf("%w: nil client", base.ErrInvalidOptions)
 	}
-	s, err := opts.settings()
+	s, err := base.SettingsOf(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -97,46 +90,46 @@ func newProvider(client Client, opts *Options, eviction *evictionCheck) (*Provid
 	}
 	self := hex.EncodeToString(id[:]) + ":"
 	if eviction == nil {
-		eviction = newEvictionCheck(s, -1)
+		eviction = base.NewEvictionCheck(s, -1)
 	}
 	return &Provider{
 		client:      client,
 		s:           s,
-		ttlArg:      strconv.FormatInt(s.ttl.Milliseconds(), 10),
-		fenceTTLArg: strconv.FormatInt(s.fenceTTL.Milliseconds(), 10),
+		ttlArg:      strconv.FormatInt(s.TTL.Milliseconds(), 10),
+		fenceTTLArg: strconv.FormatInt(s.FenceTTL.Milliseconds(), 10),
 		self:        self,
-		waiters:     newWaiters(client, self, s.releaseTimeout),
-		local:       localQueues{m: make(map[string]*localQueue)},
+		waiters:     wait.NewWaiters(client, self, s.ReleaseTimeout),
+		local:       wait.NewLocalQueues(),
 		batch:       newBatcher(client),
-		giveBacks:   newGiveBacks(context.Background(), s.releaseTimeout, client),
+		giveBacks:   base.NewGiveBacks(context.Background(), s.ReleaseTimeout, client),
 		eviction:    eviction,
 	}, nil
 }
 
 // TTL returns the lease length.
-func (p *Provider) TTL() time.Duration { return p.s.ttl }
+func (p *Provider) TTL() time.Duration { return p.s.TTL }
 
 // KeyPrefix returns the prefix of the provider's storage keys.
-func (p *Provider) KeyPrefix() string { return p.s.keyPrefix }
+func (p *Provider) KeyPrefix() string { return p.s.KeyPrefix }
 
 // StorageKeys returns the Redis key of key's lock and of its fencing counter,
 // for operators and tests. The lock key holds the owner's value while the
 // lock is held; the counter holds the last token issued and expires TTL +
 // Options.FenceRetention after the grant that made it.
 func (p *Provider) StorageKeys(key string) (lock, fence string) {
-	k := newKeys(p.s.keyPrefix, key)
-	return k.lock, k.fence
+	k := base.NewKeys(p.s.KeyPrefix, key)
+	return k.Lock, k.Fence
 }
 
 // Waiters returns how many goroutines of this provider wait for key.
 func (p *Provider) Waiters(key string) int {
-	return p.local.count(key)
+	return p.local.Count(key)
 }
 
 // Ping checks that Redis answers within the dial timeout; a failure matches
 // errors.Is(err, locking.ErrUnavailable) and wraps the cause.
 func (p *Provider) Ping(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, p.s.dialTimeout)
+	ctx, cancel := context.WithTimeout(ctx, p.s.DialTimeout)
 	defer cancel()
 	if err := p.client.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis: ping: %w: %w", locking.ErrUnavailable, err)
@@ -151,9 +144,9 @@ func (p *Provider) Ping(ctx context.Context) error {
 // is accepted with a warning to Options.Logger; one that cannot be reached
 // is left to Ping to report. Build runs it.
 func (p *Provider) CheckEvictionPolicy(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, p.s.dialTimeout)
+	ctx, cancel := context.WithTimeout(ctx, p.s.DialTimeout)
 	defer cancel()
-	return p.eviction.check(ctx, p.client)
+	return p.eviction.Check(ctx, p.client)
 }
 
 // Close stops the provider's subscription and the background give-backs
@@ -165,8 +158,8 @@ func (p *Provider) CheckEvictionPolicy(ctx context.Context) error {
 func (p *Provider) Close() error {
 	p.closeOnce.Do(func() {
 		p.closed.Store(true)
-		p.waiters.close()
-		p.giveBacks.close()
+		p.waiters.Close()
+		p.giveBacks.Close()
 	})
 	return nil
 }
@@ -195,23 +188,23 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 		return nil, fmt.Errorf("redis: acquiring %q: %w", key, err)
 	}
 	if p.closed.Load() {
-		return nil, &locking.UnavailableError{Key: key, Err: errClosed}
+		return nil, &locking.UnavailableError{Key: key, Err: base.ErrClosed}
 	}
 	start := time.Now()
 	r := p.newRequest(key)
 	if timeout <= 0 {
-		h, _, err := p.attempt(ctx, r, start.Add(p.s.dialTimeout))
+		h, _, err := p.attempt(ctx, r, start.Add(p.s.DialTimeout))
 		if h != nil || err != nil {
 			return h, err
 		}
 		return nil, &locking.Error{Key: key, Timeout: max(timeout, 0)}
 	}
 	deadline := start.Add(timeout)
-	place, head := p.local.join(key, r.owner)
+	place, head := p.local.Join(key, r.owner)
 	if head {
 		h, rem, err := p.attempt(ctx, r, deadline)
 		if h != nil || err != nil {
-			p.local.leave(key, place, h != nil)
+			p.local.Leave(key, place, h != nil)
 			return h, err
 		}
 		if p.hookBeforeWait != nil {
@@ -227,7 +220,7 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 // release) so that the calls allocate no argument lists of their own.
 type request struct {
 	key         string // the caller's key
-	k           keys
+	k           base.Keys
 	owner       string
 	scriptKeys  [2]string // lock, fence
 	acquireArgs [3]any    // owner, TTL, fence TTL
@@ -235,12 +228,12 @@ type request struct {
 }
 
 func (p *Provider) newRequest(key string) *request {
-	r := &request{key: key, k: newKeys(p.s.keyPrefix, key)}
+	r := &request{key: key, k: base.NewKeys(p.s.KeyPrefix, key)}
 	r.owner = p.self + strconv.FormatUint(p.seq.Add(1), 36)
-	r.scriptKeys = [2]string{r.k.lock, r.k.fence}
+	r.scriptKeys = [2]string{r.k.Lock, r.k.Fence}
 	owner := any(r.owner) // boxed once for both scripts
 	r.acquireArgs = [3]any{owner, p.ttlArg, p.fenceTTLArg}
-	r.releaseArgs = [2]any{owner, r.k.channel}
+	r.releaseArgs = [2]any{owner, r.k.Channel}
 	return r
 }
 
@@ -252,11 +245,11 @@ func (p *Provider) attempt(ctx context.Context, r *request, deadline time.Time) 
 	key, k, owner := r.key, r.k, r.owner
 	start := time.Now()
 	cctx, cancel := context.WithDeadline(ctx, deadline)
-	n, err := p.batch.run(cctx, acquireScript, r.scriptKeys[:], r.acquireArgs[:]...)
+	n, err := p.batch.run(cctx, base.AcquireScript, r.scriptKeys[:], r.acquireArgs[:]...)
 	cut := cctx.Err() != nil
 	cancel()
 	if err != nil {
-		if mayHaveRun(err) {
+		if base.MayHaveRun(err) {
 			// The script may have run, or may still run, although its
 			// answer never came: give back what we may hold.
 			p.forgetLater(key, k, owner, start)
@@ -266,7 +259,7 @@ func (p *Provider) attempt(ctx context.Context, r *request, deadline time.Time) 
 		}
 		if errors.Is(err, goredis.ErrClosed) {
 			// The client closed under a call that raced with Close.
-			err = errClosed
+			err = base.ErrClosed
 		}
 		if cut {
 			err = fmt.Errorf("redis: no answer before the acquisition's deadline: %w", err)
@@ -287,20 +280,20 @@ func (p *Provider) attempt(ctx context.Context, r *request, deadline time.Time) 
 // sent at start may have received without hearing of it: an owner-compare
 // delete, retried until Redis answers or that grant's lease would have
 // ended. Close stops it.
-func (p *Provider) forgetLater(key string, k keys, owner string, start time.Time) {
-	p.releaseLater(key, k, owner, start.Add(p.s.ttl+p.s.driftMargin()))
+func (p *Provider) forgetLater(key string, k base.Keys, owner string, start time.Time) {
+	p.releaseLater(key, k, owner, start.Add(p.s.TTL+p.s.DriftMargin()))
 }
 
 // releaseLater deletes k's lock if owner still holds it, in the background,
 // retried until Redis answers or until (when the lease would have ended
 // anyway); an answer wakes the head of the local queue, which may have
 // been skipped while the key looked taken.
-func (p *Provider) releaseLater(key string, k keys, owner string, until time.Time) {
-	p.giveBacks.run(0, until, func(ctx context.Context, c Client) error {
-		if err := releaseScript.Run(ctx, c, []string{k.lock}, owner, k.channel).Err(); err != nil {
+func (p *Provider) releaseLater(key string, k base.Keys, owner string, until time.Time) {
+	p.giveBacks.Run(0, until, func(ctx context.Context, c Client) error {
+		if err := base.ReleaseScript.Run(ctx, c, []string{k.Lock}, owner, k.Channel).Err(); err != nil {
 			return err
 		}
-		p.local.wakeHead(key)
+		p.local.WakeHead(key)
 		return nil
 	})
 }

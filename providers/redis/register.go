@@ -9,6 +9,8 @@ import (
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/mediator"
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/base"
+	"github.com/turbomediator/turbomediator-go/providers/redis/redlock"
 )
 
 // WithRedisDistributedLocking registers a Redis lock provider that connects
@@ -35,24 +37,24 @@ func WithRedisDistributedLockingOptions(opts Options) mediator.Option {
 }
 
 func withOptions(name string, o Options) mediator.Option {
-	if nodes, ok, err := redlockNodes(o); ok {
+	if _, ok, err := base.RedlockNodes(o); ok {
 		if err != nil {
 			return mediator.Failed(name, err)
 		}
-		return withRedlock(name, o, nodes)
+		return mediator.Options(name, redlock.WithRedlockDistributedLockingOptions(o))
 	}
 	if o.Addr == "" {
-		return mediator.Failed(name, fmt.Errorf("%w: empty address", errBadAddr))
+		return mediator.Failed(name, fmt.Errorf("%w: empty address", base.ErrInvalidAddress))
 	}
-	uo, err := universalOptions(o.Addr, o.DB)
+	uo, err := base.UniversalOptions(o.Addr, o.DB)
 	if err != nil {
 		return mediator.Failed(name, err)
 	}
-	s, err := o.settings()
+	s, err := base.SettingsOf(&o)
 	if err != nil {
 		return mediator.Failed(name, err)
 	}
-	uo.DialTimeout = s.dialTimeout
+	uo.DialTimeout = s.DialTimeout
 	// Deadlines on the lock calls (the end of a lease, a Release's timeout)
 	// must cut a call to an unresponsive server short.
 	uo.ContextTimeoutEnabled = true
@@ -63,8 +65,8 @@ func withOptions(name string, o Options) mediator.Option {
 	ctor := func(lc *mediator.Lifecycle) (*Provider, error) {
 		// Every new connection checks the server's eviction policy, so a
 		// server that comes back (or fails over) evicting is caught too.
-		eviction := newEvictionCheck(s, -1)
-		uo.OnConnect = eviction.onConnect
+		eviction := base.NewEvictionCheck(s, -1)
+		uo.OnConnect = eviction.OnConnect
 		client := goredis.NewUniversalClient(uo)
 		p, err := newProvider(client, &o, eviction)
 		if err != nil {
@@ -77,7 +79,7 @@ func withOptions(name string, o Options) mediator.Option {
 	}
 	return mediator.Options(name,
 		locking.WithDistributedLockProvider[*Provider](ctor),
-		mediator.Invoke(pingProvider),
+		mediator.Invoke(base.PingProvider),
 	)
 }
 
@@ -95,63 +97,15 @@ func withOptions(name string, o Options) mediator.Option {
 // ignored. For Redlock on the application's clients, provide
 // [RedlockClients] and use [WithRedlockDistributedLockingFromDI].
 func WithRedisDistributedLockingFromDI(configure ...func(*Options)) mediator.Option {
-	return fromContainer("redis.WithRedisDistributedLockingFromDI", configure,
+	return base.FromContainer("redis.WithRedisDistributedLockingFromDI", configure,
 		func(o Options) error {
-			if _, redlock, _ := redlockNodes(o); redlock {
+			if _, redlock, _ := base.RedlockNodes(o); redlock {
 				return fmt.Errorf(
 					"%w: Redlock (Options.Nodes or a %q address) needs a client per node, which one client from the container cannot be; provide RedlockClients and use WithRedlockDistributedLockingFromDI, or WithRedisDistributedLocking with the node addresses",
-					errBadOptions, RedlockScheme)
+					base.ErrInvalidOptions, RedlockScheme)
 			}
-			_, err := o.settings()
+			_, err := base.SettingsOf(&o)
 			return err
 		},
 		func(client UniversalClient, o *Options) (*Provider, error) { return New(client, o) })
-}
-
-// fromContainer registers the provider newProvider builds on the client
-// (or clients) C that the application put in the container, with the
-// Options configure makes, which validate checks first (its error fails
-// Build). The provider is closed with the mediator; the client is the
-// application's.
-func fromContainer[C any, P interface {
-	locking.Provider
-	Close() error
-}](name string, configure []func(*Options), validate func(Options) error, newProvider func(C, *Options) (P, error)) mediator.Option {
-	var o Options
-	for _, f := range configure {
-		f(&o)
-	}
-	if err := validate(o); err != nil {
-		return mediator.Failed(name, err)
-	}
-	ctor := func(client C, lc *mediator.Lifecycle) (P, error) {
-		p, err := newProvider(client, &o)
-		if err != nil {
-			return p, err
-		}
-		lc.OnClose(func(context.Context) error { return p.Close() })
-		return p, nil
-	}
-	return mediator.Options(name,
-		locking.WithDistributedLockProvider[P](ctor),
-		mediator.Invoke(pingProvider),
-	)
-}
-
-// pingProvider runs at the end of Build: a server whose maxmemory-policy
-// may evict lock keys, or a wrong address (or, for Redlock, too few
-// reachable nodes) fails Build within the dial timeout instead of
-// surfacing at the first Send.
-func pingProvider(lp locking.Provider) error {
-	p, ok := lp.(interface {
-		Ping(context.Context) error
-		CheckEvictionPolicy(context.Context) error
-	})
-	if !ok {
-		return nil // another provider registered too; Build reports that
-	}
-	if err := p.CheckEvictionPolicy(context.Background()); err != nil {
-		return err
-	}
-	return p.Ping(context.Background())
 }

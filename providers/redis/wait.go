@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/bsm/redislock"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/base"
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/wait"
 )
 
 // wait is the rest of an acquisition that could not be had at once: place
@@ -22,20 +23,20 @@ import (
 // backoff. Waiters behind the head make no call to Redis and arm no timer
 // but the timeout. wait gives up exactly at deadline, or when ctx ends; its
 // Redis calls are cut short there too. It leaves place.
-func (p *Provider) wait(ctx context.Context, r *request, place *localWaiter, head bool, timeout time.Duration, deadline time.Time, remaining time.Duration) (locking.Handle, error) {
+func (p *Provider) wait(ctx context.Context, r *request, place *wait.LocalWaiter, head bool, timeout time.Duration, deadline time.Time, remaining time.Duration) (locking.Handle, error) {
 	key, k := r.key, r.k
 	acquired := false
-	defer func() { p.local.leave(key, place, acquired) }()
+	defer func() { p.local.Leave(key, place, acquired) }()
 	jctx, cancel := context.WithDeadline(ctx, deadline)
-	w, err := p.waiters.joinNotify(jctx, k.channel, func() { p.local.wakeHead(key) })
+	w, err := p.waiters.JoinNotify(jctx, k.Channel, func() { p.local.WakeHead(key) })
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
 		}
-		return nil, &locking.UnavailableError{Key: key, Err: fmt.Errorf("redis: subscribing to %s: %w", k.channel, err)}
+		return nil, &locking.UnavailableError{Key: key, Err: fmt.Errorf("redis: subscribing to %s: %w", k.Channel, err)}
 	}
-	defer p.waiters.leave(w, false)
+	defer p.waiters.Leave(w, false)
 
 	timeoutTimer := time.NewTimer(time.Until(deadline))
 	defer timeoutTimer.Stop()
@@ -45,15 +46,15 @@ func (p *Provider) wait(ctx context.Context, r *request, place *localWaiter, hea
 	defer backoff.Stop()
 	schedule := func(remaining time.Duration) {
 		if retry == nil {
-			retry = p.s.newRetry()
+			retry = p.s.NewRetry()
 		}
-		if d := nextWait(retry, remaining); d > 0 {
+		if d := base.NextWait(retry, remaining); d > 0 {
 			backoff.Reset(d)
 		}
 	}
 	// ready closes when Redis confirms the subscription; the head tries
 	// once more then, in case the lock was freed before.
-	ready := w.q.ready
+	ready := w.Ready()
 	if head {
 		schedule(remaining)
 	}
@@ -65,24 +66,24 @@ func (p *Provider) wait(ctx context.Context, r *request, place *localWaiter, hea
 		var (
 			stop   error
 			try    = true
-			d      handoff
+			d      wait.Handoff
 			handed bool
 		)
 		// Parked, the head may be handed the lock by a Release of this
-		// provider (see localQueues.claimHead).
-		p.local.park(place)
+		// provider (see wait.LocalQueues.ClaimHead).
+		p.local.Park(place)
 		select {
 		case <-ctx.Done():
 			stop = fmt.Errorf("redis: acquiring %q: %w", key, ctx.Err())
 		case <-timeoutTimer.C:
 			stop = &locking.Error{Key: key, Timeout: timeout}
-		case <-p.waiters.closing:
-			stop = &locking.UnavailableError{Key: key, Err: errClosed}
+		case <-p.waiters.Closing():
+			stop = &locking.UnavailableError{Key: key, Err: base.ErrClosed}
 		case <-readyC:
 			ready = nil
-		case <-place.wake:
+		case <-place.Wake:
 			head = true // only the head is woken
-		case <-place.promoted:
+		case <-place.Promoted:
 			// The head before us got the lock: wait for its release, with
 			// the fallback retries armed from now on. A subscription
 			// confirmed while we were behind needs no try of ours.
@@ -93,24 +94,24 @@ func (p *Provider) wait(ctx context.Context, r *request, place *localWaiter, hea
 			default:
 			}
 			schedule(0)
-		case d = <-place.handoff:
+		case d = <-place.Handoff:
 			handed = true
 		case <-backoff.C:
 		}
-		if p.local.unpark(place) && !handed {
+		if p.local.Unpark(place) && !handed {
 			// A Release claimed us before we left: its outcome comes at
 			// once (the release is under way), and must be taken.
-			d, handed = <-place.handoff, true
+			d, handed = <-place.Handoff, true
 		}
 		if handed {
 			head, try = true, true // no hand-on: the key was freed, or the release failed
-			if d.token > 0 {
+			if d.Token > 0 {
 				if stop == nil {
 					acquired = true
-					return p.newHandle(r, d.token, d.requested, true), nil
+					return p.newHandle(r, d.Token, d.Requested, true), nil
 				}
 				// Handed the lock after giving up: give it back.
-				p.forgetLater(key, k, r.owner, d.requested)
+				p.forgetLater(key, k, r.owner, d.Requested)
 			}
 		}
 		if stop != nil {
@@ -141,20 +142,4 @@ func (p *Provider) wait(ctx context.Context, r *request, place *localWaiter, hea
 		backoff.Stop()
 		schedule(rem)
 	}
-}
-
-// nextWait is how long a waiter sleeps before its next timed try: the retry
-// strategy's next backoff, jittered between half and all of it so the waiters
-// of one release do not retry in step, and no later than just after the
-// holder's lease ends when its remaining time is known (a lease nobody
-// extends ends at a known moment). 0 means no timed try.
-func nextWait(retry redislock.RetryStrategy, remaining time.Duration) time.Duration {
-	d := retry.NextBackoff()
-	if d > 0 {
-		d = d/2 + rand.N(d/2+1)
-	}
-	if remaining > 0 && (d <= 0 || remaining+time.Millisecond < d) {
-		d = remaining + time.Millisecond
-	}
-	return d
 }

@@ -1,0 +1,219 @@
+package wait
+
+import (
+	"slices"
+	"sync"
+	"time"
+)
+
+// LocalQueues keep the goroutines of one provider (single node or Redlock)
+// that want a key in arrival order, and let only the first of them, the
+// head, talk to Redis: a TryAcquire with a timeout joins its key's queue
+// before anything else, the head tries, and the others wait until they are
+// the head. A release wakes the head only, whether it is this provider's
+// own Release (which calls wakeHead) or another process's, announced on the
+// key's channel (the subscription's notify calls wakeHead too). A head that
+// leaves with the lock promotes the next waiter, which then waits for that
+// lock's release (with its fallback retries armed) without trying at once;
+// a head that leaves without the lock wakes the next, so that a release it
+// was woken for, or was about to be, is not lost with it. Waking one
+// goroutine rather than all of them also keeps a Redlock provider's own
+// goroutines from splitting the nodes' votes among themselves.
+//
+// A key's queue exists while somebody is in it, so a million keys locked
+// one after the other leave nothing behind. Queues and waiters are reused
+// (sync.Pool): an acquisition that finds its key free allocates neither.
+type LocalQueues struct {
+	mu sync.Mutex
+	m  map[string]*localQueue // by key; removed when empty
+
+	queuePool  sync.Pool // of *localQueue, empty
+	waiterPool sync.Pool // of *LocalWaiter, with no signal pending
+}
+
+// localQueue is one key's waiters, head first.
+type localQueue struct {
+	ws []*LocalWaiter
+}
+
+// LocalWaiter is one TryAcquire's place in its key's local queue. Only the
+// head is ever signalled.
+type LocalWaiter struct {
+	// wake receives a token when the head should try: a release, or a head
+	// that gave up before it. Room for one: a wake-up that comes while it
+	// tries is kept.
+	Wake chan struct{}
+	// promoted receives a token when the waiter became the head because the
+	// head before it got the lock: it waits for that lock's release.
+	Promoted chan struct{}
+	// owner is the owner value the waiter asks Redis with; "" for a waiter
+	// that can never be handed a lock (Redlock's).
+	owner string
+	// parked is set while the waiter waits for a signal (not trying);
+	// claimed once a Release took it as the one to hand its lock to. A
+	// claimed waiter takes exactly one Handoff. Both under LocalQueues.mu.
+	parked, claimed bool
+	// Handoff receives the outcome of the Release that claimed the waiter.
+	Handoff chan Handoff
+}
+
+// Handoff is what a Release tells the waiter it claimed: the token of the
+// lock it handed over, with the moment its request was sent (the lease
+// counts from then), or a zero token when it freed the key instead.
+type Handoff struct {
+	Token     uint64
+	Requested time.Time
+}
+
+// NewLocalQueues returns empty queues.
+func NewLocalQueues() *LocalQueues {
+	return &LocalQueues{m: make(map[string]*localQueue)}
+}
+
+// Join puts a waiter asking with owner at the tail of key's queue and
+// reports whether it is the head. The caller must leave, and use w no more
+// after that.
+func (lq *LocalQueues) Join(key, owner string) (w *LocalWaiter, head bool) {
+	if x, ok := lq.waiterPool.Get().(*LocalWaiter); ok {
+		w = x
+	} else {
+		w = &LocalWaiter{Wake: make(chan struct{}, 1), Promoted: make(chan struct{}, 1), Handoff: make(chan Handoff, 1)}
+	}
+	w.owner = owner
+	lq.mu.Lock()
+	defer lq.mu.Unlock()
+	q := lq.m[key]
+	if q == nil {
+		if x, ok := lq.queuePool.Get().(*localQueue); ok {
+			q = x
+		} else {
+			q = &localQueue{}
+		}
+		lq.m[key] = q
+	}
+	q.ws = append(q.ws, w)
+	return w, len(q.ws) == 1
+}
+
+// Count returns how many goroutines of this provider are in key's queue.
+func (lq *LocalQueues) Count(key string) int {
+	lq.mu.Lock()
+	defer lq.mu.Unlock()
+	if q := lq.m[key]; q != nil {
+		return len(q.ws)
+	}
+	return 0
+}
+
+// Queued reports whether goroutines of this provider wait for key.
+func (lq *LocalQueues) Queued(key string) bool { return lq.Count(key) > 0 }
+
+// IsHead reports whether w is first in key's queue.
+func (lq *LocalQueues) IsHead(key string, w *LocalWaiter) bool {
+	lq.mu.Lock()
+	defer lq.mu.Unlock()
+	q := lq.m[key]
+	return q != nil && q.ws[0] == w
+}
+
+// WakeHead wakes the first waiter for key, if any.
+func (lq *LocalQueues) WakeHead(key string) {
+	lq.mu.Lock()
+	defer lq.mu.Unlock()
+	if q := lq.m[key]; q != nil {
+		signal(q.ws[0].Wake)
+	}
+}
+
+// Leave takes w out of key's queue (a second leave does nothing). When w was
+// the head, the next waiter becomes the head: promoted if w got the lock,
+// woken if it did not.
+func (lq *LocalQueues) Leave(key string, w *LocalWaiter, acquired bool) {
+	lq.mu.Lock()
+	q := lq.m[key]
+	i := -1
+	if q != nil {
+		i = slices.Index(q.ws, w)
+	}
+	if i < 0 {
+		lq.mu.Unlock()
+		return
+	}
+	q.ws = slices.Delete(q.ws, i, i+1)
+	empty := len(q.ws) == 0
+	switch {
+	case empty:
+		delete(lq.m, key)
+	case i == 0 && acquired:
+		signal(q.ws[0].Promoted)
+	case i == 0:
+		signal(q.ws[0].Wake)
+	}
+	lq.mu.Unlock()
+	if empty {
+		lq.queuePool.Put(q)
+	}
+	// Nobody signals w any more: drop what it did not take, and reuse it.
+	drain(w.Wake)
+	drain(w.Promoted)
+	w.parked, w.claimed = false, false
+	lq.waiterPool.Put(w)
+}
+
+// Park marks w as waiting for a signal; unpark ends that and reports
+// whether a Release claimed w meanwhile, in which case w must take the
+// Handoff that Release sends.
+func (lq *LocalQueues) Park(w *LocalWaiter) {
+	lq.mu.Lock()
+	w.parked = true
+	lq.mu.Unlock()
+}
+
+// Unpark ends a Park; see Park.
+func (lq *LocalQueues) Unpark(w *LocalWaiter) (claimed bool) {
+	lq.mu.Lock()
+	defer lq.mu.Unlock()
+	w.parked = false
+	claimed, w.claimed = w.claimed, false
+	return claimed
+}
+
+// ClaimHead returns key's head when it is parked and can be handed a lock,
+// claimed: the caller must then send it exactly one Handoff (handOn).
+func (lq *LocalQueues) ClaimHead(key string) *LocalWaiter {
+	lq.mu.Lock()
+	defer lq.mu.Unlock()
+	q := lq.m[key]
+	if q == nil {
+		return nil
+	}
+	w := q.ws[0]
+	if !w.parked || w.claimed || w.owner == "" {
+		return nil
+	}
+	w.claimed = true
+	return w
+}
+
+// HandOn sends a claimed waiter the outcome of the Release that claimed it.
+func (lq *LocalQueues) HandOn(w *LocalWaiter, h Handoff) { w.Handoff <- h }
+
+// signal leaves a token on c unless one is already there.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// drain takes c's token, if any.
+func drain(c chan struct{}) {
+	select {
+	case <-c:
+	default:
+	}
+}
+
+// Owner returns the owner value the waiter asks Redis with ("" for one that
+// can never be handed a lock).
+func (w *LocalWaiter) Owner() string { return w.owner }

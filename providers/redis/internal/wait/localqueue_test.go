@@ -1,0 +1,70 @@
+package wait
+
+import "testing"
+
+// woken reports whether w holds a wake-up, taking it.
+func woken(w *LocalWaiter) bool {
+	select {
+	case <-w.Wake:
+		return true
+	default:
+		return false
+	}
+}
+
+func TestRedlockLocalQueueWakesTheHeadOnlyInArrivalOrder(t *testing.T) {
+	lq := NewLocalQueues()
+	a, headA := lq.Join("k", "")
+	b, headB := lq.Join("k", "")
+	c, _ := lq.Join("k", "")
+	if !headA || headB {
+		t.Fatalf("head at join: a %v, b %v; want a only", headA, headB)
+	}
+	if !lq.Queued("k") || lq.Queued("other") {
+		t.Fatal("queued: want k only")
+	}
+	lq.WakeHead("k")
+	lq.WakeHead("k") // a second release before a tries: one wake-up is kept
+	if !woken(a) || woken(a) || woken(b) || woken(c) {
+		t.Fatal("a release must wake the head, once, and nobody else")
+	}
+	// a gets the lock: the next release is b's, not before.
+	lq.Leave("k", a, true)
+	if woken(b) {
+		t.Fatal("the head's acquisition woke the next waiter")
+	}
+	if !lq.IsHead("k", b) {
+		t.Fatal("b is not the head after a left")
+	}
+	lq.WakeHead("k")
+	if !woken(b) || woken(c) {
+		t.Fatal("the release after a's did not wake b alone")
+	}
+}
+
+func TestRedlockLocalQueueHeadThatGivesUpWakesTheNext(t *testing.T) {
+	lq := NewLocalQueues()
+	a, _ := lq.Join("k", "")
+	b, _ := lq.Join("k", "")
+	c, _ := lq.Join("k", "")
+	lq.Leave("k", b, false) // not the head: nothing to hand on
+	if woken(a) || woken(c) {
+		t.Fatal("a waiter behind the head gave up and woke someone")
+	}
+	lq.WakeHead("k")
+	if !woken(a) {
+		t.Fatal("the head was not woken")
+	}
+	// a took its wake-up, then timed out before trying: the release it was
+	// woken for must reach c.
+	lq.Leave("k", a, false)
+	if !woken(c) {
+		t.Fatal("the head gave up without waking the next waiter")
+	}
+	lq.Leave("k", c, false)
+	if len(lq.m) != 0 {
+		t.Fatalf("%d queues left with nobody waiting", len(lq.m))
+	}
+	lq.WakeHead("k") // nobody waits: nothing happens
+	lq.Leave("k", c, false)
+}

@@ -1,0 +1,8 @@
+package redlock
+
+import "github.com/turbomediator/turbomediator-go/providers/redis/internal/base"
+
+// ScriptHashes are the SHA1s of the scripts a Redlock grant and its
+// extension run, for tests that must know them cached on a node before a
+// fault makes a NOSCRIPT round trip too slow.
+var ScriptHashes = []string{base.AcquireScript.Hash(), redlockRaiseScript.Hash(), redlockExtendScript.Hash()}
