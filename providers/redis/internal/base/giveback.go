@@ -8,6 +8,7 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // Give-backs are the owner-compare deletions that must reach Redis even
@@ -187,6 +188,11 @@ func (r *reachGate) client() Client {
 		o := *r.opts
 		o.PoolSize, o.MinIdleConns, o.MaxIdleConns = giveBackPoolSize, 0, 1
 		o.MaxActiveConns = 0
+		// Not main's: go-redis writes main's maintenance notification
+		// settings while its connections start (reading them here would
+		// race), and main's push processor holds main's handlers.
+		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+		o.PushNotificationProcessor = nil
 		r.own = goredis.NewClient(&o)
 	}
 	return r.own
