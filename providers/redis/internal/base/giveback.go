@@ -174,7 +174,7 @@ func newReachGate(main Client) *reachGate {
 
 // client returns the client the give-backs try through: their own, with
 // main's settings but a pool of at most giveBackPoolSize connections that
-// keeps none idle for long, or main when main is not a go-redis *Client.
+// keeps at most one idle, or main when main is not a go-redis *Client.
 func (r *reachGate) client() Client {
 	if r.opts == nil {
 		return r.main
