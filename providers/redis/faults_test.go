@@ -189,6 +189,9 @@ func newDialCountingClient(t testing.TB, addr string) *dialCountingClient {
 		ContextTimeoutEnabled: true,
 		MaxRetries:            1,
 		DialerRetries:         1,
+		// The breaker opens after PoolSize failed dials: fixed, so that the
+		// 5 Releases' own failures stay below it on any GOMAXPROCS.
+		PoolSize: 20,
 		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c.dials.Add(1)
 			return d.DialContext(ctx, network, addr)

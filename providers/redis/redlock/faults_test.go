@@ -156,7 +156,15 @@ func TestRedlockLocksHeldWhenNodesCrashedAreFreeSoonAfterTheyAreBack(t *testing.
 	ns := startRedlockNodesWith(t, 3, redistest.WithArgs("--appendonly", "yes", "--appendfsync", "always"))
 	clients := make([]redlock.Client, len(ns.addrs))
 	for i, a := range ns.addrs {
-		clients[i] = rlClient(t, a)
+		// rlClient's settings, with the pool size (after which many failed
+		// dials go-redis's breaker opens) fixed above the 5 Releases' own
+		// failures on any GOMAXPROCS.
+		c := goredis.NewClient(&goredis.Options{
+			Addr: a, DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true,
+			MaxRetries: 1, DialerRetries: 1, PoolSize: 20,
+		})
+		t.Cleanup(func() { _ = c.Close() })
+		clients[i] = c
 	}
 	r := redlockOnClients(t, clients, nil)
 	other := ns.redlock(t, nil)
