@@ -156,9 +156,9 @@ func TestRedlockLocksHeldWhenNodesCrashedAreFreeSoonAfterTheyAreBack(t *testing.
 	ns := startRedlockNodesWith(t, 3, redistest.WithArgs("--appendonly", "yes", "--appendfsync", "always"))
 	clients := make([]redlock.Client, len(ns.addrs))
 	for i, a := range ns.addrs {
-		// rlClient's settings, with the pool size (after which many failed
-		// dials go-redis's breaker opens) fixed above the 5 Releases' own
-		// failures on any GOMAXPROCS.
+		// rlClient's settings, with the pool size (the number of failed
+		// dials that opens go-redis's breaker) fixed above the 5 Releases'
+		// own failures on any GOMAXPROCS.
 		c := goredis.NewClient(&goredis.Options{
 			Addr: a, DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true,
 			MaxRetries: 1, DialerRetries: 1, PoolSize: 20,
