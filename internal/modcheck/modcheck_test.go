@@ -88,10 +88,10 @@ const root = "github.com/turbomediator/turbomediator-go"
 
 // TestRedisAppGraphHasNoEtcdNorGRPC is the promise of the nested etcd
 // module: an application on the mediator, the locking behavior and the
-// Redis provider sees neither etcd nor gRPC in `go mod graph`.
+// Redis and Redlock providers sees neither etcd nor gRPC in `go mod graph`.
 func TestRedisAppGraphHasNoEtcdNorGRPC(t *testing.T) {
 	graph := appGraph(t, map[string]string{root: "."},
-		root+"/mediator", root+"/behaviors/locking", root+"/providers/redis")
+		root+"/mediator", root+"/behaviors/locking", root+"/providers/redis", root+"/providers/redis/redlock")
 	if !strings.Contains(graph, "github.com/redis/go-redis/v9") {
 		t.Fatalf("the graph lacks go-redis, so it is not the graph of a Redis app:\n%s", graph)
 	}

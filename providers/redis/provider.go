@@ -52,9 +52,9 @@ type Provider struct {
 
 	// giveBacks free what a failed call may have left in Redis: the grant
 	// of an acquisition whose reply was lost, a release Redis did not
-	// confirm (see giveBacks); Close stops them.
+	// confirm (see base.GiveBacks); Close stops them.
 	giveBacks *base.GiveBacks
-	// eviction checks the server's maxmemory-policy (see evictionCheck).
+	// eviction checks the server's maxmemory-policy (see base.EvictionCheck).
 	eviction *base.EvictionCheck
 
 	closeOnce sync.Once

@@ -84,9 +84,9 @@ type Provider struct {
 	shut atomic.Bool
 	// giveBacks delete, node by node, what a failed call may have left:
 	// the grant of an attempt whose reply was lost, a release a node did
-	// not confirm (see giveBacks); Close stops them.
+	// not confirm (see base.GiveBacks); Close stops them.
 	giveBacks *base.GiveBacks
-	// eviction checks each node's maxmemory-policy (see evictionCheck).
+	// eviction checks each node's maxmemory-policy (see base.EvictionCheck).
 	eviction []*base.EvictionCheck
 }
 

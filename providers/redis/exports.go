@@ -4,10 +4,30 @@ import (
 	"github.com/turbomediator/turbomediator-go/providers/redis/internal/base"
 )
 
-// Options configure the Redis provider; see the fields' documentation. The
-// zero value (and a nil *Options) means every default. The Redlock provider
-// (package [github.com/turbomediator/turbomediator-go/providers/redis/redlock])
-// takes the same type.
+// Options configure the Redis provider. The zero value (and a nil *Options)
+// means every default. The Redlock provider (package
+// [github.com/turbomediator/turbomediator-go/providers/redis/redlock]) takes
+// the same type. Its fields, documented where the type is declared (the
+// package's internal/base, which both providers share) and in
+// docs/providers.md:
+//
+//   - Addr, DB: where Redis is, for the registrations that create a client
+//     ("host:port", "redis://" URL, cluster list, "master:NAME,..." for
+//     Sentinel, "redlock://a,b,c" for Redlock).
+//   - KeyPrefix ([DefaultKeyPrefix]), TTL ([DefaultTTL]), RefreshInterval
+//     (TTL/3), FenceRetention ([DefaultFenceRetention]): the storage names,
+//     the lease, how often it is extended, how long a fencing counter
+//     outlives its last grant.
+//   - DialTimeout ([DefaultDialTimeout]), ReleaseTimeout
+//     ([DefaultReleaseTimeout]): bounds of connecting, of the Build ping and
+//     a single try, and of a Release.
+//   - MinRetryBackoff, MaxRetryBackoff, RetryStrategy: the fallback retries
+//     of a waiter.
+//   - Nodes, NodeTimeout: Redlock's independent masters and the bound of one
+//     node's answer.
+//   - AllowKeyEviction: accept a server whose maxmemory-policy may evict
+//     lock keys ([ErrEvictionPolicy] otherwise).
+//   - Logger: the provider's warnings (default slog.Default()).
 type Options = base.Options
 
 // Client is the part of a go-redis client the provider uses: running its
