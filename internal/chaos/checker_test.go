@@ -54,6 +54,9 @@ func TestCheckerPassesAHistoryOfDisjointSectionsWithGrowingTokens(t *testing.T) 
 	if r.Attempted != 4 || r.Succeeded != 3 || r.Contended != 1 || r.Sections != 3 || r.Accepted != 3 || r.MaxToken != 5 || r.FaultCount() != 1 {
 		t.Fatalf("counts are wrong:\n%s", r)
 	}
+	if r.LongestGap != 20*time.Millisecond { // sections begin at 0, 10 and 30ms
+		t.Fatalf("longest gap %s, want 20ms:\n%s", r.LongestGap, r)
+	}
 	if !strings.Contains(r.String(), "violations                 0") {
 		t.Fatalf("report does not print zero violations:\n%s", r)
 	}
@@ -149,5 +152,25 @@ func TestCheckerFlagsASectionBegunWithoutAMajority(t *testing.T) {
 	wantViolation(t, r, "entered with token 2")
 	if len(r.Violations) != 1 {
 		t.Fatalf("only the section inside the window is a violation:\n%s", r)
+	}
+}
+
+// TestCheckerExcusesASectionAskedForBeforeTheWindow: a section reported
+// inside a no-majority window whose command was sent before the window
+// began may have been granted before it (the process was slow to report);
+// one sent inside the window was granted inside it.
+func TestCheckerExcusesASectionAskedForBeforeTheWindow(t *testing.T) {
+	h := newHistory()
+	h.c.NoMajority(h.base.Add(100*time.Millisecond), h.base.Add(400*time.Millisecond))
+	enter := func(g int, token uint64, asked, at int) {
+		h.c.Record(chaos.Event{Kind: chaos.Enter, Proc: 1, G: g, Token: token, Asked: h.at(asked), At: h.at(at)})
+		h.c.Record(chaos.Event{Kind: chaos.Exit, Proc: 1, G: g, Token: token, At: h.at(at + 10)})
+	}
+	enter(0, 1, 90, 150)  // asked before the window, reported inside it
+	enter(0, 2, 200, 250) // asked and reported inside the window
+	r := h.c.Report(0)
+	wantViolation(t, r, "entered with token 2")
+	if len(r.Violations) != 1 {
+		t.Fatalf("only the section asked for inside the window is a violation:\n%s", r)
 	}
 }

@@ -36,8 +36,11 @@ type Event struct {
 	G    int `json:"g"`
 	// At is the wall clock time in Unix nanoseconds. All processes run on
 	// one machine, so their clocks agree.
-	At       int64  `json:"at"`
-	Token    uint64 `json:"t,omitempty"`
+	At    int64  `json:"at"`
+	Token uint64 `json:"t,omitempty"`
+	// Asked, on an Enter, is when the command whose lock was granted was
+	// sent (Unix nanoseconds; 0 if unknown): the grant came after it.
+	Asked    int64  `json:"q,omitempty"`
 	Accepted bool   `json:"a,omitempty"`
 	Seq      int64  `json:"s,omitempty"`
 	Outcome  string `json:"o,omitempty"`

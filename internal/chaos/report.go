@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Report is the verdict of a run: what was attempted, what happened, which
@@ -21,6 +22,10 @@ type Report struct {
 	FinalValue int64
 	// MaxToken is the largest fencing token seen.
 	MaxToken uint64
+	// LongestGap is the longest time between the start of one critical
+	// section and the start of the next: the longest stretch in which
+	// nobody got the lock.
+	LongestGap time.Duration
 	// Faults counts injected faults by kind.
 	Faults map[string]int
 	// Violations describes each broken rule.
@@ -46,6 +51,7 @@ func (r Report) String() string {
 	fmt.Fprintf(&b, "  lost                %6d  (lease lost while the handler ran)\n", r.Lost)
 	fmt.Fprintf(&b, "  failed              %6d  (other errors)\n", r.Failed)
 	fmt.Fprintf(&b, "critical sections     %6d  (%d ended by SIGKILL of the holder), max token %d\n", r.Sections, r.KilledInside, r.MaxToken)
+	fmt.Fprintf(&b, "longest gap           %6s  (between two sections' starts)\n", r.LongestGap.Round(time.Millisecond))
 	fmt.Fprintf(&b, "fenced writes         %6d  accepted %d, refused %d; store value %d\n", r.Writes, r.Accepted, r.Refused, r.FinalValue)
 	kinds := make([]string, 0, len(r.Faults))
 	for k := range r.Faults {

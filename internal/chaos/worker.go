@@ -60,6 +60,9 @@ type Increment struct {
 	locking.DistributedLock `lock:"prefix=chaos"`
 	// G is the goroutine that sends it, for the reports.
 	G int
+	// Asked is when it was sent (Unix nanoseconds): its lock cannot have
+	// been granted before.
+	Asked int64
 }
 
 // worker is one worker process's state.
@@ -133,7 +136,7 @@ func (w *worker) build() (*mediator.Mediator, error) {
 // loop sends Increment until ctx ends.
 func (w *worker) loop(ctx context.Context, m *mediator.Mediator, g int) error {
 	for ctx.Err() == nil {
-		_, err := mediator.Send(ctx, m, Increment{G: g})
+		_, err := mediator.Send(ctx, m, Increment{G: g, Asked: time.Now().UnixNano()})
 		if ctx.Err() != nil {
 			return nil // cut short by the end of the run: not an outcome
 		}
@@ -175,7 +178,7 @@ func (w *worker) handle(ctx context.Context, inc Increment) (mediator.Unit, erro
 		return mediator.Unit{}, errors.New("chaos: the handler ran without a lock")
 	}
 	token := h.Token()
-	if err := w.rep.Send(Event{Kind: Enter, G: inc.G, Token: token}); err != nil {
+	if err := w.rep.Send(Event{Kind: Enter, G: inc.G, Token: token, Asked: inc.Asked}); err != nil {
 		return mediator.Unit{}, err
 	}
 	defer w.rep.Send(Event{Kind: Exit, G: inc.G, Token: token})

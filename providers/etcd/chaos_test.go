@@ -35,16 +35,22 @@ func TestChaosEtcd(t *testing.T) {
 	t.Logf("CHAOS_SEED=%d CHAOS_DURATION=%s", seed, d)
 	rng := rand.New(rand.NewPCG(seed, seed))
 	c := etcdtest.StartCluster(t, 3)
-	ctx := ctxT(t)
+	// The run lasts d: its context must outlive it (ctxT's two minutes
+	// ended inside a 2m run, and every call after failed).
+	ctx, cancel := context.WithTimeout(context.Background(), d+2*time.Minute)
+	defer cancel()
 	store := fencedStore{c: newClient(t, c.Endpoints()...), key: "chaos/counter"}
 	store.init(t, ctx)
 
 	var (
 		grants, accepted, refusedLost, unavailable, contended atomic.Int64
-		violations                                            atomic.Int64
-		insideMu                                              sync.Mutex
-		inside                                                []locking.Handle
-		wg                                                    sync.WaitGroup
+		// unknown counts fenced writes whose answer was lost (a member
+		// killed or frozen after the write committed): each may have landed.
+		unknown    atomic.Int64
+		violations atomic.Int64
+		insideMu   sync.Mutex
+		inside     []locking.Handle
+		wg         sync.WaitGroup
 	)
 	violate := func(format string, args ...any) {
 		violations.Add(1)
@@ -84,6 +90,9 @@ func TestChaosEtcd(t *testing.T) {
 				if err == nil {
 					var ok bool
 					ok, err = store.write(wctx, h.Token(), v+1)
+					if err != nil {
+						unknown.Add(1)
+					}
 					if err == nil && ok {
 						accepted.Add(1)
 					} else if err == nil {
@@ -141,11 +150,14 @@ func TestChaosEtcd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v != accepted.Load() {
-		violate("counter %d, but %d writes were accepted", v, accepted.Load())
+	// Every accepted write added one, and so may each write whose answer
+	// was lost; a lower value is a lost update, a higher one a write that
+	// landed without a holder.
+	if v < accepted.Load() || v > accepted.Load()+unknown.Load() {
+		violate("counter %d, but %d writes were accepted and %d had no answer", v, accepted.Load(), unknown.Load())
 	}
-	t.Logf("etcd chaos: %d grants, %d fenced writes accepted, %d refused to holders told they lost, %d unavailable, %d contended; faults %v; violations %d",
-		grants.Load(), accepted.Load(), refusedLost.Load(), unavailable.Load(), contended.Load(), faults, violations.Load())
+	t.Logf("etcd chaos: %d grants, %d fenced writes accepted (%d without an answer), %d refused to holders told they lost, %d unavailable, %d contended; faults %v; violations %d",
+		grants.Load(), accepted.Load(), unknown.Load(), refusedLost.Load(), unavailable.Load(), contended.Load(), faults, violations.Load())
 	if grants.Load() == 0 {
 		t.Error("no grant at all: the run tested nothing")
 	}

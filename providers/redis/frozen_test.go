@@ -6,13 +6,41 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	redislocks "github.com/turbomediator/turbomediator-go/providers/redis"
 )
 
 // frozenSlack is what a loaded machine may add to a bound: far below
-// go-redis's 3s read timeout, which is what an unbounded call waits for.
-const frozenSlack = 600 * time.Millisecond
+// frozenReadTimeout, which is what an unbounded call would wait for.
+const frozenSlack = 5 * time.Second
+
+// frozenReadTimeout is the read timeout of the frozen tests' clients
+// (go-redis's default is 3s, too close to a busy machine's slack).
+const frozenReadTimeout = 30 * time.Second
+
+// newFrozenTestProvider is newProvider on a client with a read timeout of
+// frozenReadTimeout.
+func newFrozenTestProvider(t *testing.T, addr string, opts *redislocks.Options) *redislocks.Provider {
+	t.Helper()
+	c := goredis.NewClient(&goredis.Options{
+		Addr:                  addr,
+		DialTimeout:           time.Second,
+		ReadTimeout:           frozenReadTimeout,
+		WriteTimeout:          frozenReadTimeout,
+		ContextTimeoutEnabled: true,
+		MaxRetries:            1,
+		DialerRetries:         1,
+	})
+	t.Cleanup(func() { _ = c.Close() })
+	p, err := redislocks.New(c, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
 
 // TestTryAcquireOnAFrozenServerEndsAtTheTimeout freezes Redis (SIGSTOP: the
 // connection stays open, nothing answers) and checks that every acquisition
@@ -23,7 +51,7 @@ func TestTryAcquireOnAFrozenServerEndsAtTheTimeout(t *testing.T) {
 	noLeaks(t)
 	srv := start(t)
 	const dial = 300 * time.Millisecond
-	p := newProvider(t, srv.Addr(), &redislocks.Options{DialTimeout: dial})
+	p := newFrozenTestProvider(t, srv.Addr(), &redislocks.Options{DialTimeout: dial})
 	holder := newProvider(t, srv.Addr(), nil)
 	ctx := ctxT(t)
 	if err := p.Ping(ctx); err != nil { // a pooled connection to freeze
@@ -87,7 +115,7 @@ func TestAWaiterEndsAtItsTimeoutWhenRedisFreezes(t *testing.T) {
 	noLeaks(t)
 	srv := start(t)
 	holder := newProvider(t, srv.Addr(), nil)
-	p := newProvider(t, srv.Addr(), nil)
+	p := newFrozenTestProvider(t, srv.Addr(), nil)
 	ctx := ctxT(t)
 	h, err := holder.TryAcquire(ctx, "k", 0)
 	if err != nil {

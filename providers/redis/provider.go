@@ -102,7 +102,7 @@ func newProvider(client Client, opts *Options, eviction *base.EvictionCheck) (*P
 		waiters:     wait.NewWaiters(client, self, s.ReleaseTimeout),
 		local:       wait.NewLocalQueues(),
 		batch:       newBatcher(client),
-		giveBacks:   base.NewGiveBacks(context.Background(), s.ReleaseTimeout),
+		giveBacks:   base.NewGiveBacks(context.Background(), s.ReleaseTimeout, client),
 		eviction:    eviction,
 	}, nil
 }
@@ -310,8 +310,8 @@ func (p *Provider) forgetLater(key string, k base.Keys, owner string, start time
 // anyway); an answer wakes the head of the local queue, which may have
 // been skipped while the key looked taken.
 func (p *Provider) releaseLater(key string, k base.Keys, owner string, until time.Time) {
-	p.giveBacks.Run(until, func(ctx context.Context) error {
-		if err := base.ReleaseScript.Run(ctx, p.client, []string{k.Lock}, owner, k.Channel).Err(); err != nil {
+	p.giveBacks.Run(0, until, func(ctx context.Context, c Client) error {
+		if err := base.ReleaseScript.Run(ctx, c, []string{k.Lock}, owner, k.Channel).Err(); err != nil {
 			return err
 		}
 		p.local.WakeHead(key)

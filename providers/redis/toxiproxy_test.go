@@ -47,9 +47,9 @@ func TestLocksHoldAndHandOffThroughAddedLatency(t *testing.T) {
 	// Every reply from Redis arrives 25ms late (and so does every
 	// announcement on the subscription connection).
 	addToxic(t, proxy, `{"name":"slow","type":"latency","stream":"downstream","attributes":{"latency":25}}`)
-	// A lease of 1s extended every 300ms: 25ms of latency is well inside
-	// the margin, which a busy machine's timer delays must not eat up.
-	slow := newProvider(t, proxy.Listen, &redislocks.Options{TTL: time.Second, RefreshInterval: 300 * time.Millisecond})
+	// A lease of 2s extended every 500ms: 25ms of latency is well inside
+	// the margin, and so are a busy machine's timer delays (over a second).
+	slow := newProvider(t, proxy.Listen, &redislocks.Options{TTL: 2 * time.Second, RefreshInterval: 500 * time.Millisecond})
 	direct := newProvider(t, srv.Addr(), nil)
 	ctx := ctxT(t)
 
@@ -57,7 +57,7 @@ func TestLocksHoldAndHandOffThroughAddedLatency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2500 * time.Millisecond) // two leases and more, each extension 25ms late
+	time.Sleep(4500 * time.Millisecond) // two leases and more, each extension 25ms late
 	select {
 	case <-h.Lost():
 		t.Fatal("latency below the refresh margin lost the lease")

@@ -229,8 +229,8 @@ func (l *lease) deliverOrGiveBack(rp reply, replies chan<- reply) {
 // giveBackOn deletes the lock on node if the lease owns it there, on a
 // goroutine of its own, retried until the node answers or until.
 func (l *lease) giveBackOn(node int, until time.Time) {
-	l.r.giveBacks.Run(until, func(ctx context.Context) error {
-		_, err := l.releaseOn(ctx, l.r.nodes[node])
+	l.r.giveBacks.Run(node, until, func(ctx context.Context, c Client) error {
+		_, err := l.releaseOn(ctx, c)
 		return err
 	})
 }

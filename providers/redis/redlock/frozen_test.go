@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/providers/redis/redlock"
 )
@@ -16,7 +18,17 @@ import (
 func TestRedlockOnAFrozenMajorityEndsAtTheTimeout(t *testing.T) {
 	rlNoLeaks(t)
 	ns := startRedlockNodes(t, 3)
-	r := ns.redlock(t, &redlock.Options{NodeTimeout: 3 * time.Second})
+	clients := make([]redlock.Client, len(ns.addrs))
+	for i, a := range ns.addrs {
+		c := goredis.NewClient(&goredis.Options{
+			Addr: a, DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true,
+			ReadTimeout: 2 * frozenNodeTimeout, WriteTimeout: 2 * frozenNodeTimeout,
+			MaxRetries: 1, DialerRetries: 1,
+		})
+		t.Cleanup(func() { _ = c.Close() })
+		clients[i] = c
+	}
+	r := redlockOnClients(t, clients, &redlock.Options{NodeTimeout: frozenNodeTimeout})
 	ctx := rlCtx(t)
 	if err := r.Ping(ctx); err != nil {
 		t.Fatal(err)

@@ -176,8 +176,8 @@ func (h *redlockHandle) Release(ctx context.Context) error {
 		n, err := h.releaseOn(ctx, c)
 		if err != nil {
 			node := r.nodeIndexOf(c)
-			r.giveBacks.Run(until, func(ctx context.Context) error {
-				_, err := h.releaseOn(ctx, r.nodes[node])
+			r.giveBacks.Run(node, until, func(ctx context.Context, c Client) error {
+				_, err := h.releaseOn(ctx, c)
 				return err
 			})
 		}

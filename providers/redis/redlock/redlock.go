@@ -150,7 +150,7 @@ func newProvider(nodes []Client, opts *Options, eviction []*base.EvictionCheck) 
 		cancel:      cancel,
 		tasks:       make(chan func()),
 
-		giveBacks: base.NewGiveBacks(root, s.ReleaseTimeout),
+		giveBacks: base.NewGiveBacks(root, s.ReleaseTimeout, nodes...),
 		eviction:  eviction,
 	}, nil
 }

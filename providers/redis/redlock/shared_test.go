@@ -154,8 +154,13 @@ func closedAnswer(t *testing.T, what string, h locking.Handle, err error) {
 }
 
 // frozenSlack is what a loaded machine may add to a bound: far below
-// go-redis's 3s read timeout, which is what an unbounded call waits for.
-const frozenSlack = 600 * time.Millisecond
+// what an unbounded call would wait for (frozenNodeTimeout, on clients
+// whose read timeout is longer still).
+const frozenSlack = 5 * time.Second
+
+// frozenNodeTimeout is the NodeTimeout of the frozen-majority test: an
+// attempt that waited for the frozen nodes would take this long.
+const frozenNodeTimeout = 15 * time.Second
 
 // interleave runs ops one after another per benchmark op, rotating which
 // goes first, so that all of them meet the same moment's load, and returns
