@@ -19,6 +19,7 @@ import (
 	"github.com/turbomediator/turbomediator-go/internal/redistest"
 	"github.com/turbomediator/turbomediator-go/mediator"
 	redislocks "github.com/turbomediator/turbomediator-go/providers/redis"
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/redistesting"
 )
 
 // The benchmarks of one run share one local redis-server per top-level
@@ -120,7 +121,7 @@ func BenchmarkUncontendedInterleaved(b *testing.B) {
 			}
 		},
 	}
-	med := interleave(b, ops[:])
+	med := redistesting.Interleave(b, ops[:])
 	b.ReportMetric(med[0], "redislock-µs")
 	b.ReportMetric(med[1], "provider-µs")
 	b.ReportMetric(med[2], "send-µs")
@@ -128,36 +129,10 @@ func BenchmarkUncontendedInterleaved(b *testing.B) {
 	b.ReportMetric(med[2]/med[0], "send/redislock")
 }
 
-// interleave runs ops one after another per benchmark op, rotating which
-// goes first, so that all of them meet the same moment's load, and returns
-// the median latency of each in µs.
-func interleave(b *testing.B, ops []func()) []float64 {
-	samples := make([][]time.Duration, len(ops))
-	i := 0
-	for b.Loop() {
-		for j := range ops {
-			k := (i + j) % len(ops)
-			t0 := time.Now()
-			ops[k]()
-			samples[k] = append(samples[k], time.Since(t0))
-		}
-		i++
-	}
-	med := make([]float64, len(ops))
-	for k := range samples {
-		slices.Sort(samples[k])
-		med[k] = float64(samples[k][len(samples[k])/2].Nanoseconds()) / 1e3
-	}
-	return med
-}
-
 const (
-	contendedWorkers = 8
-	contendedHold    = time.Millisecond
+	contendedWorkers = redistesting.ContendedWorkers
+	contendedHold    = redistesting.ContendedHold
 )
-
-// locker takes key for worker w and returns its release.
-type locker func(ctx context.Context, w int) (release func(), err error)
 
 // BenchmarkContended has 8 workers on one key, each holding the lock 1ms per
 // grant; an op is one grant. It reports grants/s, handoffs/s (grants to
@@ -168,7 +143,7 @@ func BenchmarkContended(b *testing.B) {
 	rtt := medianRTT(b, srv.Addr())
 	b.Run("redislock-linear10ms", func(b *testing.B) {
 		rl := redislock.New(newClient(b, srv.Addr()))
-		runContended(b, rtt, func(ctx context.Context, _ int) (func(), error) {
+		redistesting.RunContended(b, rtt, func(ctx context.Context, _ int) (func(), error) {
 			l, err := rl.Obtain(ctx, "bench:contended:redislock", 30*time.Second,
 				&redislock.Options{RetryStrategy: redislock.LinearBackoff(10 * time.Millisecond)})
 			if err != nil {
@@ -179,74 +154,20 @@ func BenchmarkContended(b *testing.B) {
 	})
 	b.Run("provider", func(b *testing.B) {
 		p := newProvider(b, srv.Addr(), nil)
-		runContended(b, rtt, providerLocker(p, "bench:contended:provider"))
+		redistesting.RunContended(b, rtt, providerLocker(p, "bench:contended:provider"))
 	})
 	b.Run("provider-2-processes", func(b *testing.B) {
 		runContendedAcrossProcesses(b, srv.Addr(), rtt)
 	})
 }
 
-func providerLocker(p *redislocks.Provider, key string) locker {
+func providerLocker(p *redislocks.Provider, key string) redistesting.Locker {
 	return func(ctx context.Context, _ int) (func(), error) {
 		h, err := p.TryAcquire(ctx, key, 30*time.Second)
 		if err != nil {
 			return nil, err
 		}
 		return func() { _ = h.Release(context.Background()) }, nil
-	}
-}
-
-func runContended(b *testing.B, rtt time.Duration, lock locker) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	var (
-		remaining atomic.Int64
-		last      atomic.Int64
-		handoffs  atomic.Int64
-		held      atomic.Int64 // total ns actually held
-		grants    [contendedWorkers]atomic.Int64
-		wg        sync.WaitGroup
-	)
-	remaining.Store(int64(b.N))
-	last.Store(-1)
-	b.ResetTimer()
-	begin := time.Now()
-	for w := range contendedWorkers {
-		wg.Go(func() {
-			for remaining.Add(-1) >= 0 {
-				release, err := lock(ctx, w)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				if last.Swap(int64(w)) != int64(w) {
-					handoffs.Add(1)
-				}
-				grants[w].Add(1)
-				t0 := time.Now()
-				time.Sleep(contendedHold)
-				held.Add(int64(time.Since(t0)))
-				release()
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(begin)
-	b.StopTimer()
-	lo, hi := grants[0].Load(), grants[0].Load()
-	for i := range grants {
-		lo, hi = min(lo, grants[i].Load()), max(hi, grants[i].Load())
-	}
-	n := float64(b.N)
-	meanHold := time.Duration(held.Load() / int64(b.N))
-	ideal := 1 / (meanHold + rtt).Seconds()
-	b.ReportMetric(n/elapsed.Seconds(), "grants/s")
-	b.ReportMetric(float64(handoffs.Load())/elapsed.Seconds(), "handoffs/s")
-	b.ReportMetric(100*float64(handoffs.Load())/elapsed.Seconds()/ideal, "%ideal")
-	b.ReportMetric(float64(meanHold.Nanoseconds())/1e3, "hold-µs")
-	b.ReportMetric(float64(rtt.Nanoseconds())/1e3, "rtt-µs")
-	if hi > 0 {
-		b.ReportMetric(float64(lo)/float64(hi), "fairness")
 	}
 }
 

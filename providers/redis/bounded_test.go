@@ -1,19 +1,16 @@
 package redis_test
 
 import (
-	"context"
 	"os"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/internal/redistest"
 	redislocks "github.com/turbomediator/turbomediator-go/providers/redis"
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/redistesting"
 )
 
 // boundedKeys is how many distinct keys TestDistinctKeysLeaveNothingBehind
@@ -31,57 +28,6 @@ func boundedKeys(t *testing.T) int {
 	return 20_000
 }
 
-// lockDistinctKeys takes and releases n distinct keys ("k<i>") on p from
-// workers goroutines, each key once.
-func lockDistinctKeys(t *testing.T, p locking.Provider, n, workers int) {
-	t.Helper()
-	// Not ctxT's minute: a million keys take about that long on a busy
-	// machine.
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(n) || t.Failed() {
-					return
-				}
-				h, err := p.TryAcquire(ctx, "k"+strconv.FormatInt(i, 10), 10*time.Second)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if err := h.Release(ctx); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-}
-
-// waitForDBSize waits, up to a generous bound, until every one of rdbs holds
-// want keys; expiry is Redis's own background work.
-func waitForDBSize(t *testing.T, want int64, rdbs ...*goredis.Client) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for _, rdb := range rdbs {
-		for {
-			n, err := rdb.DBSize(context.Background()).Result()
-			if err == nil && n == want {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("DBSIZE = %d, %v a minute after the last lease and its retention ended; want %d", n, err, want)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-}
-
 // TestDistinctKeysLeaveNothingBehind: every distinct key locked and
 // released leaves no key in Redis once its lease and the fence retention are
 // over; the fence counters expire (they used to stay for good, one per key
@@ -95,9 +41,9 @@ func TestDistinctKeysLeaveNothingBehind(t *testing.T) {
 	p := newProvider(t, srv.Addr(), &redislocks.Options{TTL: 3 * time.Second, FenceRetention: 100 * time.Millisecond})
 	n := boundedKeys(t)
 	started := time.Now()
-	lockDistinctKeys(t, p, n, 64)
+	redistesting.LockDistinctKeys(t, p, n, 64)
 	locked := time.Since(started)
-	waitForDBSize(t, 1, rdb)
+	redistesting.WaitForDBSize(t, 1, rdb)
 	t.Logf("%d keys locked and released in %s (%.0f/s); DBSIZE back to the baseline %s after the last release",
 		n, locked.Round(time.Millisecond), float64(n)/locked.Seconds(), (time.Since(started) - locked).Round(time.Millisecond))
 }

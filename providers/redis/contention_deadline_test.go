@@ -7,6 +7,7 @@ import (
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	redislocks "github.com/turbomediator/turbomediator-go/providers/redis"
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/redistesting"
 )
 
 // A retry still waiting for Redis's answer when the timeout comes is cut
@@ -15,9 +16,9 @@ import (
 func TestTimeoutDuringARetryIsContentionNotUnavailable(t *testing.T) {
 	noLeaks(t)
 	srv := start(t)
-	proxy := newProxy(t, srv.Addr())
+	proxy := redistesting.NewProxy(t, srv.Addr())
 	// Every answer is 20ms late, so a retry is in flight most of the time.
-	addToxic(t, proxy, `{"name":"slow","type":"latency","stream":"downstream","attributes":{"latency":20}}`)
+	redistesting.AddToxic(t, proxy, `{"name":"slow","type":"latency","stream":"downstream","attributes":{"latency":20}}`)
 	holder := newProvider(t, srv.Addr(), nil)
 	waiter := newProvider(t, proxy.Listen, &redislocks.Options{MinRetryBackoff: time.Millisecond, MaxRetryBackoff: 5 * time.Millisecond})
 	ctx := ctxT(t)

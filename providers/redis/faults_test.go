@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +19,7 @@ import (
 	"github.com/turbomediator/turbomediator-go/internal/redistest"
 	"github.com/turbomediator/turbomediator-go/mediator"
 	redislocks "github.com/turbomediator/turbomediator-go/providers/redis"
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/redistesting"
 )
 
 // lossyClient is a client whose next script replies can be lost: the script
@@ -73,20 +73,6 @@ func exists(rdb *goredis.Client, key string) func() bool {
 	}
 }
 
-// freeWithin polls until cond is false, and returns how long that took; it
-// fails the test after bound.
-func freeWithin(t *testing.T, what string, bound time.Duration, held func() bool) time.Duration {
-	t.Helper()
-	begin := time.Now()
-	for held() {
-		if time.Since(begin) > bound {
-			t.Fatalf("%s still held after %s", what, bound)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return time.Since(begin)
-}
-
 // TestALostAcquireReplyGivesTheGrantBackAtOnce: the acquire script ran and
 // granted the lock, but its reply was lost (a reset connection). The caller
 // sees ErrUnavailable, and the grant it never saw is given back at once
@@ -110,7 +96,7 @@ func TestALostAcquireReplyGivesTheGrantBackAtOnce(t *testing.T) {
 		t.Fatalf("TryAcquire with its reply lost = %v, want ErrUnavailable wrapping EOF", err)
 	}
 	lock, _ := p.StorageKeys("k")
-	d := freeWithin(t, "the grant whose reply was lost", 5*time.Second, exists(rdb, lock))
+	d := redistesting.FreeWithin(t, "the grant whose reply was lost", 5*time.Second, exists(rdb, lock))
 	t.Logf("orphan grant given back in %s (lease 30s)", d)
 	h, err := other.TryAcquire(ctx, "k", 0)
 	if err != nil {
@@ -262,7 +248,7 @@ func TestReleasesRetriedWhileRedisIsDownDoNotGoThroughTheClient(t *testing.T) {
 	}
 	for _, k := range keys {
 		lock, _ := p.StorageKeys(k)
-		freeWithin(t, "a key released during the outage", 15*time.Second, exists(rdb, lock))
+		redistesting.FreeWithin(t, "a key released during the outage", 15*time.Second, exists(rdb, lock))
 	}
 	t.Logf("every key free %s after Redis answered again (lease 30s)", time.Since(back))
 }
@@ -310,7 +296,7 @@ func crashAndRecover(t *testing.T, srv *redistest.Server, rdb *goredis.Client, p
 	back := time.Now()
 	for _, k := range keys {
 		lock, _ := p.StorageKeys(k)
-		freeWithin(t, "a key released during the outage", 15*time.Second, exists(rdb, lock))
+		redistesting.FreeWithin(t, "a key released during the outage", 15*time.Second, exists(rdb, lock))
 	}
 	return time.Since(back)
 }
@@ -358,7 +344,7 @@ func TestTheFirstExtensionIsScheduledFromTheSend(t *testing.T) {
 	noLeaks(t)
 	srv := start(t)
 	rdb := newClient(t, srv.Addr())
-	proxy := newProxy(t, srv.Addr())
+	proxy := redistesting.NewProxy(t, srv.Addr())
 	p := newProvider(t, proxy.Listen, &redislocks.Options{TTL: 6 * time.Second, RefreshInterval: 4 * time.Second})
 	ctx := ctxT(t)
 	// Before the latency, a lock held through an extension loads the
@@ -369,7 +355,7 @@ func TestTheFirstExtensionIsScheduledFromTheSend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the acquire and extend scripts cached", func() bool { return cachedScripts(rdb) >= 2 })
+	waitFor(t, "the acquire and extend scripts cached", func() bool { return redistesting.CachedScripts(rdb) >= 2 })
 	_ = hf.Release(ctx)
 	warm, err := p.TryAcquire(ctx, "warm-up", 0)
 	if err != nil {
@@ -378,7 +364,7 @@ func TestTheFirstExtensionIsScheduledFromTheSend(t *testing.T) {
 	if err := warm.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
-	addToxic(t, proxy, `{"name":"slow","type":"latency","stream":"downstream","attributes":{"latency":1200}}`)
+	redistesting.AddToxic(t, proxy, `{"name":"slow","type":"latency","stream":"downstream","attributes":{"latency":1200}}`)
 	h, err := p.TryAcquire(ctx, "k", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -507,14 +493,3 @@ func (s *syncBuffer) String() string {
 }
 
 func newTextLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
-
-// cachedScripts returns how many scripts the server behind c has cached.
-func cachedScripts(c *goredis.Client) int {
-	info := c.Info(context.Background(), "memory").Val()
-	_, rest, ok := strings.Cut(info, "number_of_cached_scripts:")
-	if !ok {
-		return -1
-	}
-	n, _ := strconv.Atoi(strings.TrimSpace(rest[:strings.IndexByte(rest, '\n')]))
-	return n
-}

@@ -7,6 +7,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	redislocks "github.com/turbomediator/turbomediator-go/providers/redis"
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/redistesting"
 )
 
 // saveBalance is docs/fencing.md's guard: it writes only if the token is not
@@ -27,7 +28,7 @@ func TestAStaleHoldersFencedWriteIsRefused(t *testing.T) {
 	noLeaks(t)
 	srv := start(t)
 	rdb := newClient(t, srv.Addr())
-	proxy := newProxy(t, srv.Addr())
+	proxy := redistesting.NewProxy(t, srv.Addr())
 	opts := &redislocks.Options{TTL: 300 * time.Millisecond, RefreshInterval: 100 * time.Millisecond}
 	a := newProvider(t, proxy.Listen, opts) // A reaches Redis through a link we can cut
 	b := newProvider(t, srv.Addr(), opts)

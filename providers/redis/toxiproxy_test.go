@@ -3,50 +3,21 @@ package redis_test
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
-	toxiproxy "github.com/Shopify/toxiproxy/v2"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
-
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	redislocks "github.com/turbomediator/turbomediator-go/providers/redis"
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/redistesting"
 )
-
-// newProxy runs a toxiproxy proxy in this process in front of upstream; the
-// test adds toxics to it or stops it to cut every connection.
-func newProxy(t *testing.T, upstream string) *toxiproxy.Proxy {
-	t.Helper()
-	server := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
-	proxy := toxiproxy.NewProxy(server, "redis", "127.0.0.1:0", upstream)
-	if err := proxy.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(proxy.Stop)
-	return proxy
-}
-
-// addToxic adds a toxic to proxy, taken out again at cleanup before the
-// proxy stops: a toxic torn down with the proxy while data is in flight
-// (a latency toxic holding a reply) can leave its goroutine stuck on a send
-// nobody receives, which the leak checks would report.
-func addToxic(t *testing.T, proxy *toxiproxy.Proxy, json string) {
-	t.Helper()
-	if _, err := proxy.Toxics.AddToxicJson(strings.NewReader(json)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Toxics.ResetToxics(context.Background()) })
-}
 
 func TestLocksHoldAndHandOffThroughAddedLatency(t *testing.T) {
 	noLeaks(t)
 	srv := start(t)
-	proxy := newProxy(t, srv.Addr())
+	proxy := redistesting.NewProxy(t, srv.Addr())
 	// Every reply from Redis arrives 25ms late (and so does every
 	// announcement on the subscription connection).
-	addToxic(t, proxy, `{"name":"slow","type":"latency","stream":"downstream","attributes":{"latency":25}}`)
+	redistesting.AddToxic(t, proxy, `{"name":"slow","type":"latency","stream":"downstream","attributes":{"latency":25}}`)
 	// A lease of 2s extended every 500ms: 25ms of latency is well inside
 	// the margin, and so are a busy machine's timer delays (over a second).
 	slow := newProvider(t, proxy.Listen, &redislocks.Options{TTL: 2 * time.Second, RefreshInterval: 500 * time.Millisecond})
@@ -99,7 +70,7 @@ func TestLocksHoldAndHandOffThroughAddedLatency(t *testing.T) {
 func TestCutConnectionsLoseTheLeaseFailFastAndRecover(t *testing.T) {
 	noLeaks(t)
 	srv := start(t)
-	proxy := newProxy(t, srv.Addr())
+	proxy := redistesting.NewProxy(t, srv.Addr())
 	p := newProvider(t, proxy.Listen, lease())
 	ctx := ctxT(t)
 	h, err := p.TryAcquire(ctx, "k", 0)
@@ -139,7 +110,7 @@ func TestCutConnectionsLoseTheLeaseFailFastAndRecover(t *testing.T) {
 func TestABlackholedLinkLosesTheLeaseWithinTTL(t *testing.T) {
 	noLeaks(t)
 	srv := start(t)
-	proxy := newProxy(t, srv.Addr())
+	proxy := redistesting.NewProxy(t, srv.Addr())
 	p := newProvider(t, proxy.Listen, lease())
 	ctx := ctxT(t)
 	h, err := p.TryAcquire(ctx, "k", 0)
@@ -147,7 +118,7 @@ func TestABlackholedLinkLosesTheLeaseWithinTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Data stops flowing but the connections stay open: only deadlines help.
-	addToxic(t, proxy, `{"name":"hole","type":"timeout","stream":"upstream","attributes":{"timeout":0}}`)
+	redistesting.AddToxic(t, proxy, `{"name":"hole","type":"timeout","stream":"upstream","attributes":{"timeout":0}}`)
 	holed := time.Now()
 	select {
 	case <-h.Lost():

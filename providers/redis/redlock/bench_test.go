@@ -13,6 +13,7 @@ import (
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/mediator"
 	redislocks "github.com/turbomediator/turbomediator-go/providers/redis"
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/redistesting"
 	"github.com/turbomediator/turbomediator-go/providers/redis/redlock"
 )
 
@@ -189,7 +190,7 @@ func BenchmarkRedlockUncontendedInterleaved(b *testing.B) {
 		}
 	}
 	b.ReportAllocs()
-	med := interleave(b, []func(){acquireRelease(single), acquireRelease(three), send(m1), send(m3)})
+	med := redistesting.Interleave(b, []func(){acquireRelease(single), acquireRelease(three), send(m1), send(m3)})
 	b.ReportMetric(med[0], "1-node-µs")
 	b.ReportMetric(med[1], "3-nodes-µs")
 	b.ReportMetric(med[2], "send-1-node-µs")
@@ -210,17 +211,17 @@ func BenchmarkRedlockContended(b *testing.B) {
 	rtt := medianRTT(b, ns.addrs[0])
 	b.Run("one-provider", func(b *testing.B) {
 		r := ns.redlock(b, nil)
-		runContended(b, rtt, redlockLocker(func(int) *redlock.Provider { return r }, "bench:rlc:one"))
+		redistesting.RunContended(b, rtt, redlockLocker(func(int) *redlock.Provider { return r }, "bench:rlc:one"))
 	})
 	b.Run("two-providers", func(b *testing.B) {
 		rs := [2]*redlock.Provider{ns.redlock(b, nil), ns.redlock(b, nil)}
-		runContended(b, rtt, redlockLocker(func(w int) *redlock.Provider { return rs[w%2] }, "bench:rlc:two"))
+		redistesting.RunContended(b, rtt, redlockLocker(func(w int) *redlock.Provider { return rs[w%2] }, "bench:rlc:two"))
 	})
 	b.Run("redsync-retry10ms", func(b *testing.B) {
 		// redsync retries every 10 ms, as the single-node redislock
 		// baseline does (its default is a random 50-250 ms).
 		rs := newRedsync(b, ns)
-		runContended(b, rtt, func(ctx context.Context, _ int) (func(), error) {
+		redistesting.RunContended(b, rtt, func(ctx context.Context, _ int) (func(), error) {
 			m := rs.NewMutex("bench:redsync:c", redsync.WithExpiry(30*time.Second), redsync.WithTries(1<<20),
 				redsync.WithRetryDelay(10*time.Millisecond), redsync.WithFailFast(true))
 			if err := m.LockContext(ctx); err != nil {
@@ -241,7 +242,7 @@ func newRedsync(b *testing.B, ns *rlNodes) *redsync.Redsync {
 	return redsync.New(pools...)
 }
 
-func redlockLocker(of func(worker int) *redlock.Provider, key string) locker {
+func redlockLocker(of func(worker int) *redlock.Provider, key string) redistesting.Locker {
 	return func(ctx context.Context, w int) (func(), error) {
 		h, err := of(w).TryAcquire(ctx, key, 30*time.Second)
 		if err != nil {

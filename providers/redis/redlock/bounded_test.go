@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/redistesting"
 	"github.com/turbomediator/turbomediator-go/providers/redis/redlock"
 )
 
@@ -15,6 +16,6 @@ func TestRedlockDistinctKeysLeaveNothingBehind(t *testing.T) {
 	// Generous node timeouts: the property is not about time, and a busy
 	// machine answers 64 parallel fan-outs slowly.
 	r := ns.redlock(t, &redlock.Options{TTL: 10 * time.Second, NodeTimeout: 3 * time.Second, FenceRetention: 100 * time.Millisecond})
-	lockDistinctKeys(t, r, 2_000, 4)
-	waitForDBSize(t, 0, ns.peek...)
+	redistesting.LockDistinctKeys(t, r, 2_000, 4)
+	redistesting.WaitForDBSize(t, 0, ns.peek...)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/internal/redistest"
 	redislocks "github.com/turbomediator/turbomediator-go/providers/redis"
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/redistesting"
 	"github.com/turbomediator/turbomediator-go/providers/redis/redlock"
 )
 
@@ -69,7 +70,7 @@ func TestRedlockALostReplyGivesTheNodesGrantBack(t *testing.T) {
 	if _, err := r.TryAcquire(ctx, "k", 0); err == nil {
 		t.Fatal("acquired without a majority")
 	}
-	d := freeWithin(t, "node 0's grant whose reply was lost", 5*time.Second, ns.held(0, lock))
+	d := redistesting.FreeWithin(t, "node 0's grant whose reply was lost", 5*time.Second, ns.held(0, lock))
 	t.Logf("node 0's orphan grant given back in %s (lease 30s)", d)
 
 	ns.peek[2].Del(ctx, lock)
@@ -107,7 +108,7 @@ func TestRedlockAFrozenNodesLateGrantIsGivenBack(t *testing.T) {
 		t.Fatal("acquired without a majority")
 	}
 	ns.srvs[0].Resume()
-	d := freeWithin(t, "the frozen node's late grant", 10*time.Second, ns.held(0, lock))
+	d := redistesting.FreeWithin(t, "the frozen node's late grant", 10*time.Second, ns.held(0, lock))
 	t.Logf("the late grant given back %s after the node thawed (lease 30s)", d)
 	// The node did run the late acquire, and then the give-back.
 	waitFor(t, "the late acquire and its give-back on node 0", func() bool { return evalCalls(t, ns.peek[0]) >= evalsBefore+2 })
@@ -221,8 +222,8 @@ func redlockCrashAndRecover(t *testing.T, ns *rlNodes, r *redlock.Provider, keys
 	}
 	for _, k := range keys {
 		lock, _ := r.StorageKeys(k)
-		freeWithin(t, "node 0's key", 15*time.Second, ns.held(0, lock))
-		freeWithin(t, "node 1's key", 15*time.Second, ns.held(1, lock))
+		redistesting.FreeWithin(t, "node 0's key", 15*time.Second, ns.held(0, lock))
+		redistesting.FreeWithin(t, "node 1's key", 15*time.Second, ns.held(1, lock))
 	}
 	return time.Since(begin)
 }
@@ -357,7 +358,7 @@ func TestRedlockTheFirstExtensionIsScheduledFromTheSend(t *testing.T) {
 	clients := make([]redlock.Client, 3)
 	var proxies []*toxiproxy.Proxy
 	for i, a := range ns.addrs {
-		proxy := newProxy(t, a)
+		proxy := redistesting.NewProxy(t, a)
 		proxies = append(proxies, proxy)
 		clients[i] = rlClient(t, proxy.Listen)
 	}
@@ -374,7 +375,7 @@ func TestRedlockTheFirstExtensionIsScheduledFromTheSend(t *testing.T) {
 	}
 	waitFor(t, "the scripts cached on every node", func() bool {
 		for _, c := range ns.peek {
-			if cachedScripts(c) < 2 {
+			if redistesting.CachedScripts(c) < 2 {
 				return false
 			}
 		}
@@ -405,7 +406,7 @@ func TestRedlockTheFirstExtensionIsScheduledFromTheSend(t *testing.T) {
 		return true
 	})
 	for _, p := range proxies {
-		addToxic(t, p, `{"name":"slow","type":"latency","stream":"downstream","attributes":{"latency":1500}}`)
+		redistesting.AddToxic(t, p, `{"name":"slow","type":"latency","stream":"downstream","attributes":{"latency":1500}}`)
 	}
 	h, err := r.TryAcquire(ctx, "k", 0)
 	if err != nil {

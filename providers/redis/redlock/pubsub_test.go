@@ -11,6 +11,7 @@ import (
 	"github.com/bsm/redislock"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/redistesting"
 	"github.com/turbomediator/turbomediator-go/providers/redis/redlock"
 )
 
@@ -93,8 +94,8 @@ func TestRedlockTimeoutDuringARetryIsContentionNotUnavailable(t *testing.T) {
 	// 20ms late, so one of its fast retries is in flight most of the time.
 	clients := make([]redlock.Client, len(ns.addrs))
 	for i, a := range ns.addrs {
-		proxy := newProxy(t, a)
-		addToxic(t, proxy, `{"name":"slow","type":"latency","stream":"downstream","attributes":{"latency":20}}`)
+		proxy := redistesting.NewProxy(t, a)
+		redistesting.AddToxic(t, proxy, `{"name":"slow","type":"latency","stream":"downstream","attributes":{"latency":20}}`)
 		clients[i] = rlClient(t, proxy.Listen)
 	}
 	waiter, err := redlock.New(clients, &redlock.Options{MinRetryBackoff: time.Millisecond, MaxRetryBackoff: 5 * time.Millisecond})

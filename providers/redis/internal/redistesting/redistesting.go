@@ -1,0 +1,215 @@
+// Package redistesting holds the test helpers the Redis and Redlock
+// providers' tests share: an in-process toxiproxy, polling bounds, the
+// interleaved and contended benchmark drivers, and the bounded-state checks.
+// It is for this module's tests only.
+package redistesting
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/turbomediator/turbomediator-go/behaviors/locking"
+)
+
+// ContendedWorkers and ContendedHold shape RunContended: 8 workers on one
+// key, each holding the lock 1 ms per grant.
+const (
+	ContendedWorkers = 8
+	ContendedHold    = time.Millisecond
+)
+
+// NewProxy runs a toxiproxy proxy in this process in front of upstream; the
+// test adds toxics to it or stops it to cut every connection.
+func NewProxy(t *testing.T, upstream string) *toxiproxy.Proxy {
+	t.Helper()
+	server := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
+	proxy := toxiproxy.NewProxy(server, "redis", "127.0.0.1:0", upstream)
+	if err := proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Stop)
+	return proxy
+}
+
+// AddToxic adds a toxic to proxy, taken out again at cleanup before the
+// proxy stops: a toxic torn down with the proxy while data is in flight
+// (a latency toxic holding a reply) can leave its goroutine stuck on a send
+// nobody receives, which the leak checks would report.
+func AddToxic(t *testing.T, proxy *toxiproxy.Proxy, json string) {
+	t.Helper()
+	if _, err := proxy.Toxics.AddToxicJson(strings.NewReader(json)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Toxics.ResetToxics(context.Background()) })
+}
+
+// FreeWithin polls until cond is false, and returns how long that took; it
+// fails the test after bound.
+func FreeWithin(t *testing.T, what string, bound time.Duration, held func() bool) time.Duration {
+	t.Helper()
+	begin := time.Now()
+	for held() {
+		if time.Since(begin) > bound {
+			t.Fatalf("%s still held after %s", what, bound)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Since(begin)
+}
+
+// CachedScripts returns how many scripts the server behind c has cached.
+func CachedScripts(c *goredis.Client) int {
+	info := c.Info(context.Background(), "memory").Val()
+	_, rest, ok := strings.Cut(info, "number_of_cached_scripts:")
+	if !ok {
+		return -1
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(rest[:strings.IndexByte(rest, '\n')]))
+	return n
+}
+
+// Interleave runs ops one after another per benchmark op, rotating which
+// goes first, so that all of them meet the same moment's load, and returns
+// the median latency of each in µs.
+func Interleave(b *testing.B, ops []func()) []float64 {
+	samples := make([][]time.Duration, len(ops))
+	i := 0
+	for b.Loop() {
+		for j := range ops {
+			k := (i + j) % len(ops)
+			t0 := time.Now()
+			ops[k]()
+			samples[k] = append(samples[k], time.Since(t0))
+		}
+		i++
+	}
+	med := make([]float64, len(ops))
+	for k := range samples {
+		slices.Sort(samples[k])
+		med[k] = float64(samples[k][len(samples[k])/2].Nanoseconds()) / 1e3
+	}
+	return med
+}
+
+// Locker takes key for worker w and returns its release.
+type Locker func(ctx context.Context, w int) (release func(), err error)
+
+// RunContended has ContendedWorkers workers take lock in turn, each holding
+// it ContendedHold per grant, for b.N grants, and reports grants/s,
+// handoffs/s, the share of the ideal 1/(hold + rtt), the mean hold, rtt and
+// fairness (fewest grants of a worker over most).
+func RunContended(b *testing.B, rtt time.Duration, lock Locker) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var (
+		remaining atomic.Int64
+		last      atomic.Int64
+		handoffs  atomic.Int64
+		held      atomic.Int64 // total ns actually held
+		grants    [ContendedWorkers]atomic.Int64
+		wg        sync.WaitGroup
+	)
+	remaining.Store(int64(b.N))
+	last.Store(-1)
+	b.ResetTimer()
+	begin := time.Now()
+	for w := range ContendedWorkers {
+		wg.Go(func() {
+			for remaining.Add(-1) >= 0 {
+				release, err := lock(ctx, w)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if last.Swap(int64(w)) != int64(w) {
+					handoffs.Add(1)
+				}
+				grants[w].Add(1)
+				t0 := time.Now()
+				time.Sleep(ContendedHold)
+				held.Add(int64(time.Since(t0)))
+				release()
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(begin)
+	b.StopTimer()
+	lo, hi := grants[0].Load(), grants[0].Load()
+	for i := range grants {
+		lo, hi = min(lo, grants[i].Load()), max(hi, grants[i].Load())
+	}
+	n := float64(b.N)
+	meanHold := time.Duration(held.Load() / int64(b.N))
+	ideal := 1 / (meanHold + rtt).Seconds()
+	b.ReportMetric(n/elapsed.Seconds(), "grants/s")
+	b.ReportMetric(float64(handoffs.Load())/elapsed.Seconds(), "handoffs/s")
+	b.ReportMetric(100*float64(handoffs.Load())/elapsed.Seconds()/ideal, "%ideal")
+	b.ReportMetric(float64(meanHold.Nanoseconds())/1e3, "hold-µs")
+	b.ReportMetric(float64(rtt.Nanoseconds())/1e3, "rtt-µs")
+	if hi > 0 {
+		b.ReportMetric(float64(lo)/float64(hi), "fairness")
+	}
+}
+
+// LockDistinctKeys takes and releases n distinct keys ("k<i>") on p from
+// workers goroutines, each key once.
+func LockDistinctKeys(t *testing.T, p locking.Provider, n, workers int) {
+	t.Helper()
+	// Not a test's usual minute: a million keys take about that long on a busy
+	// machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(n) || t.Failed() {
+					return
+				}
+				h, err := p.TryAcquire(ctx, "k"+strconv.FormatInt(i, 10), 10*time.Second)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if err := h.Release(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// WaitForDBSize waits, up to a generous bound, until every one of rdbs holds
+// want keys; expiry is Redis's own background work.
+func WaitForDBSize(t *testing.T, want int64, rdbs ...*goredis.Client) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for _, rdb := range rdbs {
+		for {
+			n, err := rdb.DBSize(context.Background()).Result()
+			if err == nil && n == want {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("DBSIZE = %d, %v a minute after the last lease and its retention ended; want %d", n, err, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
