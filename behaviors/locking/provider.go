@@ -55,7 +55,10 @@ type Handle interface {
 // The behavior then registers a callback instead of starting a goroutine per
 // held lock to watch Lost. AfterLost arranges for f to run once, on a
 // goroutine of its own, after Lost is closed (at once if it already is);
-// stop unregisters f and reports whether it did so before f started.
+// stop unregisters f and reports whether it did so before f started. A
+// handle that implements it is one that can be lost: the behavior registers
+// its callback without asking for Lost, whose channel a provider may then
+// make only when someone asks.
 type LostNotifier interface {
 	AfterLost(f func()) (stop func() bool)
 }

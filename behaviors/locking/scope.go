@@ -264,10 +264,10 @@ func (s *scope) holder(ident any, key string) (*scope, int) {
 }
 
 // handlerContext is the context the handler runs with: the scope itself, or
-// the cancellable child that the lost-lock watch cancels.
+// the lost-lock watch, a context that a loss cancels (see lostWatch).
 func (s *scope) handlerContext() context.Context {
 	if s.watch != nil {
-		return s.watch.ctx
+		return s.watch
 	}
 	return s
 }
@@ -289,18 +289,7 @@ func (s *scope) finish(handlerErr error) error {
 	var lostErr error
 	var lostPanic *recovered
 	if w := s.watch; w != nil {
-		for _, stop := range w.stops {
-			if stop() {
-				w.wg.Done() // unregistered: the callback will never run
-			}
-		}
-		close(w.stop)
-		w.wg.Wait()
-		if i := w.lost.Load(); i > 0 {
-			lostErr = lostError(s.handles()[i-1].Key(), handlerErr)
-		}
-		w.cancel(nil)
-		lostPanic = w.panicked.Load()
+		lostErr, lostPanic = w.end(handlerErr)
 	}
 	s.over.Store(true)
 	s.giveBack(true)
@@ -362,68 +351,3 @@ func (s *scope) reportAcquired(h Handle, wait time.Duration) {
 
 // recovered is a panic value kept to be raised again elsewhere.
 type recovered struct{ value any }
-
-// lostWatch cancels the handler's context when a held handle reports loss.
-// It exists only when some handle can be lost.
-type lostWatch struct {
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	stop   chan struct{}
-	// stops unregister the callbacks of handles that are LostNotifiers;
-	// wg counts those callbacks and the watching goroutines of the others.
-	stops []func() bool
-	wg    sync.WaitGroup
-	lost  atomic.Int32 // 1 + index of the first handle lost; 0 none
-	// panicked is the first panic of an observer or log handler at a loss,
-	// recovered on the watcher's goroutine (where it would end the process)
-	// and raised again by finish on the request's.
-	panicked atomic.Pointer[recovered]
-}
-
-// watchLost starts one goroutine per owned handle whose Lost channel is not
-// nil; they end when the handle is lost or finish closes stop. A handle that
-// is a LostNotifier gets a callback instead, which finish unregisters.
-// Handles that cannot be lost cost nothing.
-func (s *scope) watchLost() {
-	for i, h := range s.handles() {
-		if !s.owned()[i] {
-			continue
-		}
-		lost := h.Lost()
-		if lost == nil {
-			continue
-		}
-		w := s.watch
-		if w == nil {
-			w = &lostWatch{stop: make(chan struct{})}
-			w.ctx, w.cancel = context.WithCancelCause(s)
-			s.watch = w
-		}
-		onLost := func() {
-			w.lost.CompareAndSwap(0, int32(i+1))
-			w.cancel(ErrLockLost)
-			defer func() {
-				if p := recover(); p != nil {
-					w.panicked.CompareAndSwap(nil, &recovered{value: p})
-				}
-			}()
-			s.l.lost(s.Context, h, s.acquired)
-		}
-		w.wg.Add(1)
-		if n, ok := h.(LostNotifier); ok {
-			w.stops = append(w.stops, n.AfterLost(func() {
-				defer w.wg.Done()
-				onLost()
-			}))
-			continue
-		}
-		go func() {
-			defer w.wg.Done()
-			select {
-			case <-lost:
-				onLost()
-			case <-w.stop:
-			}
-		}()
-	}
-}
