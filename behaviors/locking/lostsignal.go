@@ -9,13 +9,24 @@ import "sync"
 // Its zero value is ready to use; it must not be copied after first use.
 // The channel is made on first use, since most locks are never watched
 // through it.
+//
+// A Handle with a method LostSignal() *LostSignal that returns its signal
+// is watched by the locking behavior through the signal itself, which costs
+// no allocation, instead of through [LostNotifier.AfterLost].
 type LostSignal struct {
 	mu        sync.Mutex
 	ch        chan struct{}
 	fired     bool
 	callbacks []*lostCallback
 	inline    [1]*lostCallback // the callbacks' first backing array: one watcher costs no slice
+	// watcher is the behavior's watch of the held lock (see watch), told
+	// of Fire on a goroutine of its own as handles()[watchIndex].
+	watcher    *lostWatch
+	watchIndex int
 }
+
+// lostSignaller is a Handle whose loss is told by a LostSignal.
+type lostSignaller interface{ LostSignal() *LostSignal }
 
 // lostCallback is one AfterLost registration; its address identifies it.
 type lostCallback struct{ f func() }
@@ -50,6 +61,35 @@ func (s *LostSignal) Fire() {
 		go cb.f()
 	}
 	s.callbacks = nil
+	if w := s.watcher; w != nil {
+		s.watcher = nil
+		go w.onLost(s.watchIndex)
+	}
+}
+
+// watch registers w to be told of Fire as the watch of handles()[i]. It
+// reports false, and registers nothing, when Fire was called already or
+// another watch has the signal: the caller then watches with AfterLost.
+func (s *LostSignal) watch(w *lostWatch, i int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fired || s.watcher != nil {
+		return false
+	}
+	s.watcher, s.watchIndex = w, i
+	return true
+}
+
+// unwatch unregisters w and reports whether it did so before Fire started
+// telling it.
+func (s *LostSignal) unwatch(w *lostWatch) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.watcher != w {
+		return false
+	}
+	s.watcher = nil
+	return true
 }
 
 // Fired reports whether Fire was called.

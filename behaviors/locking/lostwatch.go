@@ -22,13 +22,15 @@ type lostWatch struct {
 	// stop is closed by end, for the goroutines that watch the Lost
 	// channel of handles that are not LostNotifiers; made with the first.
 	stop chan struct{}
-	// stops unregister the callbacks of handles that are LostNotifiers
-	// (first backing array inline: one such handle costs no slice); wg
-	// counts those callbacks and the watching goroutines of the others.
-	stops   []func() bool
-	stopsIn [1]func() bool
-	wg      sync.WaitGroup
-	lost    atomic.Int32 // 1 + index of the first handle lost; 0 none
+	// signals are the LostSignals of handles watched through them (first
+	// backing array inline: one such handle costs no slice); stops
+	// unregister the callbacks of other handles that are LostNotifiers; wg
+	// counts the watches of both and the watching goroutines of the others.
+	signals   []*LostSignal
+	signalsIn [1]*LostSignal
+	stops     []func() bool
+	wg        sync.WaitGroup
+	lost      atomic.Int32 // 1 + index of the first handle lost; 0 none
 	// panicked is the first panic of an observer or log handler at a loss,
 	// recovered on the watcher's goroutine (where it would end the process)
 	// and raised again by finish on the request's.
@@ -47,18 +49,21 @@ type cancellable struct {
 	cancel context.CancelCauseFunc
 }
 
-// watchLost watches every owned handle that can be lost: a LostNotifier gets
-// a callback, which finish unregisters; another handle whose Lost channel is
-// not nil gets a goroutine, which ends when the handle is lost or finish
-// closes stop. Handles that cannot be lost cost nothing.
+// watchLost watches every owned handle that can be lost: one whose
+// LostSignal the behavior can reach registers the watch with it, a
+// LostNotifier gets a callback, either of which finish unregisters; another
+// handle whose Lost channel is not nil gets a goroutine, which ends when the
+// handle is lost or finish closes stop. Handles that cannot be lost cost
+// nothing.
 func (s *scope) watchLost() {
 	for i, h := range s.handles() {
 		if !s.owned()[i] {
 			continue
 		}
+		sig, signaller := h.(lostSignaller)
 		n, notifier := h.(LostNotifier)
 		var lost <-chan struct{}
-		if !notifier {
+		if !signaller && !notifier {
 			if lost = h.Lost(); lost == nil {
 				continue
 			}
@@ -66,10 +71,21 @@ func (s *scope) watchLost() {
 		w := s.watch
 		if w == nil {
 			w = &lostWatch{s: s}
-			w.stops = w.stopsIn[:0]
+			w.signals = w.signalsIn[:0]
 			s.watch = w
 		}
 		w.wg.Add(1)
+		if signaller {
+			if ls := sig.LostSignal(); ls.watch(w, i) {
+				w.signals = append(w.signals, ls)
+				continue
+			}
+			if !notifier {
+				// Lost already, or watched by another scope: it can only
+				// be watched through its channel.
+				lost = h.Lost()
+			}
+		}
 		if notifier {
 			w.stops = append(w.stops, n.AfterLost(func() { w.onLost(i) }))
 			continue
@@ -114,6 +130,11 @@ func (w *lostWatch) onLost(i int) {
 // returns the error of a loss seen while the handler ran, wrapping
 // handlerErr, and the panic of an observer at that loss.
 func (w *lostWatch) end(handlerErr error) (lostErr error, lostPanic *recovered) {
+	for _, ls := range w.signals {
+		if ls.unwatch(w) {
+			w.wg.Done() // unregistered: it will never be told
+		}
+	}
 	for _, stop := range w.stops {
 		if stop() {
 			w.wg.Done() // unregistered: the callback will never run

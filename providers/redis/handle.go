@@ -144,6 +144,11 @@ func (h *handle) loseLocked() {
 // goroutine per held lock; Lost remains for everyone else.
 func (h *handle) AfterLost(f func()) (stop func() bool) { return h.lost.AfterLost(f) }
 
+// LostSignal returns the signal that tells the lock's loss: the locking
+// behavior watches it directly, which costs it no allocation (see
+// locking.LostSignal).
+func (h *handle) LostSignal() *locking.LostSignal { return &h.lost }
+
 // Release stops the extensions and deletes the lock if this handle still
 // owns it, announcing the release to waiters. It runs on a context that
 // ctx's cancellation does not reach, bounded by Options.ReleaseTimeout.

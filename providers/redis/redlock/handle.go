@@ -73,6 +73,11 @@ func (h *redlockHandle) Lost() <-chan struct{} { return h.lost.Channel() }
 // watch the lock without a goroutine per held lock.
 func (h *redlockHandle) AfterLost(f func()) (stop func() bool) { return h.lost.AfterLost(f) }
 
+// LostSignal returns the signal that tells the lock's loss: the locking
+// behavior watches it directly, which costs it no allocation (see
+// locking.LostSignal).
+func (h *redlockHandle) LostSignal() *locking.LostSignal { return &h.lost }
+
 // extend renews the lease on every node once and re-arms the timer. It
 // counts the nodes that held the key without a gap; when they are a
 // majority the lease is vouched for until TTL - drift after the request. A
