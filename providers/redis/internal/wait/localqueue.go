@@ -51,8 +51,11 @@ type LocalWaiter struct {
 	owner string
 	// parked is set while the waiter waits for a signal (not trying);
 	// claimed once a Release took it as the one to hand its lock to. A
-	// claimed waiter takes exactly one Handoff. Both under LocalQueues.mu.
-	parked, claimed bool
+	// claimed waiter takes exactly one Handoff. signalled is set once Wake
+	// or Promoted was sent a token: a waiter never signalled (the head of
+	// a free key) leaves without touching its channels. All three under
+	// LocalQueues.mu.
+	parked, claimed, signalled bool
 	// Handoff receives the outcome of the Release that claimed the waiter.
 	Handoff chan Handoff
 }
@@ -121,7 +124,7 @@ func (lq *LocalQueues) WakeHead(key string) {
 	lq.mu.Lock()
 	defer lq.mu.Unlock()
 	if q := lq.m[key]; q != nil {
-		signal(q.ws[0].Wake)
+		q.ws[0].signal(q.ws[0].Wake)
 	}
 }
 
@@ -145,18 +148,21 @@ func (lq *LocalQueues) Leave(key string, w *LocalWaiter, acquired bool) {
 	case empty:
 		delete(lq.m, key)
 	case i == 0 && acquired:
-		signal(q.ws[0].Promoted)
+		q.ws[0].signal(q.ws[0].Promoted)
 	case i == 0:
-		signal(q.ws[0].Wake)
+		q.ws[0].signal(q.ws[0].Wake)
 	}
 	lq.mu.Unlock()
 	if empty {
 		lq.queuePool.Put(q)
 	}
-	// Nobody signals w any more: drop what it did not take, and reuse it.
-	drain(w.Wake)
-	drain(w.Promoted)
-	w.parked, w.claimed = false, false
+	// Nobody signals w any more (signals go to waiters in a queue, under
+	// mu): drop what it did not take, and reuse it.
+	if w.signalled {
+		drain(w.Wake)
+		drain(w.Promoted)
+	}
+	w.parked, w.claimed, w.signalled = false, false, false
 	lq.waiterPool.Put(w)
 }
 
@@ -198,8 +204,10 @@ func (lq *LocalQueues) ClaimHead(key string) *LocalWaiter {
 // HandOn sends a claimed waiter the outcome of the Release that claimed it.
 func (lq *LocalQueues) HandOn(w *LocalWaiter, h Handoff) { w.Handoff <- h }
 
-// signal leaves a token on c unless one is already there.
-func signal(c chan struct{}) {
+// signal leaves a token on c, w's Wake or Promoted, unless one is already
+// there. Under LocalQueues.mu.
+func (w *LocalWaiter) signal(c chan struct{}) {
+	w.signalled = true
 	select {
 	case c <- struct{}{}:
 	default:
