@@ -22,13 +22,14 @@ type lostWatch struct {
 	// stop is closed by end, for the goroutines that watch the Lost
 	// channel of handles that are not LostNotifiers; made with the first.
 	stop chan struct{}
-	// signals are the LostSignals of handles watched through them (first
-	// backing array inline: one such handle costs no slice); stops
-	// unregister the callbacks of other handles that are LostNotifiers; wg
+	// signals are the LostSignals of handles watched through them; stops
+	// unregister the callbacks of other handles that are LostNotifiers
+	// (first backing arrays inline: one handle costs no slice); wg
 	// counts the watches of both and the watching goroutines of the others.
 	signals   []*LostSignal
 	signalsIn [1]*LostSignal
 	stops     []func() bool
+	stopsIn   [1]func() bool
 	wg        sync.WaitGroup
 	lost      atomic.Int32 // 1 + index of the first handle lost; 0 none
 	// panicked is the first panic of an observer or log handler at a loss,
@@ -71,7 +72,7 @@ func (s *scope) watchLost() {
 		w := s.watch
 		if w == nil {
 			w = &lostWatch{s: s}
-			w.signals = w.signalsIn[:0]
+			w.signals, w.stops = w.signalsIn[:0], w.stopsIn[:0]
 			s.watch = w
 		}
 		w.wg.Add(1)
