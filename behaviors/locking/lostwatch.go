@@ -128,9 +128,9 @@ func (w *lostWatch) onLost(i int) {
 
 // end stops the watch (unregisters the callbacks, stops the goroutines and
 // waits for those already running) and cancels the handler's context. It
-// returns the error of a loss seen while the handler ran, wrapping
-// handlerErr, and the panic of an observer at that loss.
-func (w *lostWatch) end(handlerErr error) (lostErr error, lostPanic *recovered) {
+// returns the panic of an observer at a loss seen while the handler ran,
+// and that loss's error, wrapping handlerErr.
+func (w *lostWatch) end(handlerErr error) (lostPanic *recovered, lostErr error) {
 	for _, ls := range w.signals {
 		if ls.unwatch(w) {
 			w.wg.Done() // unregistered: it will never be told
@@ -154,7 +154,7 @@ func (w *lostWatch) end(handlerErr error) (lostErr error, lostPanic *recovered) 
 		c.cancel(nil)
 	}
 	w.mu.Unlock()
-	return lostErr, w.panicked.Load()
+	return w.panicked.Load(), lostErr
 }
 
 // made returns the cancellable context, making it on first use: cancelled

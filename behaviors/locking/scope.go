@@ -289,7 +289,7 @@ func (s *scope) finish(handlerErr error) error {
 	var lostErr error
 	var lostPanic *recovered
 	if w := s.watch; w != nil {
-		lostErr, lostPanic = w.end(handlerErr)
+		lostPanic, lostErr = w.end(handlerErr)
 	}
 	s.over.Store(true)
 	s.giveBack(true)
