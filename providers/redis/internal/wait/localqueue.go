@@ -22,14 +22,20 @@ import (
 //
 // A key's queue exists while somebody is in it, so a million keys locked
 // one after the other leave nothing behind. Queues and waiters are reused
-// (sync.Pool): an acquisition that finds its key free allocates neither.
+// from free lists kept under mu, up to freeMax of each (a sync.Pool would
+// cost more than the lock already held): an acquisition that finds its key
+// free allocates neither.
 type LocalQueues struct {
 	mu sync.Mutex
 	m  map[string]*localQueue // by key; removed when empty
 
-	queuePool  sync.Pool // of *localQueue, empty
-	waiterPool sync.Pool // of *LocalWaiter, with no signal pending
+	freeQueues  []*localQueue  // empty
+	freeWaiters []*LocalWaiter // with no signal pending
 }
+
+// freeMax bounds each free list of LocalQueues: what many goroutines
+// waiting at once leave behind beyond it goes to the garbage collector.
+const freeMax = 64
 
 // localQueue is one key's waiters, head first.
 type localQueue struct {
@@ -77,18 +83,22 @@ func NewLocalQueues() *LocalQueues {
 // reports whether it is the head. The caller must leave, and use w no more
 // after that.
 func (lq *LocalQueues) Join(key, owner string) (w *LocalWaiter, head bool) {
-	if x, ok := lq.waiterPool.Get().(*LocalWaiter); ok {
-		w = x
+	lq.mu.Lock()
+	defer lq.mu.Unlock()
+	if n := len(lq.freeWaiters); n > 0 {
+		w = lq.freeWaiters[n-1]
+		lq.freeWaiters[n-1] = nil
+		lq.freeWaiters = lq.freeWaiters[:n-1]
 	} else {
 		w = &LocalWaiter{Wake: make(chan struct{}, 1), Promoted: make(chan struct{}, 1), Handoff: make(chan Handoff, 1)}
 	}
 	w.owner = owner
-	lq.mu.Lock()
-	defer lq.mu.Unlock()
 	q := lq.m[key]
 	if q == nil {
-		if x, ok := lq.queuePool.Get().(*localQueue); ok {
-			q = x
+		if n := len(lq.freeQueues); n > 0 {
+			q = lq.freeQueues[n-1]
+			lq.freeQueues[n-1] = nil
+			lq.freeQueues = lq.freeQueues[:n-1]
 		} else {
 			q = &localQueue{}
 		}
@@ -143,18 +153,16 @@ func (lq *LocalQueues) Leave(key string, w *LocalWaiter, acquired bool) {
 		return
 	}
 	q.ws = slices.Delete(q.ws, i, i+1)
-	empty := len(q.ws) == 0
 	switch {
-	case empty:
+	case len(q.ws) == 0:
 		delete(lq.m, key)
+		if len(lq.freeQueues) < freeMax {
+			lq.freeQueues = append(lq.freeQueues, q)
+		}
 	case i == 0 && acquired:
 		q.ws[0].signal(q.ws[0].Promoted)
 	case i == 0:
 		q.ws[0].signal(q.ws[0].Wake)
-	}
-	lq.mu.Unlock()
-	if empty {
-		lq.queuePool.Put(q)
 	}
 	// Nobody signals w any more (signals go to waiters in a queue, under
 	// mu): drop what it did not take, and reuse it.
@@ -162,8 +170,12 @@ func (lq *LocalQueues) Leave(key string, w *LocalWaiter, acquired bool) {
 		drain(w.Wake)
 		drain(w.Promoted)
 	}
+	w.owner = ""
 	w.parked, w.claimed, w.signalled = false, false, false
-	lq.waiterPool.Put(w)
+	if len(lq.freeWaiters) < freeMax {
+		lq.freeWaiters = append(lq.freeWaiters, w)
+	}
+	lq.mu.Unlock()
 }
 
 // Park marks w as waiting for a signal; unpark ends that and reports
