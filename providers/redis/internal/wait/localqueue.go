@@ -90,7 +90,10 @@ func (lq *LocalQueues) Join(key, owner string) (w *LocalWaiter, head bool) {
 		lq.freeWaiters[n-1] = nil
 		lq.freeWaiters = lq.freeWaiters[:n-1]
 	} else {
+		// A herd arriving at once allocates outside the lock.
+		lq.mu.Unlock()
 		w = &LocalWaiter{Wake: make(chan struct{}, 1), Promoted: make(chan struct{}, 1), Handoff: make(chan Handoff, 1)}
+		lq.mu.Lock()
 	}
 	w.owner = owner
 	q := lq.m[key]
