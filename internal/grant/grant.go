@@ -8,12 +8,14 @@ package grant
 
 import (
 	"context"
-	"sync/atomic"
 	"time"
 )
 
-// Releaser gives a grant's key back. It is called once per grant, by the
-// grant's first Release.
+// Releaser gives a grant's key back. Every Release of a grant calls its
+// ReleaseGrant, which takes a lock of its own that guards all of the grant's
+// releases (the same lock for every Release of one grant), calls
+// [Grant.FirstRelease] under it, and gives the key back only when that
+// answers true.
 type Releaser interface {
 	ReleaseGrant(g *Grant)
 }
@@ -22,10 +24,13 @@ type Releaser interface {
 // its own (a new one, or the zero Grant inside a fresh scope), so a stale
 // Grant, released already, can never free a later holder's lock.
 type Grant struct {
-	key      string
-	token    uint64
-	owner    Releaser
-	released atomic.Bool
+	key   string
+	token uint64
+	owner Releaser
+	// released is set by the first Release, under the owner's lock (see
+	// Releaser): the lock the release takes anyway orders the releases, so
+	// the flag needs no atomic instruction of its own.
+	released bool
 }
 
 // Set fills a zero Grant when its key is granted.
@@ -44,13 +49,25 @@ func (g *Grant) Token() uint64 { return g.token }
 func (g *Grant) Lost() <-chan struct{} { return nil }
 
 // Release gives the key back. Only the first call does that; later calls,
-// from any goroutine, return nil and do nothing. It never blocks, so ctx is
-// not consulted.
+// from any goroutine, return nil and do nothing. A Grant that was never
+// granted has nothing to give back. It never blocks for long (the owner's
+// lock is held only briefly), so ctx is not consulted.
 func (g *Grant) Release(context.Context) error {
-	if g.released.CompareAndSwap(false, true) {
+	if g.owner != nil {
 		g.owner.ReleaseGrant(g)
 	}
 	return nil
+}
+
+// FirstRelease marks g released and reports whether it was not released
+// before. Only g's Releaser calls it, holding the lock that guards all of g's
+// releases.
+func (g *Grant) FirstRelease() bool {
+	if g.released {
+		return false
+	}
+	g.released = true
+	return true
 }
 
 // Identity is who asks for a grant: the fields of a locking.Acquirer, which
