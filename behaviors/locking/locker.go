@@ -91,8 +91,9 @@ func (l *locker) enterScope(s *scope, key string) (*scope, error) {
 	}
 	s.one[0], s.ownOne[0] = h, true
 	if l.timed {
-		s.acquired = clock()
-		s.reportAcquired(h, s.acquired-start)
+		acquired := clock()
+		s.ext().acquired = acquired
+		s.reportAcquired(h, acquired-start)
 	}
 	s.watchLost()
 	return s, nil
@@ -104,7 +105,7 @@ func (l *locker) enterScope(s *scope, key string) (*scope, error) {
 func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
 	s := l.newScope(ctx)
 	parent := s.parent
-	s.many = newManyKeys(len(keys))
+	s.ext().many = newManyKeys(len(keys))
 	var start time.Duration
 	if l.timed || (l.timeout > 0 && len(keys) > 1) {
 		start = clock()
@@ -141,7 +142,7 @@ func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
 		}
 	}
 	if l.timed {
-		s.acquired = clock()
+		s.ext().acquired = clock()
 	}
 	s.watchLost()
 	return s, nil

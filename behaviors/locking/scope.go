@@ -21,10 +21,9 @@ type scope struct {
 
 	parent *scope
 	l      *locker
-	// one and ownOne hold the handle of a single key, many those of several;
-	// see handles and owned.
+	// one and ownOne hold the handle of a single key, extra's many those of
+	// several; see handles and owned.
 	one    [1]Handle
-	many   *manyKeys
 	ownOne [1]bool
 	// finished is set by finish, on the request's goroutine only. over is
 	// set by finish too, for the other goroutines: the handler returned,
@@ -35,14 +34,10 @@ type scope struct {
 	finished bool
 	over     atomic.Bool
 
-	acquired time.Duration // clock() when granted; only when someone observes
-	watch    *lostWatch
-	// borrows is made only when nested Sends borrow this scope's keys or
-	// this scope borrowed keys itself; see borrowing.
-	borrows atomic.Pointer[borrowing]
-	// relClock is the deadline of the context the scope's locks are
-	// released with (see releaseView).
-	relClock releaseClock
+	// extra holds what an uncontended single-key Send with nobody observing
+	// never uses, made on first use (see ext): keeping it out of the scope
+	// keeps the one allocation of such a Send small.
+	extra atomic.Pointer[scopeExtra]
 
 	// grant is the handle a grant.Acquirer fills; keyBuf holds the bytes of
 	// a key built for such a provider. A string made over keyBuf keeps the
@@ -52,8 +47,52 @@ type scope struct {
 	keyBuf [keyBufSize]byte
 }
 
+// scopeExtra is the part of a scope most Sends never need. many, acquired
+// and watch are written before the scope is published, on the request's
+// goroutine; borrows and relClock are made on first use by any goroutine.
+type scopeExtra struct {
+	many     *manyKeys
+	acquired time.Duration // clock() when granted; only when someone observes
+	watch    *lostWatch
+	// borrows is made only when nested Sends borrow this scope's keys or
+	// this scope borrowed keys itself; see borrowing.
+	borrows atomic.Pointer[borrowing]
+	// relClock is the deadline of the context the scope's locks are
+	// released with (see releaseView).
+	relClock releaseClock
+}
+
+// ext returns s's extra part, making it on first use. Any goroutine may call
+// it.
+func (s *scope) ext() *scopeExtra {
+	if e := s.extra.Load(); e != nil {
+		return e
+	}
+	e := new(scopeExtra)
+	if !s.extra.CompareAndSwap(nil, e) {
+		return s.extra.Load()
+	}
+	return e
+}
+
+// acquiredAt is the clock() of the grant, 0 unless someone observes.
+func (s *scope) acquiredAt() time.Duration {
+	if e := s.extra.Load(); e != nil {
+		return e.acquired
+	}
+	return 0
+}
+
+// watching is the lost-lock watch, nil unless some handle can be lost.
+func (s *scope) watching() *lostWatch {
+	if e := s.extra.Load(); e != nil {
+		return e.watch
+	}
+	return nil
+}
+
 // keyBufSize is the longest key built inside the scope; a longer one gets an
-// allocation of its own. With it the scope takes 192 bytes, an allocation
+// allocation of its own. With it the scope takes 160 bytes, an allocation
 // size class of the runtime.
 const keyBufSize = 48
 
@@ -79,8 +118,8 @@ func newManyKeys(n int) *manyKeys {
 // handles returns the scope's handles, sorted by key; handles()[0] is
 // FromContext's.
 func (s *scope) handles() []Handle {
-	if s.many != nil {
-		return s.many.handles
+	if e := s.extra.Load(); e != nil && e.many != nil {
+		return e.many.handles
 	}
 	return s.one[:]
 }
@@ -88,8 +127,8 @@ func (s *scope) handles() []Handle {
 // owned tells, for each of handles(), whether s took it itself (false: it
 // borrowed it from an enclosing scope).
 func (s *scope) owned() []bool {
-	if s.many != nil {
-		return s.many.owned
+	if e := s.extra.Load(); e != nil && e.many != nil {
+		return e.many.owned
 	}
 	return s.ownOne[:]
 }
@@ -165,11 +204,12 @@ type borrowing struct {
 
 // gate returns the gate of handles[i], making the scope's gates on first use.
 func (s *scope) gate(i int) chan struct{} {
-	b := s.borrows.Load()
+	e := s.ext()
+	b := e.borrows.Load()
 	if b == nil {
 		b = &borrowing{}
-		if !s.borrows.CompareAndSwap(nil, b) {
-			b = s.borrows.Load()
+		if !e.borrows.CompareAndSwap(nil, b) {
+			b = e.borrows.Load()
 		}
 	}
 	b.once.Do(func() {
@@ -184,17 +224,20 @@ func (s *scope) gate(i int) chan struct{} {
 // took records that s holds gate g of an enclosing scope. Only before s is
 // published.
 func (s *scope) took(g chan struct{}) {
-	b := s.borrows.Load()
+	e := s.ext()
+	b := e.borrows.Load()
 	if b == nil {
 		b = &borrowing{}
-		s.borrows.Store(b)
+		if !e.borrows.CompareAndSwap(nil, b) {
+			b = e.borrows.Load()
+		}
 	}
 	b.taken = append(b.taken, g)
 }
 
 // returnGates gives back the gates s took.
-func (s *scope) returnGates() {
-	if b := s.borrows.Load(); b != nil {
+func (s *scope) returnGates(e *scopeExtra) {
+	if b := e.borrows.Load(); b != nil {
 		for _, g := range b.taken {
 			<-g
 		}
@@ -266,8 +309,8 @@ func (s *scope) holder(ident any, key string) (*scope, int) {
 // handlerContext is the context the handler runs with: the scope itself, or
 // the cancellable child that the lost-lock watch cancels.
 func (s *scope) handlerContext() context.Context {
-	if s.watch != nil {
-		return s.watch.ctx
+	if w := s.watching(); w != nil {
+		return w.ctx
 	}
 	return s
 }
@@ -288,7 +331,7 @@ func (s *scope) finish(handlerErr error) error {
 	s.finished = true
 	var lostErr error
 	var lostPanic *recovered
-	if w := s.watch; w != nil {
+	if w := s.watching(); w != nil {
 		for _, stop := range w.stops {
 			if stop() {
 				w.wg.Done() // unregistered: the callback will never run
@@ -315,7 +358,10 @@ func (s *scope) finish(handlerErr error) error {
 // cannot reach. Only then, with report, does it tell the observers and the
 // logger: one that panics cannot keep a key held.
 func (s *scope) giveBack(report bool) {
-	s.returnGates()
+	e := s.extra.Load()
+	if e != nil {
+		s.returnGates(e)
+	}
 	report = report && s.l.timed
 	var one [1]error
 	errs := one[:]
@@ -331,13 +377,15 @@ func (s *scope) giveBack(report bool) {
 			errs[i] = err
 		}
 	}
-	s.relClock.stop()
+	if e != nil {
+		e.relClock.stop()
+	}
 	if !report {
 		return
 	}
 	var hold time.Duration
-	if s.acquired != 0 {
-		hold = clock() - s.acquired
+	if acquired := s.acquiredAt(); acquired != 0 {
+		hold = clock() - acquired
 	}
 	for i := len(s.handles()) - 1; i >= 0; i-- {
 		if s.owned()[i] && s.handles()[i] != nil {
@@ -393,11 +441,11 @@ func (s *scope) watchLost() {
 		if lost == nil {
 			continue
 		}
-		w := s.watch
+		w := s.watching()
 		if w == nil {
 			w = &lostWatch{stop: make(chan struct{})}
 			w.ctx, w.cancel = context.WithCancelCause(s)
-			s.watch = w
+			s.ext().watch = w
 		}
 		onLost := func() {
 			w.lost.CompareAndSwap(0, int32(i+1))
@@ -407,7 +455,7 @@ func (s *scope) watchLost() {
 					w.panicked.CompareAndSwap(nil, &recovered{value: p})
 				}
 			}()
-			s.l.lost(s.Context, h, s.acquired)
+			s.l.lost(s.Context, h, s.acquiredAt())
 		}
 		w.wg.Add(1)
 		if n, ok := h.(LostNotifier); ok {
