@@ -64,6 +64,7 @@ func (p *Provider) setup(c config) {
 	p.shards = make([]shard, n)
 	for i := range p.shards {
 		p.shards[i].p = p
+		p.shards[i].maxFree = maxFreePerShard(n)
 	}
 	p.done = make(chan struct{})
 }

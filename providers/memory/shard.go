@@ -20,7 +20,8 @@ type shard struct {
 // pair of lines that x86 prefetchers fetch together.
 const cacheLine = 128
 
-// shardState is a shard's data. Every field but p is guarded by mu.
+// shardState is a shard's data. Every field but p and maxFree is guarded by
+// mu.
 type shardState struct {
 	p    *Provider // set once by setup
 	mu   sync.Mutex
@@ -29,6 +30,8 @@ type shardState struct {
 	// fresh key does not allocate one.
 	free  *keyState
 	nfree int
+	// maxFree bounds free; set once by setup (see freeStates).
+	maxFree int
 	// tokens is the last fencing token granted for a key of this shard. A key
 	// always hashes to the same shard, so its tokens grow with every grant;
 	// a counter per shard, written under the mutex the grant takes anyway,
@@ -56,8 +59,19 @@ type keyState struct {
 	next       *keyState // free-list link while unused
 }
 
-// maxFree bounds each shard's reuse list.
-const maxFree = 32
+// freeStates bounds the key states all shards of a provider keep for reuse
+// together: each shard keeps freeStates/shards of them, and at least
+// minFree. With the default shards that is 2 states a shard, 2,048 in all
+// (about 280 KB at most, however many keys were ever locked); a shard that
+// holds a key or two at a time, the common case with many shards, needs no
+// more to reuse every state.
+const (
+	freeStates = 2048
+	minFree    = 2
+)
+
+// maxFreePerShard is each shard's reuse bound for n shards.
+func maxFreePerShard(n int) int { return max(minFree, freeStates/n) }
 
 // lockedNextToken draws the next fencing token. The caller holds mu.
 func (s *shard) lockedNextToken() uint64 {
@@ -89,7 +103,7 @@ func (s *shard) lockedDeleteState(st *keyState) {
 	// st.who stays: a few small strings, kept by at most maxFree states a
 	// shard, which the next grant of st most often finds equal (the same
 	// message type, no trace), so it need not write them again.
-	if s.nfree < maxFree {
+	if s.nfree < s.maxFree {
 		st.next = s.free
 		s.free = st
 		s.nfree++
