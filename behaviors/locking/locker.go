@@ -95,7 +95,10 @@ func (l *locker) enterScope(s *scope, key string) (*scope, error) {
 		s.ext().acquired = acquired
 		s.reportAcquired(h, acquired-start)
 	}
-	s.watchLost()
+	if l.grants == nil {
+		// A grant cannot be lost (its Lost is nil): nothing to watch.
+		s.watchLost()
+	}
 	return s, nil
 }
 
