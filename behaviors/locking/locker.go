@@ -42,9 +42,22 @@ type locker struct {
 // the handler must be skipped with a nil error.
 var errSkip = errors.New("locking: skipped")
 
-// newScope allocates the scope of one Send.
+// newScope allocates the scope of one Send. When observers or a logger are
+// registered the scope will record its grant time in its extra part, so the
+// two come in one allocation.
 func (l *locker) newScope(ctx context.Context) *scope {
+	if l.timed {
+		x := &observedScope{scope: scope{Context: ctx, parent: scopeOf(ctx), l: l}}
+		x.scope.extra.Store(&x.extra)
+		return &x.scope
+	}
 	return &scope{Context: ctx, parent: scopeOf(ctx), l: l}
+}
+
+// observedScope is a scope with its extra part, allocated together.
+type observedScope struct {
+	scope scope
+	extra scopeExtra
 }
 
 // enter takes key, or borrows it from an enclosing scope of ctx that holds
@@ -108,7 +121,7 @@ func (l *locker) enterScope(s *scope, key string) (*scope, error) {
 func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
 	s := l.newScope(ctx)
 	parent := s.parent
-	s.ext().many = newManyKeys(len(keys))
+	s.setMany(len(keys))
 	var start time.Duration
 	if l.timed || (l.timeout > 0 && len(keys) > 1) {
 		start = clock()

@@ -42,14 +42,10 @@ func (c *releaseContext) stop()                       { c.clock.stop() }
 // the scope's caller's values, the scope's release clock.
 type releaseView scope
 
-func (v *releaseView) Deadline() (time.Time, bool) { return v.relClock().deadline() }
-func (v *releaseView) Done() <-chan struct{}       { return v.relClock().done() }
-func (v *releaseView) Err() error                  { return v.relClock().err() }
+func (v *releaseView) Deadline() (time.Time, bool) { return v.relClock.deadline() }
+func (v *releaseView) Done() <-chan struct{}       { return v.relClock.done() }
+func (v *releaseView) Err() error                  { return v.relClock.err() }
 func (v *releaseView) Value(key any) any           { return v.Context.Value(key) }
-
-// relClock is the scope's release clock, in its extra part: made when a
-// provider first asks.
-func (v *releaseView) relClock() *releaseClock { return &(*scope)(v).ext().relClock }
 
 // releaseClock is the deadline of a release context: one word until a
 // provider asks about it.

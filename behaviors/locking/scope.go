@@ -38,6 +38,11 @@ type scope struct {
 	// never uses, made on first use (see ext): keeping it out of the scope
 	// keeps the one allocation of such a Send small.
 	extra atomic.Pointer[scopeExtra]
+	// relClock is the deadline of the context the scope's locks are
+	// released with (see releaseView). It stays in the scope: a provider
+	// other than the in-memory one asks for it on every release, and it
+	// costs that Send no allocation beyond the timing the clock makes.
+	relClock releaseClock
 
 	// grant is the handle a grant.Acquirer fills; keyBuf holds the bytes of
 	// a key built for such a provider. A string made over keyBuf keeps the
@@ -49,7 +54,7 @@ type scope struct {
 
 // scopeExtra is the part of a scope most Sends never need. many, acquired
 // and watch are written before the scope is published, on the request's
-// goroutine; borrows and relClock are made on first use by any goroutine.
+// goroutine; borrows is made on first use by any goroutine.
 type scopeExtra struct {
 	many     *manyKeys
 	acquired time.Duration // clock() when granted; only when someone observes
@@ -57,9 +62,6 @@ type scopeExtra struct {
 	// borrows is made only when nested Sends borrow this scope's keys or
 	// this scope borrowed keys itself; see borrowing.
 	borrows atomic.Pointer[borrowing]
-	// relClock is the deadline of the context the scope's locks are
-	// released with (see releaseView).
-	relClock releaseClock
 }
 
 // ext returns s's extra part, making it on first use. Any goroutine may call
@@ -105,8 +107,30 @@ type manyKeys struct {
 	ownTwo  [2]bool
 }
 
-func newManyKeys(n int) *manyKeys {
-	m := &manyKeys{}
+// setMany gives s room for the handles of n keys, before s is published. A
+// scope without an extra part yet gets one with the handles in the same
+// allocation.
+func (s *scope) setMany(n int) {
+	if e := s.extra.Load(); e != nil {
+		e.many = newManyKeys(n)
+		return
+	}
+	x := &extraMany{}
+	x.extra.many = x.many.init(n)
+	s.extra.Store(&x.extra)
+}
+
+// extraMany is a scope's extra part with the handles of several keys,
+// allocated together.
+type extraMany struct {
+	extra scopeExtra
+	many  manyKeys
+}
+
+func newManyKeys(n int) *manyKeys { return new(manyKeys).init(n) }
+
+// init gives m room for n handles, inside it for up to two, and returns m.
+func (m *manyKeys) init(n int) *manyKeys {
 	if n <= len(m.two) {
 		m.handles, m.owned = m.two[:n], m.ownTwo[:n]
 	} else {
@@ -377,9 +401,7 @@ func (s *scope) giveBack(report bool) {
 			errs[i] = err
 		}
 	}
-	if e != nil {
-		e.relClock.stop()
-	}
+	s.relClock.stop()
 	if !report {
 		return
 	}

@@ -20,21 +20,31 @@ type Releaser interface {
 	ReleaseGrant(g *Grant)
 }
 
+// Owner is the Releaser a Grant gives its key back to, kept by the provider
+// in its state of the key (set once, when that state is made), so that a
+// Grant points to it with one word instead of holding the two of an
+// interface: eight bytes less in every scope that carries a Grant.
+type Owner struct{ r Releaser }
+
+// NewOwner returns the Owner that gives keys back to r.
+func NewOwner(r Releaser) Owner { return Owner{r: r} }
+
 // Grant is one grant of a key: a locking.Handle. Every grant gets a Grant of
 // its own (a new one, or the zero Grant inside a fresh scope), so a stale
 // Grant, released already, can never free a later holder's lock.
 type Grant struct {
 	key   string
 	token uint64
-	owner Releaser
+	owner *Owner
 	// released is set by the first Release, under the owner's lock (see
 	// Releaser): the lock the release takes anyway orders the releases, so
 	// the flag needs no atomic instruction of its own.
 	released bool
 }
 
-// Set fills a zero Grant when its key is granted.
-func (g *Grant) Set(key string, token uint64, owner Releaser) {
+// Set fills a zero Grant when its key is granted; owner outlives every Grant
+// that points to it.
+func (g *Grant) Set(key string, token uint64, owner *Owner) {
 	g.key, g.token, g.owner = key, token, owner
 }
 
@@ -54,7 +64,7 @@ func (g *Grant) Lost() <-chan struct{} { return nil }
 // lock is held only briefly), so ctx is not consulted.
 func (g *Grant) Release(context.Context) error {
 	if g.owner != nil {
-		g.owner.ReleaseGrant(g)
+		g.owner.r.ReleaseGrant(g)
 	}
 	return nil
 }

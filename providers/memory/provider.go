@@ -172,7 +172,7 @@ func granted(g *grant.Grant, key string, token uint64, st *keyState) *grant.Gran
 	if g == nil {
 		g = new(grant.Grant)
 	}
-	g.Set(key, token, st)
+	g.Set(key, token, &st.owner)
 	return g
 }
 

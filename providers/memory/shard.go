@@ -57,6 +57,9 @@ type keyState struct {
 	head, tail *waiter
 	waiting    int
 	next       *keyState // free-list link while unused
+	// owner is st itself as the grants' Releaser, set once: a grant points
+	// to it (see grant.Owner).
+	owner grant.Owner
 }
 
 // freeStates bounds the key states all shards of a provider keep for reuse
@@ -89,6 +92,7 @@ func (s *shard) lockedNewState(key string, h uint64) *keyState {
 		s.nfree--
 	} else {
 		st = &keyState{shard: s}
+		st.owner = grant.NewOwner(st)
 	}
 	st.key, st.hash = key, h
 	s.keys.insert(st)
