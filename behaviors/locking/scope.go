@@ -450,6 +450,31 @@ type lostWatch struct {
 	panicked atomic.Pointer[recovered]
 }
 
+// newWatch gives s its lost-lock watch, before s is published. A scope
+// without an extra part yet gets one in the same allocation as the watch.
+func (s *scope) newWatch() *lostWatch {
+	var w *lostWatch
+	if e := s.extra.Load(); e != nil {
+		w = &lostWatch{}
+		e.watch = w
+	} else {
+		x := &extraWatch{}
+		w = &x.watch
+		x.extra.watch = w
+		s.extra.Store(&x.extra)
+	}
+	w.stop = make(chan struct{})
+	w.ctx, w.cancel = context.WithCancelCause(s)
+	return w
+}
+
+// extraWatch is a scope's extra part with its lost-lock watch, allocated
+// together.
+type extraWatch struct {
+	extra scopeExtra
+	watch lostWatch
+}
+
 // watchLost starts one goroutine per owned handle whose Lost channel is not
 // nil; they end when the handle is lost or finish closes stop. A handle that
 // is a LostNotifier gets a callback instead, which finish unregisters.
@@ -465,9 +490,7 @@ func (s *scope) watchLost() {
 		}
 		w := s.watching()
 		if w == nil {
-			w = &lostWatch{stop: make(chan struct{})}
-			w.ctx, w.cancel = context.WithCancelCause(s)
-			s.ext().watch = w
+			w = s.newWatch()
 		}
 		onLost := func() {
 			w.lost.CompareAndSwap(0, int32(i+1))
