@@ -41,8 +41,8 @@ func lockDistinctKeys(t *testing.T, n int) {
 	// Nothing left behind: not even the grown tables. 10k entries cost about
 	// a megabyte; allow a quarter of that for everything else, beside what
 	// the shards keep when idle (a fixed cost of the provider, whatever the
-	// number of keys: 1024 shards × 2 key states of 136 bytes, and tables
-	// of at most 16 slots of 16 bytes, 534 KB).
+	// number of keys: 1024 shards × 2 key states of 152 bytes, and tables
+	// of at most 16 slots of 16 bytes, 560 KB).
 	held = nil
 	limit := 256<<10 + memory.IdleBytes(p)
 	if grown := heapInUse() - before; grown > limit {

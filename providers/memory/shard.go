@@ -65,7 +65,7 @@ type keyState struct {
 // freeStates bounds the key states all shards of a provider keep for reuse
 // together: each shard keeps freeStates/shards of them, and at least
 // minFree. With the default shards that is 2 states a shard, 2,048 in all
-// (about 280 KB at most, however many keys were ever locked); a shard that
+// (about 300 KB at most, however many keys were ever locked); a shard that
 // holds a key or two at a time, the common case with many shards, needs no
 // more to reuse every state.
 const (
