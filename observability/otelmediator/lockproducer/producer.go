@@ -70,6 +70,7 @@ type prefixData struct {
 
 var (
 	_ locking.ContextObserver = (*Producer)(nil)
+	_ locking.KeyRetainer     = (*Producer)(nil)
 	_ metric.Producer         = (*Producer)(nil)
 )
 
@@ -132,6 +133,10 @@ func (p *Producer) record(h *histogram, d time.Duration) {
 		h.used.Store(true)
 	}
 }
+
+// RetainsKeys returns false: the aggregates never see the key, only the
+// prefix (see [locking.KeyRetainer]).
+func (p *Producer) RetainsKeys() bool { return false }
 
 // ObserveLock records e.
 func (p *Producer) ObserveLock(e locking.LockEvent) { p.ObserveLockContext(context.Background(), e) }
