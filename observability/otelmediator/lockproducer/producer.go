@@ -63,15 +63,17 @@ type histogram struct {
 }
 
 // prefixData are the aggregates of one prefix. The acquisitions of an
-// outcome are the count of its wait histogram, and the locks held are the
-// acquired ones less the released ones (the count of the hold histogram),
-// so an event costs no counter of its own.
+// outcome are the count of its wait histogram, so an attempt costs no
+// counter of its own. The locks held are a counter: derived from the
+// acquired and released counts, read one after the other, a collection
+// made while locks come and go could count more locks than are held.
 type prefixData struct {
 	name      string
 	attrs     attribute.Set // the prefix alone
 	byOutcome [locking.Released + 1]attribute.Set
 	wait      [locking.Released + 1]histogram
 	hold      histogram
+	held      atomic.Int64
 	lost      atomic.Int64
 }
 
@@ -161,10 +163,16 @@ func (p *Producer) ObserveLockContext(_ context.Context, e locking.LockEvent) { 
 
 func (p *Producer) observe(e *locking.LockEvent) {
 	switch e.Outcome {
-	case locking.Acquired, locking.Contended, locking.Unavailable, locking.Cancelled:
+	case locking.Acquired:
+		d := p.prefix(e.Prefix)
+		p.record(&d.wait[locking.Acquired], e.Wait)
+		d.held.Add(1)
+	case locking.Contended, locking.Unavailable, locking.Cancelled:
 		p.record(&p.prefix(e.Prefix).wait[e.Outcome], e.Wait)
 	case locking.Released:
-		p.record(&p.prefix(e.Prefix).hold, e.Hold)
+		d := p.prefix(e.Prefix)
+		p.record(&d.hold, e.Hold)
+		d.held.Add(-1)
 	case locking.Lost:
 		p.prefix(e.Prefix).lost.Add(1)
 	}
@@ -182,26 +190,17 @@ func (p *Producer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
 		point := func(attrs attribute.Set, v int64) metricdata.DataPoint[int64] {
 			return metricdata.DataPoint[int64]{Attributes: attrs, StartTime: p.start, Time: now, Value: v}
 		}
-		// The releases first: a lock is acquired before it is released,
-		// so the held count read after them is never negative.
-		released, ok := p.histogramPoint(&d.hold, now)
-		if ok {
-			hold = append(hold, released)
-		}
-		var acquired uint64
-		for o := locking.Acquired; o <= locking.Released; o++ {
-			w, ok := p.histogramPoint(&d.wait[o], now)
-			if !ok {
-				continue
-			}
-			wait = append(wait, w)
-			acquisitions = append(acquisitions, point(d.byOutcome[o], int64(w.Count)))
-			if o == locking.Acquired {
-				acquired = w.Count
-			}
-		}
-		held = append(held, point(d.attrs, int64(acquired)-int64(released.Count)))
+		held = append(held, point(d.attrs, d.held.Load()))
 		lost = append(lost, point(d.attrs, d.lost.Load()))
+		for o := locking.Acquired; o <= locking.Released; o++ {
+			if w, ok := p.histogramPoint(&d.wait[o], now); ok {
+				wait = append(wait, w)
+				acquisitions = append(acquisitions, point(d.byOutcome[o], int64(w.Count)))
+			}
+		}
+		if h, ok := p.histogramPoint(&d.hold, now); ok {
+			hold = append(hold, h)
+		}
 	}
 	var ms []metricdata.Metrics
 	if len(wait) > 0 {
