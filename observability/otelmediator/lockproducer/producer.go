@@ -63,18 +63,47 @@ type histogram struct {
 }
 
 // prefixData are the aggregates of one prefix. The acquisitions of an
-// outcome are the count of its wait histogram, so an attempt costs no
-// counter of its own. The locks held are a counter: derived from the
-// acquired and released counts, read one after the other, a collection
-// made while locks come and go could count more locks than are held.
+// outcome are the count of its wait histogram and the locks held are the
+// acquired ones less the released ones (the count of the hold histogram), so
+// an event adds to its histogram only (see heldNow).
 type prefixData struct {
 	name      string
 	attrs     attribute.Set // the prefix alone
 	byOutcome [locking.Released + 1]attribute.Set
 	wait      [locking.Released + 1]histogram
 	hold      histogram
-	held      atomic.Int64
 	lost      atomic.Int64
+}
+
+// count is the number of values in h: the sum of its buckets, each read
+// once. While values are added it is the count at some instant between the
+// first read and the last, the counts growing one at a time.
+func (h *histogram) count() uint64 {
+	var n uint64
+	for i := range h.buckets {
+		n += h.buckets[i].Load()
+	}
+	return n
+}
+
+// heldNow returns the locks of d held at one instant: the acquired count
+// read between two equal readings of the released one, which therefore did
+// not change meanwhile. Read in turn without that check, a collection made
+// while locks come and go could count releases without their acquisitions
+// or the reverse. After many tries under a constant stream of releases it
+// settles for the acquired count less the releases read after it, which is
+// at most what was held when the acquired count was read, and at least 0.
+func (d *prefixData) heldNow() int64 {
+	const tries = 64
+	var acquired, after uint64
+	for range tries {
+		before := d.hold.count()
+		acquired = d.wait[locking.Acquired].count()
+		if after = d.hold.count(); after == before {
+			return int64(acquired - before)
+		}
+	}
+	return max(int64(acquired)-int64(after), 0)
 }
 
 var (
@@ -163,16 +192,10 @@ func (p *Producer) ObserveLockContext(_ context.Context, e locking.LockEvent) { 
 
 func (p *Producer) observe(e *locking.LockEvent) {
 	switch e.Outcome {
-	case locking.Acquired:
-		d := p.prefix(e.Prefix)
-		p.record(&d.wait[locking.Acquired], e.Wait)
-		d.held.Add(1)
-	case locking.Contended, locking.Unavailable, locking.Cancelled:
+	case locking.Acquired, locking.Contended, locking.Unavailable, locking.Cancelled:
 		p.record(&p.prefix(e.Prefix).wait[e.Outcome], e.Wait)
 	case locking.Released:
-		d := p.prefix(e.Prefix)
-		p.record(&d.hold, e.Hold)
-		d.held.Add(-1)
+		p.record(&p.prefix(e.Prefix).hold, e.Hold)
 	case locking.Lost:
 		p.prefix(e.Prefix).lost.Add(1)
 	}
@@ -190,7 +213,7 @@ func (p *Producer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
 		point := func(attrs attribute.Set, v int64) metricdata.DataPoint[int64] {
 			return metricdata.DataPoint[int64]{Attributes: attrs, StartTime: p.start, Time: now, Value: v}
 		}
-		held = append(held, point(d.attrs, d.held.Load()))
+		held = append(held, point(d.attrs, d.heldNow()))
 		lost = append(lost, point(d.attrs, d.lost.Load()))
 		for o := locking.Acquired; o <= locking.Released; o++ {
 			if w, ok := p.histogramPoint(&d.wait[o], now); ok {
