@@ -42,13 +42,8 @@ type locker struct {
 // the handler must be skipped with a nil error.
 var errSkip = errors.New("locking: skipped")
 
-// newScope allocates the scope of one Send: an observedScope, holding the
-// event lent to the observers too, when someone observes.
+// newScope allocates the scope of one Send.
 func (l *locker) newScope(ctx context.Context) *scope {
-	if l.timed {
-		o := &observedScope{scope: scope{Context: ctx, parent: scopeOf(ctx), l: l}}
-		return &o.scope
-	}
 	return &scope{Context: ctx, parent: scopeOf(ctx), l: l}
 }
 
@@ -69,7 +64,7 @@ func (l *locker) enterScope(s *scope, key string) (*scope, error) {
 	if s.parent != nil {
 		h, g, err := l.borrow(ctx, s.parent, key, l.timeout)
 		if err != nil {
-			return nil, l.failed(s, key, start, nil, err)
+			return nil, l.failed(ctx, key, start, nil, err)
 		}
 		if h != nil {
 			s.one[0] = h
@@ -84,14 +79,14 @@ func (l *locker) enterScope(s *scope, key string) (*scope, error) {
 			id.TraceID, id.SpanID = l.trace(ctx)
 		}
 		if err := l.grants.TryAcquireGrant(ctx, key, l.timeout, &s.grant, id); err != nil {
-			return nil, l.failed(s, key, start, nil, err)
+			return nil, l.failed(ctx, key, start, nil, err)
 		}
 		h = &s.grant
 	} else {
 		var err error
 		h, err = l.provider.TryAcquire(s.acquireContext(), key, l.timeout)
 		if err != nil || h == nil {
-			return nil, l.failed(s, key, start, h, err)
+			return nil, l.failed(ctx, key, start, h, err)
 		}
 	}
 	s.one[0], s.ownOne[0] = h, true
@@ -144,7 +139,7 @@ func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
 				h = nil
 			}
 			s.giveBack(true)
-			return nil, l.failed(s, key, start, nil, err)
+			return nil, l.failed(ctx, key, start, nil, err)
 		}
 		s.handles()[i], s.owned()[i] = h, true
 		if l.timed {
@@ -199,8 +194,7 @@ func (l *locker) borrow(ctx context.Context, parent *scope, key string, wait tim
 }
 
 // failed turns a failed TryAcquire into what Send returns, and reports it.
-func (l *locker) failed(s *scope, key string, start time.Duration, h Handle, err error) error {
-	ctx := s.Context
+func (l *locker) failed(ctx context.Context, key string, start time.Duration, h Handle, err error) error {
 	// The key may be made over the scope's buffer (see scope.keyIn): an
 	// error that outlives the Send gets a copy, not the scope.
 	key = strings.Clone(key)
@@ -218,7 +212,7 @@ func (l *locker) failed(s *scope, key string, start time.Duration, h Handle, err
 	switch {
 	case err != nil && errors.Is(err, ErrNotAcquired):
 		if l.timed {
-			l.contended(s, key, wait, l.throw, err)
+			l.contended(ctx, key, wait, l.throw, err)
 		}
 		if !l.throw {
 			return errSkip
@@ -230,7 +224,7 @@ func (l *locker) failed(s *scope, key string, start time.Duration, h Handle, err
 			out = fmt.Errorf("locking: waiting for %q: %w: %w", key, ctx.Err(), cause)
 		}
 		if l.timed {
-			l.cancelled(s, key, wait, out)
+			l.cancelled(ctx, key, wait, out)
 		}
 		return out
 	default:
@@ -241,7 +235,7 @@ func (l *locker) failed(s *scope, key string, start time.Duration, h Handle, err
 			err = &UnavailableError{Key: key, Err: err}
 		}
 		if l.timed {
-			l.unavailable(s, key, wait, err)
+			l.unavailable(ctx, key, wait, err)
 		}
 		return err
 	}

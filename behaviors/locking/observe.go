@@ -103,19 +103,6 @@ type ContextObserver interface {
 	ObserveLockContext(ctx context.Context, e LockEvent)
 }
 
-// EventObserver is an [Observer] with the cheapest way in: the locking
-// behavior calls ObserveLockEvent, instead of ObserveLockContext or
-// ObserveLock, on an observer that implements it, with the request's
-// context and the event by pointer. Passed by value, an event is copied at
-// every call, which on a locked in-memory Send costs about as much as the
-// observer's own work. e is lent for the call: the observer must neither
-// modify it (other observers and the logger read it next) nor keep the
-// pointer; it may keep copies of the fields.
-type EventObserver interface {
-	Observer
-	ObserveLockEvent(ctx context.Context, e *LockEvent)
-}
-
 // ObserverFunc adapts a function to an [Observer].
 type ObserverFunc func(e LockEvent)
 
@@ -177,12 +164,13 @@ func retainsKeys(o Observer) bool {
 // false when there are neither, and then no clock is read either.
 type reporter struct {
 	log *slog.Logger
-	// Every observer, as one, in the form it prefers (several observers are
-	// one observerList, an EventObserver). At most one of the three is set,
-	// at Build, so that an event costs one interface call and no type
-	// assertion.
-	observerForms
-	timed bool
+	// Every observer, as one: ctxObs when it wants the context (several
+	// observers are one observerList), obs when it does not. At most one of
+	// the two is set, at Build, so that an event costs one interface call
+	// and no type assertion.
+	obs    Observer
+	ctxObs ContextObserver
+	timed  bool
 	// keepsKeys is set when some observer may keep the keys it is given;
 	// keys built inside a Send's scope are then copied (see scope.keyIn).
 	keepsKeys bool
@@ -196,72 +184,54 @@ func newReporter(log *slog.Logger, observers []Observer) reporter {
 	switch len(observers) {
 	case 0:
 	case 1:
-		r.observerForms = formsOf(observers[0])
+		if co, ok := observers[0].(ContextObserver); ok {
+			r.ctxObs = co
+		} else {
+			r.obs = observers[0]
+		}
 	default:
 		list := make(observerList, len(observers))
 		for i, o := range observers {
-			list[i] = formsOf(o)
+			list[i].obs = o
+			list[i].ctxObs, _ = o.(ContextObserver)
 		}
-		r.evObs = list
+		r.ctxObs = list
 	}
 	return r
 }
 
-// observerForms is one observer in the form it prefers: one of the three is
-// set (none when there is no observer).
-type observerForms struct {
-	evObs  EventObserver
-	ctxObs ContextObserver
+// observerList is several observers, called in registration order; each
+// one's ContextObserver form is found at Build.
+type observerList []struct {
 	obs    Observer
+	ctxObs ContextObserver // obs as a ContextObserver, or nil
 }
 
-func formsOf(o Observer) observerForms {
-	if eo, ok := o.(EventObserver); ok {
-		return observerForms{evObs: eo}
-	}
-	if co, ok := o.(ContextObserver); ok {
-		return observerForms{ctxObs: co}
-	}
-	return observerForms{obs: o}
-}
+func (os observerList) ObserveLock(e LockEvent) { os.ObserveLockContext(context.Background(), e) }
 
-// observe gives e to the observer, in its form, if there is one.
-func (f *observerForms) observe(ctx context.Context, e *LockEvent) {
-	switch {
-	case f.evObs != nil:
-		f.evObs.ObserveLockEvent(ctx, e)
-	case f.ctxObs != nil:
-		f.ctxObs.ObserveLockContext(ctx, *e)
-	case f.obs != nil:
-		f.obs.ObserveLock(*e)
+func (os observerList) ObserveLockContext(ctx context.Context, e LockEvent) {
+	for _, o := range os {
+		if o.ctxObs != nil {
+			o.ctxObs.ObserveLockContext(ctx, e)
+		} else {
+			o.obs.ObserveLock(e)
+		}
 	}
 }
 
-// observed tells whether there is an observer.
-func (f *observerForms) observed() bool { return f.evObs != nil || f.ctxObs != nil || f.obs != nil }
-
-// observerList is several observers, called in registration order, each in
-// the form it prefers.
-type observerList []observerForms
-
-func (os observerList) ObserveLock(e LockEvent) { os.ObserveLockEvent(context.Background(), &e) }
-
-func (os observerList) ObserveLockEvent(ctx context.Context, e *LockEvent) {
-	for i := range os {
-		os[i].observe(ctx, e)
-	}
-}
-
-// emit completes e and gives it to the observers and the logger. e is on
-// the heap (a scope's event, see observedScope): an EventObserver is lent it.
+// emit completes e and gives it to the observers and the logger.
 func (l *locker) emit(ctx context.Context, level slog.Level, msg string, e *LockEvent) {
 	e.Prefix = l.prefix
-	if l.observed() {
+	if l.ctxObs != nil || l.obs != nil {
 		e.Acquirer.MessageType = l.msgType
 		if l.trace != nil && (e.Outcome == Acquired || e.Outcome == Contended) {
 			e.Acquirer.TraceID, e.Acquirer.SpanID = l.trace(ctx)
 		}
-		l.observe(ctx, e)
+		if l.ctxObs != nil {
+			l.ctxObs.ObserveLockContext(ctx, *e)
+		} else {
+			l.obs.ObserveLock(*e)
+		}
 	}
 	if l.log != nil {
 		l.logEvent(ctx, level, msg, e)
@@ -296,52 +266,41 @@ func (l *locker) logEvent(ctx context.Context, level slog.Level, msg string, e *
 	l.log.LogAttrs(ctx, level, msg, attrs...)
 }
 
-func (l *locker) acquired(s *scope, h Handle, wait time.Duration) {
-	e := s.newEvent(Acquired)
-	e.Key, e.Wait, e.Token = h.Key(), wait, h.Token()
-	l.emit(s.Context, slog.LevelDebug, "lock acquired", e)
+func (l *locker) acquired(ctx context.Context, h Handle, wait time.Duration) {
+	l.emit(ctx, slog.LevelDebug, "lock acquired", &LockEvent{Key: h.Key(), Outcome: Acquired, Wait: wait, Token: h.Token()})
 }
 
 // contended reports that key stayed taken; err is the provider's, whose
 // *HeldError, if any, names the holder.
-func (l *locker) contended(s *scope, key string, wait time.Duration, throw bool, err error) {
+func (l *locker) contended(ctx context.Context, key string, wait time.Duration, throw bool, err error) {
 	msg := "lock not acquired"
 	if !throw {
 		msg = "lock not acquired, handler skipped"
 	}
-	e := s.newEvent(Contended)
-	e.Key, e.Wait = key, wait
+	e := LockEvent{Key: key, Outcome: Contended, Wait: wait}
 	if he, ok := errors.AsType[*HeldError](err); ok && he != nil {
 		holder := he.Holder
 		e.Holder = &holder
 	}
-	l.emit(s.Context, slog.LevelWarn, msg, e)
+	l.emit(ctx, slog.LevelWarn, msg, &e)
 }
 
-func (l *locker) cancelled(s *scope, key string, wait time.Duration, err error) {
-	e := s.newEvent(Cancelled)
-	e.Key, e.Wait, e.Err = key, wait, err
-	l.emit(s.Context, slog.LevelDebug, "lock wait cancelled", e)
+func (l *locker) cancelled(ctx context.Context, key string, wait time.Duration, err error) {
+	l.emit(ctx, slog.LevelDebug, "lock wait cancelled", &LockEvent{Key: key, Outcome: Cancelled, Wait: wait, Err: err})
 }
 
-func (l *locker) unavailable(s *scope, key string, wait time.Duration, err error) {
-	e := s.newEvent(Unavailable)
-	e.Key, e.Wait, e.Err = key, wait, err
-	l.emit(s.Context, slog.LevelError, "lock provider unavailable", e)
+func (l *locker) unavailable(ctx context.Context, key string, wait time.Duration, err error) {
+	l.emit(ctx, slog.LevelError, "lock provider unavailable", &LockEvent{Key: key, Outcome: Unavailable, Wait: wait, Err: err})
 }
 
-func (l *locker) released(s *scope, h Handle, hold time.Duration, err error) {
+func (l *locker) released(ctx context.Context, h Handle, hold time.Duration, err error) {
 	level, msg := slog.LevelDebug, "lock released"
 	if err != nil {
 		level, msg = slog.LevelWarn, "lock release failed"
 	}
-	e := s.newEvent(Released)
-	e.Key, e.Hold, e.Token, e.Err = h.Key(), hold, h.Token(), err
-	l.emit(s.Context, level, msg, e)
+	l.emit(ctx, level, msg, &LockEvent{Key: h.Key(), Outcome: Released, Hold: hold, Token: h.Token(), Err: err})
 }
 
-// lost reports, from a watcher goroutine, that h was lost. Several losses
-// may be reported at once, so the event is not the scope's.
 func (l *locker) lost(ctx context.Context, h Handle, acquired time.Duration) {
 	if !l.timed {
 		return

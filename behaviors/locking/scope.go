@@ -57,30 +57,6 @@ type scope struct {
 // size class of the runtime.
 const keyBufSize = 48
 
-// observedScope is the scope of a Send that someone observes (see
-// locker.newScope): the scope and, in the same allocation, the event its
-// observers are given. An event passed by pointer to an interface method
-// escapes to the heap; kept here it costs no allocation of its own, and an
-// EventObserver is lent it without the copy a by-value call makes. The
-// request's goroutine fills it for one event at a time (acquired, released,
-// a failure); a loss, reported from a watcher goroutine, has its own.
-type observedScope struct {
-	scope
-	event LockEvent
-}
-
-// newEvent clears the event of s, which locker.newScope made as the scope of
-// an observedScope because s.l.timed is set, for an event with outcome o,
-// and returns it. The fields are stored one by one, not copied from a
-// composite literal: a copy reads back, in wider words, stores the
-// processor has not finished yet, which stalls it.
-func (s *scope) newEvent(o Outcome) *LockEvent {
-	e := &(*observedScope)(unsafe.Pointer(s)).event
-	*e = LockEvent{}
-	e.Outcome = o
-	return e
-}
-
 // manyKeys holds the handles of a message with several keys; up to two (a
 // transfer's) inside it.
 type manyKeys struct {
@@ -366,7 +342,7 @@ func (s *scope) giveBack(report bool) {
 	}
 	for i := len(s.handles()) - 1; i >= 0; i-- {
 		if s.owned()[i] && s.handles()[i] != nil {
-			s.l.released(s, s.handles()[i], hold, errs[i])
+			s.l.released(s.Context, s.handles()[i], hold, errs[i])
 		}
 	}
 }
@@ -381,7 +357,7 @@ func (s *scope) reportAcquired(h Handle, wait time.Duration) {
 			s.giveBack(false)
 		}
 	}()
-	s.l.acquired(s, h, wait)
+	s.l.acquired(s.Context, h, wait)
 	done = true
 }
 

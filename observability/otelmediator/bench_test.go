@@ -217,25 +217,21 @@ func BenchmarkLockMetricsObserve(b *testing.B) {
 	}
 }
 
-// noopObserver does nothing, the cheapest way (locking.EventObserver), and
-// keeps no key (locking.KeyRetainer).
+// noopObserver does nothing and keeps no key (locking.KeyRetainer).
 type noopObserver struct{}
 
-func (noopObserver) ObserveLock(locking.LockEvent)                        {}
-func (noopObserver) ObserveLockEvent(context.Context, *locking.LockEvent) {}
-func (noopObserver) RetainsKeys() bool                                    { return false }
+func (noopObserver) ObserveLock(locking.LockEvent) {}
+func (noopObserver) RetainsKeys() bool             { return false }
 
 // BenchmarkInterleavedLockObserverNoop: locked memory Send without and with
-// an observer that does nothing, lent each event, and keeps no key: the cost
-// of the observer contract itself (clock readings, events), without the
-// metrics.
+// an observer that does nothing and keeps no key: the cost of the observer
+// contract itself (clock readings, events), without the metrics.
 func BenchmarkInterleavedLockObserverNoop(b *testing.B) {
 	interleave(b, lockedLoop(b), lockedLoop(b, locking.WithObserver(noopObserver{})))
 }
 
 // BenchmarkInterleavedLockObserverFunc: the same with an ObserverFunc, which
-// gets each event by value and cannot say that it keeps no key, so each key
-// gets a copy of its own.
+// cannot say that it keeps no key, so each key gets a copy of its own.
 func BenchmarkInterleavedLockObserverFunc(b *testing.B) {
 	interleave(b, lockedLoop(b), lockedLoop(b, locking.WithObserver(locking.ObserverFunc(func(locking.LockEvent) {}))))
 }

@@ -96,6 +96,4 @@ var (
 	_ locking.KeyRetainer     = (*LockMetrics)(nil)
 	_ locking.KeyRetainer     = LockEvents{}
 	_ locking.ContextObserver = LockEvents{}
-	_ locking.EventObserver   = LockEvents{}
-	_ locking.EventObserver   = (*LockMetrics)(nil)
 )

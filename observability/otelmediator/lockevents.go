@@ -33,7 +33,7 @@ func WithLockEvents() mediator.Option {
 		locking.WithTraceIdentity(TraceIdentity))
 }
 
-// LockEvents is the [locking.EventObserver] behind [WithLockEvents]; it is
+// LockEvents is the [locking.ContextObserver] behind [WithLockEvents]; it is
 // a [locking.KeyRetainer] that keeps no key.
 type LockEvents struct{}
 
@@ -45,14 +45,7 @@ func (LockEvents) RetainsKeys() bool { return false }
 func (LockEvents) ObserveLock(locking.LockEvent) {}
 
 // ObserveLockContext adds e to the span current in ctx, if it records.
-func (o LockEvents) ObserveLockContext(ctx context.Context, e locking.LockEvent) {
-	o.ObserveLockEvent(ctx, &e)
-}
-
-// ObserveLockEvent adds *e, lent for the call, to the span current in ctx,
-// if it records: the locking behavior calls it instead of the others (see
-// [locking.EventObserver]).
-func (LockEvents) ObserveLockEvent(ctx context.Context, e *locking.LockEvent) {
+func (LockEvents) ObserveLockContext(ctx context.Context, e locking.LockEvent) {
 	span := trace.SpanFromContext(ctx)
 	if !span.IsRecording() {
 		return

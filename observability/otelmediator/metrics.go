@@ -187,12 +187,6 @@ func (m *LockMetrics) ObserveLock(e locking.LockEvent) {
 // ObserveLockContext records e; ctx lets the SDK link an exemplar to the
 // request's trace.
 func (m *LockMetrics) ObserveLockContext(ctx context.Context, e locking.LockEvent) {
-	m.ObserveLockEvent(ctx, &e)
-}
-
-// ObserveLockEvent records *e, lent for the call: the locking behavior calls
-// it instead of the others (see [locking.EventObserver]).
-func (m *LockMetrics) ObserveLockEvent(ctx context.Context, e *locking.LockEvent) {
 	if e.Outcome < locking.Acquired || e.Outcome > locking.Released {
 		return
 	}

@@ -33,7 +33,7 @@ import (
 	"github.com/turbomediator/turbomediator-go/observability/otelmediator"
 )
 
-// Producer is a [locking.EventObserver] and a [metric.Producer]. Make one
+// Producer is a [locking.ContextObserver] and a [metric.Producer]. Make one
 // with [New]; it is safe for concurrent use.
 type Producer struct {
 	start  time.Time
@@ -109,7 +109,6 @@ func (d *prefixData) heldNow() int64 {
 var (
 	_ locking.ContextObserver = (*Producer)(nil)
 	_ locking.KeyRetainer     = (*Producer)(nil)
-	_ locking.EventObserver   = (*Producer)(nil)
 	_ metric.Producer         = (*Producer)(nil)
 )
 
@@ -190,10 +189,6 @@ func (p *Producer) ObserveLock(e locking.LockEvent) { p.observe(&e) }
 
 // ObserveLockContext records e; the context is not used (no exemplars).
 func (p *Producer) ObserveLockContext(_ context.Context, e locking.LockEvent) { p.observe(&e) }
-
-// ObserveLockEvent records *e, lent for the call: the locking behavior
-// calls it instead of the others (see [locking.EventObserver]).
-func (p *Producer) ObserveLockEvent(_ context.Context, e *locking.LockEvent) { p.observe(e) }
 
 func (p *Producer) observe(e *locking.LockEvent) {
 	switch e.Outcome {
