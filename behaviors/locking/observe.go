@@ -88,7 +88,9 @@ type LockEvent struct {
 
 // Observer receives a LockEvent for every lock outcome, to feed a metrics
 // system. ObserveLock is called on the request's goroutine (a loss on a
-// watcher goroutine), so it must be quick and safe for concurrent use.
+// watcher goroutine), so it must be quick and safe for concurrent use. An
+// observer that keeps no LockEvent.Key after the call says so with
+// [KeyRetainer], which spares an allocation per Send.
 type Observer interface {
 	ObserveLock(e LockEvent)
 }
@@ -150,6 +152,8 @@ func WithLogger(logger *slog.Logger) mediator.Option {
 // promise about memory, not about safety: a key kept anyway stays valid; it
 // only keeps those few hundred bytes alive as long as it is kept.
 type KeyRetainer interface {
+	// RetainsKeys reports whether the observer may keep a key it was given
+	// after the call returns.
 	RetainsKeys() bool
 }
 
