@@ -104,7 +104,13 @@ func (l *locker) enterScope(s *scope, key string) (*scope, error) {
 	}
 	s.one[0], s.ownOne[0] = h, true
 	if l.timed {
-		acquired := clock()
+		// A grant made at once, behind nobody, waited for nothing: it
+		// reports a wait of 0 and its hold runs from start, without a
+		// clock read of its own (see LockEvent.Wait).
+		acquired := start
+		if l.grants == nil || !s.grant.AtOnce() {
+			acquired = clock()
+		}
 		s.ext().acquired = acquired
 		s.reportAcquired(h, acquired-start)
 	}
@@ -154,11 +160,13 @@ func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
 		}
 		s.handles()[i], s.owned()[i] = h, true
 		if l.timed {
-			s.reportAcquired(h, clock()-start)
+			acquired := clock() // the last grant's is the hold's start
+			s.ext().acquired = acquired
+			s.reportAcquired(h, acquired-start)
 		}
 	}
-	if l.timed {
-		s.ext().acquired = clock()
+	if l.timed && s.acquiredAt() == 0 {
+		s.ext().acquired = clock() // every key borrowed
 	}
 	s.watchLost()
 	return s, nil

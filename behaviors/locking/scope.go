@@ -193,14 +193,15 @@ func (v *acquireView) Value(key any) any {
 // scope's grant the string is made over the buffer (or over the larger array
 // append had to allocate): the provider keeps it only while the key is held,
 // and the handle that reports it lives in the scope anyway. For any other
-// provider, and when observers or a logger get the key in events they may
-// keep, it is a copy of its own, so that nothing that keeps a key keeps a
-// scope (and its caller's context) with it.
+// provider, and when some observer may keep the keys of its events (see
+// KeyRetainer), it is a copy of its own, so that nothing that keeps a key
+// keeps a scope (and its caller's context) with it. A logger copies the key
+// itself, only for a record its level lets through.
 func (s *scope) keyIn(base string, buf []byte) string {
 	if buf == nil {
 		return base
 	}
-	if s.l.grants == nil || s.l.timed {
+	if s.l.grants == nil || s.l.keepsKeys {
 		return string(buf)
 	}
 	// buf is s.keyBuf, or an array append allocated for a longer key; either

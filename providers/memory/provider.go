@@ -150,7 +150,9 @@ func (p *Provider) acquire(ctx context.Context, key string, timeout time.Duratio
 		// Allocated once the key is ours: if the allocation has to help the
 		// garbage collector, the others queue up meanwhile instead of
 		// overtaking a caller that has not queued yet.
-		return granted(g, key, token, st), nil
+		g = granted(g, key, token, st)
+		g.SetAtOnce()
+		return g, nil
 	}
 	if timeout <= 0 {
 		err := p.lockedHeldError(st, key, timeout)
