@@ -119,3 +119,21 @@ func BenchmarkSendGlobalLockedMemory(b *testing.B) {
 		mediator.WithHandler[benchWithdraw, benchBalance](&benchAccounts{}))
 	benchSendLoop(b, m)
 }
+
+// BenchmarkSendLockedMemoryTransfer is an uncontended Send of a message with
+// two keys (LockKeys), through the memory provider: the multi-key path.
+func BenchmarkSendLockedMemoryTransfer(b *testing.B) {
+	m := build(b,
+		memory.WithInMemoryDistributedLocking(),
+		locking.WithDistributedLocking[TransferCommand, mediator.Unit](),
+		mediator.WithHandler[TransferCommand, mediator.Unit](func(context.Context, TransferCommand) (mediator.Unit, error) {
+			return mediator.Unit{}, nil
+		}))
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := mediator.Send(ctx, m, TransferCommand{From: benchIDs[i&63], To: benchIDs[(i+1)&63], Amount: 1}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -42,9 +42,22 @@ type locker struct {
 // the handler must be skipped with a nil error.
 var errSkip = errors.New("locking: skipped")
 
-// newScope allocates the scope of one Send.
+// newScope allocates the scope of one Send. When observers or a logger are
+// registered the scope will record its grant time in its extra part, so the
+// two come in one allocation.
 func (l *locker) newScope(ctx context.Context) *scope {
+	if l.timed {
+		x := &observedScope{scope: scope{Context: ctx, parent: scopeOf(ctx), l: l}}
+		x.scope.extra.Store(&x.extra)
+		return &x.scope
+	}
 	return &scope{Context: ctx, parent: scopeOf(ctx), l: l}
+}
+
+// observedScope is a scope with its extra part, allocated together.
+type observedScope struct {
+	scope scope
+	extra scopeExtra
 }
 
 // enter takes key, or borrows it from an enclosing scope of ctx that holds
@@ -91,10 +104,20 @@ func (l *locker) enterScope(s *scope, key string) (*scope, error) {
 	}
 	s.one[0], s.ownOne[0] = h, true
 	if l.timed {
-		s.acquired = clock()
-		s.reportAcquired(h, s.acquired-start)
+		// A grant made at once, behind nobody, waited for nothing: it
+		// reports a wait of 0 and its hold runs from start, without a
+		// clock read of its own (see LockEvent.Wait).
+		acquired := start
+		if l.grants == nil || !s.grant.AtOnce() {
+			acquired = clock()
+		}
+		s.ext().acquired = acquired
+		s.reportAcquired(h, acquired-start)
 	}
-	s.watchLost()
+	if l.grants == nil {
+		// A grant cannot be lost (its Lost is nil): nothing to watch.
+		s.watchLost()
+	}
 	return s, nil
 }
 
@@ -104,7 +127,7 @@ func (l *locker) enterScope(s *scope, key string) (*scope, error) {
 func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
 	s := l.newScope(ctx)
 	parent := s.parent
-	s.many = newManyKeys(len(keys))
+	s.setMany(len(keys))
 	var start time.Duration
 	if l.timed || (l.timeout > 0 && len(keys) > 1) {
 		start = clock()
@@ -137,11 +160,13 @@ func (l *locker) enterMany(ctx context.Context, keys []string) (*scope, error) {
 		}
 		s.handles()[i], s.owned()[i] = h, true
 		if l.timed {
-			s.reportAcquired(h, clock()-start)
+			acquired := clock() // the last grant's is the hold's start
+			s.ext().acquired = acquired
+			s.reportAcquired(h, acquired-start)
 		}
 	}
-	if l.timed {
-		s.acquired = clock()
+	if l.timed && s.acquiredAt() == 0 {
+		s.ext().acquired = clock() // every key borrowed
 	}
 	s.watchLost()
 	return s, nil

@@ -69,11 +69,9 @@ func (s *scope) watchLost() {
 				continue
 			}
 		}
-		w := s.watch
+		w := s.watching()
 		if w == nil {
-			w = &lostWatch{s: s}
-			w.signals, w.stops = w.signalsIn[:0], w.stopsIn[:0]
-			s.watch = w
+			w = s.newWatch()
 		}
 		w.wg.Add(1)
 		if signaller {
@@ -105,6 +103,31 @@ func (s *scope) watchLost() {
 	}
 }
 
+// newWatch gives s its lost-lock watch, before s is published. A scope
+// without an extra part yet gets one in the same allocation as the watch.
+func (s *scope) newWatch() *lostWatch {
+	var w *lostWatch
+	if e := s.extra.Load(); e != nil {
+		w = &lostWatch{}
+		e.watch = w
+	} else {
+		x := &extraWatch{}
+		w = &x.watch
+		x.extra.watch = w
+		s.extra.Store(&x.extra)
+	}
+	w.s = s
+	w.signals, w.stops = w.signalsIn[:0], w.stopsIn[:0]
+	return w
+}
+
+// extraWatch is a scope's extra part with its lost-lock watch, allocated
+// together.
+type extraWatch struct {
+	extra scopeExtra
+	watch lostWatch
+}
+
 // onLost records that handles()[i] was lost, cancels the handler's context
 // with ErrLockLost and tells the observers and the logger. It runs on a
 // goroutine of the watch (a callback's or a watcher's), counted by wg.
@@ -123,7 +146,7 @@ func (w *lostWatch) onLost(i int) {
 		}
 	}()
 	s := w.s
-	s.l.lost(s.Context, s.handles()[i], s.acquired)
+	s.l.lost(s.Context, s.handles()[i], s.acquiredAt())
 }
 
 // end stops the watch (unregisters the callbacks, stops the goroutines and

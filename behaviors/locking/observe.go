@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"go.uber.org/dig"
@@ -60,9 +61,15 @@ type LockEvent struct {
 	// Outcome is what happened.
 	Outcome Outcome
 	// Wait is how long the caller waited (Acquired, Contended, Unavailable,
-	// Cancelled).
+	// Cancelled). A grant made at once — the key was free and nobody queued
+	// for it, as the in-memory provider tells — waited for nobody and
+	// reports 0: the provider's own work (a mutex, a map lookup) is not
+	// timed, which spares a clock read. Any other Wait runs from the
+	// request to the provider's answer.
 	Wait time.Duration
-	// Hold is how long the lock was held (Released, Lost).
+	// Hold is how long the lock was held (Released, Lost): from the grant
+	// (after a grant made at once, from the request) to the end of the
+	// release.
 	Hold time.Duration
 	// Token is the handle's fencing token (Acquired, Released, Lost).
 	Token uint64
@@ -81,7 +88,9 @@ type LockEvent struct {
 
 // Observer receives a LockEvent for every lock outcome, to feed a metrics
 // system. ObserveLock is called on the request's goroutine (a loss on a
-// watcher goroutine), so it must be quick and safe for concurrent use.
+// watcher goroutine), so it must be quick and safe for concurrent use. An
+// observer that keeps no LockEvent.Key after the call says so with
+// [KeyRetainer], which spares an allocation per Send.
 type Observer interface {
 	ObserveLock(e LockEvent)
 }
@@ -125,60 +134,127 @@ func WithLogger(logger *slog.Logger) mediator.Option {
 		mediator.Provide(func() *loggerRegistration { return reg }))
 }
 
+// KeyRetainer is an optional interface of an [Observer]: it tells whether
+// the observer keeps the Key of a [LockEvent] (or of a [Wait], for a
+// [WaitObserver]) after the call that passed it returns.
+//
+// With the in-memory provider the locking behavior builds a message's key
+// inside the per-Send state it allocates anyway. A key kept beyond the call
+// would keep that state, and the request's context, alive with it, so when
+// some observer may keep keys, every such key is first copied into a string
+// of its own: one more allocation per locked Send. An observer that does not
+// implement KeyRetainer is taken to keep keys. One that reads the key only
+// during the call, or copies what it keeps (strings.Clone: a span attribute,
+// a map entry), returns false, and a Send observed only by such observers
+// allocates no more than one observed by none.
+//
+// RetainsKeys is asked once per message type, at Build. A false answer is a
+// promise about memory, not about safety: a key kept anyway stays valid; it
+// only keeps those few hundred bytes alive as long as it is kept.
+type KeyRetainer interface {
+	// RetainsKeys reports whether the observer may keep a key it was given
+	// after the call returns.
+	RetainsKeys() bool
+}
+
+// retainsKeys tells whether o may keep the keys it is given (see
+// [KeyRetainer]).
+func retainsKeys(o Observer) bool {
+	kr, ok := o.(KeyRetainer)
+	return !ok || kr.RetainsKeys()
+}
+
 // reporter sends lock outcomes to the logger and the observers. timed is
 // false when there are neither, and then no clock is read either.
 type reporter struct {
-	log   *slog.Logger
-	obs   Observer
-	timed bool
+	log *slog.Logger
+	// Every observer, as one: ctxObs when it wants the context (several
+	// observers are one observerList), obs when it does not. At most one of
+	// the two is set, at Build, so that an event costs one interface call
+	// and no type assertion.
+	obs    Observer
+	ctxObs ContextObserver
+	timed  bool
+	// keepsKeys is set when some observer may keep the keys it is given;
+	// keys built inside a Send's scope are then copied (see scope.keyIn).
+	keepsKeys bool
 }
 
 func newReporter(log *slog.Logger, observers []Observer) reporter {
-	var obs Observer
+	r := reporter{log: log, timed: log != nil || len(observers) > 0}
+	for _, o := range observers {
+		r.keepsKeys = r.keepsKeys || retainsKeys(o)
+	}
 	switch len(observers) {
 	case 0:
 	case 1:
-		obs = observers[0]
+		if co, ok := observers[0].(ContextObserver); ok {
+			r.ctxObs = co
+		} else {
+			r.obs = observers[0]
+		}
 	default:
-		obs = observerList(observers)
+		list := make(observerList, len(observers))
+		for i, o := range observers {
+			list[i].obs = o
+			list[i].ctxObs, _ = o.(ContextObserver)
+		}
+		r.ctxObs = list
 	}
-	return reporter{log: log, obs: obs, timed: log != nil || obs != nil}
+	return r
 }
 
-// observerList is several observers, called in registration order.
-type observerList []Observer
+// observerList is several observers, called in registration order; each
+// one's ContextObserver form is found at Build.
+type observerList []struct {
+	obs    Observer
+	ctxObs ContextObserver // obs as a ContextObserver, or nil
+}
 
 func (os observerList) ObserveLock(e LockEvent) { os.ObserveLockContext(context.Background(), e) }
 
 func (os observerList) ObserveLockContext(ctx context.Context, e LockEvent) {
 	for _, o := range os {
-		observeLock(ctx, o, e)
+		if o.ctxObs != nil {
+			o.ctxObs.ObserveLockContext(ctx, e)
+		} else {
+			o.obs.ObserveLock(e)
+		}
 	}
 }
 
-// observeLock gives e to o, with ctx when o is a [ContextObserver].
-func observeLock(ctx context.Context, o Observer, e LockEvent) {
-	if co, ok := o.(ContextObserver); ok {
-		co.ObserveLockContext(ctx, e)
-		return
-	}
-	o.ObserveLock(e)
-}
-
-func (l *locker) emit(ctx context.Context, level slog.Level, msg string, e LockEvent) {
+// emit completes e and gives it to the observers and the logger.
+func (l *locker) emit(ctx context.Context, level slog.Level, msg string, e *LockEvent) {
 	e.Prefix = l.prefix
-	if l.obs != nil {
+	if l.ctxObs != nil || l.obs != nil {
 		e.Acquirer.MessageType = l.msgType
 		if l.trace != nil && (e.Outcome == Acquired || e.Outcome == Contended) {
 			e.Acquirer.TraceID, e.Acquirer.SpanID = l.trace(ctx)
 		}
-		observeLock(ctx, l.obs, e)
+		if l.ctxObs != nil {
+			l.ctxObs.ObserveLockContext(ctx, *e)
+		} else {
+			l.obs.ObserveLock(*e)
+		}
 	}
-	if l.log == nil || !l.log.Enabled(ctx, level) {
+	if l.log != nil {
+		l.logEvent(ctx, level, msg, e)
+	}
+}
+
+// logEvent writes e as a record of the logger, if its level is enabled.
+func (l *locker) logEvent(ctx context.Context, level slog.Level, msg string, e *LockEvent) {
+	if !l.log.Enabled(ctx, level) {
 		return
 	}
+	key := e.Key
+	if !l.keepsKeys {
+		// The key may be made over the Send's scope (see scope.keyIn), and
+		// a handler may keep the record's attributes.
+		key = strings.Clone(key)
+	}
 	attrs := make([]slog.Attr, 0, 5)
-	attrs = append(attrs, slog.String("key", e.Key))
+	attrs = append(attrs, slog.String("key", key))
 	switch e.Outcome {
 	case Acquired, Contended, Unavailable, Cancelled:
 		attrs = append(attrs, slog.Duration("wait", e.Wait))
@@ -195,7 +271,7 @@ func (l *locker) emit(ctx context.Context, level slog.Level, msg string, e LockE
 }
 
 func (l *locker) acquired(ctx context.Context, h Handle, wait time.Duration) {
-	l.emit(ctx, slog.LevelDebug, "lock acquired", LockEvent{Key: h.Key(), Outcome: Acquired, Wait: wait, Token: h.Token()})
+	l.emit(ctx, slog.LevelDebug, "lock acquired", &LockEvent{Key: h.Key(), Outcome: Acquired, Wait: wait, Token: h.Token()})
 }
 
 // contended reports that key stayed taken; err is the provider's, whose
@@ -210,15 +286,15 @@ func (l *locker) contended(ctx context.Context, key string, wait time.Duration, 
 		holder := he.Holder
 		e.Holder = &holder
 	}
-	l.emit(ctx, slog.LevelWarn, msg, e)
+	l.emit(ctx, slog.LevelWarn, msg, &e)
 }
 
 func (l *locker) cancelled(ctx context.Context, key string, wait time.Duration, err error) {
-	l.emit(ctx, slog.LevelDebug, "lock wait cancelled", LockEvent{Key: key, Outcome: Cancelled, Wait: wait, Err: err})
+	l.emit(ctx, slog.LevelDebug, "lock wait cancelled", &LockEvent{Key: key, Outcome: Cancelled, Wait: wait, Err: err})
 }
 
 func (l *locker) unavailable(ctx context.Context, key string, wait time.Duration, err error) {
-	l.emit(ctx, slog.LevelError, "lock provider unavailable", LockEvent{Key: key, Outcome: Unavailable, Wait: wait, Err: err})
+	l.emit(ctx, slog.LevelError, "lock provider unavailable", &LockEvent{Key: key, Outcome: Unavailable, Wait: wait, Err: err})
 }
 
 func (l *locker) released(ctx context.Context, h Handle, hold time.Duration, err error) {
@@ -226,7 +302,7 @@ func (l *locker) released(ctx context.Context, h Handle, hold time.Duration, err
 	if err != nil {
 		level, msg = slog.LevelWarn, "lock release failed"
 	}
-	l.emit(ctx, level, msg, LockEvent{Key: h.Key(), Outcome: Released, Hold: hold, Token: h.Token(), Err: err})
+	l.emit(ctx, level, msg, &LockEvent{Key: h.Key(), Outcome: Released, Hold: hold, Token: h.Token(), Err: err})
 }
 
 func (l *locker) lost(ctx context.Context, h Handle, acquired time.Duration) {
@@ -234,5 +310,5 @@ func (l *locker) lost(ctx context.Context, h Handle, acquired time.Duration) {
 		return
 	}
 	hold := clock() - acquired
-	l.emit(ctx, slog.LevelWarn, "lock lost", LockEvent{Key: h.Key(), Outcome: Lost, Hold: hold, Token: h.Token(), Err: ErrLockLost})
+	l.emit(ctx, slog.LevelWarn, "lock lost", &LockEvent{Key: h.Key(), Outcome: Lost, Hold: hold, Token: h.Token(), Err: ErrLockLost})
 }

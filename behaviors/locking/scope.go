@@ -21,10 +21,9 @@ type scope struct {
 
 	parent *scope
 	l      *locker
-	// one and ownOne hold the handle of a single key, many those of several;
-	// see handles and owned.
+	// one and ownOne hold the handle of a single key, extra's many those of
+	// several; see handles and owned.
 	one    [1]Handle
-	many   *manyKeys
 	ownOne [1]bool
 	// finished is set by finish, on the request's goroutine only. over is
 	// set by finish too, for the other goroutines: the handler returned,
@@ -35,13 +34,14 @@ type scope struct {
 	finished bool
 	over     atomic.Bool
 
-	acquired time.Duration // clock() when granted; only when someone observes
-	watch    *lostWatch
-	// borrows is made only when nested Sends borrow this scope's keys or
-	// this scope borrowed keys itself; see borrowing.
-	borrows atomic.Pointer[borrowing]
+	// extra holds what an uncontended single-key Send with nobody observing
+	// never uses, made on first use (see ext): keeping it out of the scope
+	// keeps the one allocation of such a Send small.
+	extra atomic.Pointer[scopeExtra]
 	// relClock is the deadline of the context the scope's locks are
-	// released with (see releaseView).
+	// released with (see releaseView). It stays in the scope: a provider
+	// other than the in-memory one asks for it on every release, and it
+	// costs that Send no allocation beyond the timing the clock makes.
 	relClock releaseClock
 
 	// grant is the handle a grant.Acquirer fills; keyBuf holds the bytes of
@@ -52,8 +52,49 @@ type scope struct {
 	keyBuf [keyBufSize]byte
 }
 
+// scopeExtra is the part of a scope most Sends never need. many, acquired
+// and watch are written before the scope is published, on the request's
+// goroutine; borrows is made on first use by any goroutine.
+type scopeExtra struct {
+	many     *manyKeys
+	acquired time.Duration // clock() when granted; only when someone observes
+	watch    *lostWatch
+	// borrows is made only when nested Sends borrow this scope's keys or
+	// this scope borrowed keys itself; see borrowing.
+	borrows atomic.Pointer[borrowing]
+}
+
+// ext returns s's extra part, making it on first use. Any goroutine may call
+// it.
+func (s *scope) ext() *scopeExtra {
+	if e := s.extra.Load(); e != nil {
+		return e
+	}
+	e := new(scopeExtra)
+	if !s.extra.CompareAndSwap(nil, e) {
+		return s.extra.Load()
+	}
+	return e
+}
+
+// acquiredAt is the clock() of the grant, 0 unless someone observes.
+func (s *scope) acquiredAt() time.Duration {
+	if e := s.extra.Load(); e != nil {
+		return e.acquired
+	}
+	return 0
+}
+
+// watching is the lost-lock watch, nil unless some handle can be lost.
+func (s *scope) watching() *lostWatch {
+	if e := s.extra.Load(); e != nil {
+		return e.watch
+	}
+	return nil
+}
+
 // keyBufSize is the longest key built inside the scope; a longer one gets an
-// allocation of its own. With it the scope takes 192 bytes, an allocation
+// allocation of its own. With it the scope takes 160 bytes, an allocation
 // size class of the runtime.
 const keyBufSize = 48
 
@@ -66,8 +107,30 @@ type manyKeys struct {
 	ownTwo  [2]bool
 }
 
-func newManyKeys(n int) *manyKeys {
-	m := &manyKeys{}
+// setMany gives s room for the handles of n keys, before s is published. A
+// scope without an extra part yet gets one with the handles in the same
+// allocation.
+func (s *scope) setMany(n int) {
+	if e := s.extra.Load(); e != nil {
+		e.many = newManyKeys(n)
+		return
+	}
+	x := &extraMany{}
+	x.extra.many = x.many.init(n)
+	s.extra.Store(&x.extra)
+}
+
+// extraMany is a scope's extra part with the handles of several keys,
+// allocated together.
+type extraMany struct {
+	extra scopeExtra
+	many  manyKeys
+}
+
+func newManyKeys(n int) *manyKeys { return new(manyKeys).init(n) }
+
+// init gives m room for n handles, inside it for up to two, and returns m.
+func (m *manyKeys) init(n int) *manyKeys {
 	if n <= len(m.two) {
 		m.handles, m.owned = m.two[:n], m.ownTwo[:n]
 	} else {
@@ -79,8 +142,8 @@ func newManyKeys(n int) *manyKeys {
 // handles returns the scope's handles, sorted by key; handles()[0] is
 // FromContext's.
 func (s *scope) handles() []Handle {
-	if s.many != nil {
-		return s.many.handles
+	if e := s.extra.Load(); e != nil && e.many != nil {
+		return e.many.handles
 	}
 	return s.one[:]
 }
@@ -88,8 +151,8 @@ func (s *scope) handles() []Handle {
 // owned tells, for each of handles(), whether s took it itself (false: it
 // borrowed it from an enclosing scope).
 func (s *scope) owned() []bool {
-	if s.many != nil {
-		return s.many.owned
+	if e := s.extra.Load(); e != nil && e.many != nil {
+		return e.many.owned
 	}
 	return s.ownOne[:]
 }
@@ -130,14 +193,15 @@ func (v *acquireView) Value(key any) any {
 // scope's grant the string is made over the buffer (or over the larger array
 // append had to allocate): the provider keeps it only while the key is held,
 // and the handle that reports it lives in the scope anyway. For any other
-// provider, and when observers or a logger get the key in events they may
-// keep, it is a copy of its own, so that nothing that keeps a key keeps a
-// scope (and its caller's context) with it.
+// provider, and when some observer may keep the keys of its events (see
+// KeyRetainer), it is a copy of its own, so that nothing that keeps a key
+// keeps a scope (and its caller's context) with it. A logger copies the key
+// itself, only for a record its level lets through.
 func (s *scope) keyIn(base string, buf []byte) string {
 	if buf == nil {
 		return base
 	}
-	if s.l.grants == nil || s.l.timed {
+	if s.l.grants == nil || s.l.keepsKeys {
 		return string(buf)
 	}
 	// buf is s.keyBuf, or an array append allocated for a longer key; either
@@ -165,11 +229,12 @@ type borrowing struct {
 
 // gate returns the gate of handles[i], making the scope's gates on first use.
 func (s *scope) gate(i int) chan struct{} {
-	b := s.borrows.Load()
+	e := s.ext()
+	b := e.borrows.Load()
 	if b == nil {
 		b = &borrowing{}
-		if !s.borrows.CompareAndSwap(nil, b) {
-			b = s.borrows.Load()
+		if !e.borrows.CompareAndSwap(nil, b) {
+			b = e.borrows.Load()
 		}
 	}
 	b.once.Do(func() {
@@ -184,17 +249,20 @@ func (s *scope) gate(i int) chan struct{} {
 // took records that s holds gate g of an enclosing scope. Only before s is
 // published.
 func (s *scope) took(g chan struct{}) {
-	b := s.borrows.Load()
+	e := s.ext()
+	b := e.borrows.Load()
 	if b == nil {
 		b = &borrowing{}
-		s.borrows.Store(b)
+		if !e.borrows.CompareAndSwap(nil, b) {
+			b = e.borrows.Load()
+		}
 	}
 	b.taken = append(b.taken, g)
 }
 
 // returnGates gives back the gates s took.
-func (s *scope) returnGates() {
-	if b := s.borrows.Load(); b != nil {
+func (s *scope) returnGates(e *scopeExtra) {
+	if b := e.borrows.Load(); b != nil {
 		for _, g := range b.taken {
 			<-g
 		}
@@ -266,8 +334,8 @@ func (s *scope) holder(ident any, key string) (*scope, int) {
 // handlerContext is the context the handler runs with: the scope itself, or
 // the lost-lock watch, a context that a loss cancels (see lostWatch).
 func (s *scope) handlerContext() context.Context {
-	if s.watch != nil {
-		return s.watch
+	if w := s.watching(); w != nil {
+		return w
 	}
 	return s
 }
@@ -288,7 +356,7 @@ func (s *scope) finish(handlerErr error) error {
 	s.finished = true
 	var lostErr error
 	var lostPanic *recovered
-	if w := s.watch; w != nil {
+	if w := s.watching(); w != nil {
 		lostPanic, lostErr = w.end(handlerErr)
 	}
 	s.over.Store(true)
@@ -304,7 +372,10 @@ func (s *scope) finish(handlerErr error) error {
 // cannot reach. Only then, with report, does it tell the observers and the
 // logger: one that panics cannot keep a key held.
 func (s *scope) giveBack(report bool) {
-	s.returnGates()
+	e := s.extra.Load()
+	if e != nil {
+		s.returnGates(e)
+	}
 	report = report && s.l.timed
 	var one [1]error
 	errs := one[:]
@@ -325,8 +396,8 @@ func (s *scope) giveBack(report bool) {
 		return
 	}
 	var hold time.Duration
-	if s.acquired != 0 {
-		hold = clock() - s.acquired
+	if acquired := s.acquiredAt(); acquired != 0 {
+		hold = clock() - acquired
 	}
 	for i := len(s.handles()) - 1; i >= 0; i-- {
 		if s.owned()[i] && s.handles()[i] != nil {

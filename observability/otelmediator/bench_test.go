@@ -162,7 +162,7 @@ func pingLoop(b *testing.B, opts ...mediator.Option) func(n int) {
 	}
 }
 
-func lockedLoop(b *testing.B, opts ...mediator.Option) func(n int) {
+func lockedLoop(b testing.TB, opts ...mediator.Option) func(n int) {
 	m := build(b, append(opts,
 		memory.WithInMemoryDistributedLocking(),
 		locking.WithDistributedLocking[withdraw, int](),
@@ -217,10 +217,22 @@ func BenchmarkLockMetricsObserve(b *testing.B) {
 	}
 }
 
+// noopObserver does nothing and keeps no key (locking.KeyRetainer).
+type noopObserver struct{}
+
+func (noopObserver) ObserveLock(locking.LockEvent) {}
+func (noopObserver) RetainsKeys() bool             { return false }
+
 // BenchmarkInterleavedLockObserverNoop: locked memory Send without and with
-// an observer that does nothing: the cost of the clock readings any
-// observer brings, without the metrics.
+// an observer that does nothing and keeps no key: the cost of the observer
+// contract itself (clock readings, events), without the metrics.
 func BenchmarkInterleavedLockObserverNoop(b *testing.B) {
+	interleave(b, lockedLoop(b), lockedLoop(b, locking.WithObserver(noopObserver{})))
+}
+
+// BenchmarkInterleavedLockObserverFunc: the same with an ObserverFunc, which
+// cannot say that it keeps no key, so each key gets a copy of its own.
+func BenchmarkInterleavedLockObserverFunc(b *testing.B) {
 	interleave(b, lockedLoop(b), lockedLoop(b, locking.WithObserver(locking.ObserverFunc(func(locking.LockEvent) {}))))
 }
 

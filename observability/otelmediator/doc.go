@@ -93,5 +93,7 @@ const (
 
 var (
 	_ locking.ContextObserver = (*LockMetrics)(nil)
+	_ locking.KeyRetainer     = (*LockMetrics)(nil)
+	_ locking.KeyRetainer     = LockEvents{}
 	_ locking.ContextObserver = LockEvents{}
 )

@@ -2,6 +2,7 @@ package otelmediator
 
 import (
 	"context"
+	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -32,8 +33,13 @@ func WithLockEvents() mediator.Option {
 		locking.WithTraceIdentity(TraceIdentity))
 }
 
-// LockEvents is the [locking.ContextObserver] behind [WithLockEvents].
+// LockEvents is the [locking.ContextObserver] behind [WithLockEvents]; it is
+// a [locking.KeyRetainer] that keeps no key.
 type LockEvents struct{}
+
+// RetainsKeys returns false: what a span keeps of an event is a copy (see
+// [locking.KeyRetainer]).
+func (LockEvents) RetainsKeys() bool { return false }
 
 // ObserveLock does nothing: without the request's context there is no span.
 func (LockEvents) ObserveLock(locking.LockEvent) {}
@@ -44,8 +50,11 @@ func (LockEvents) ObserveLockContext(ctx context.Context, e locking.LockEvent) {
 	if !span.IsRecording() {
 		return
 	}
+	// The span keeps its attributes: a copy of the key, as RetainsKeys
+	// promises.
+	key := strings.Clone(e.Key)
 	attrs := make([]attribute.KeyValue, 0, 4)
-	attrs = append(attrs, LockKeyKey.String(e.Key))
+	attrs = append(attrs, LockKeyKey.String(key))
 	switch e.Outcome {
 	case locking.Released, locking.Lost:
 		attrs = append(attrs, LockHoldKey.Float64(e.Hold.Seconds()))
@@ -60,13 +69,13 @@ func (LockEvents) ObserveLockContext(ctx context.Context, e locking.LockEvent) {
 	}
 	span.AddEvent("turbomediator.lock."+e.Outcome.String(), trace.WithAttributes(attrs...))
 	if e.Outcome == locking.Contended && e.Holder != nil {
-		if link, ok := holderLink(e.Key, e.Holder); ok {
+		if link, ok := holderLink(key, e.Holder); ok {
 			span.AddLink(link)
 		}
 	}
 	if e.Outcome == locking.Lost {
 		span.SetAttributes(LockLostKey.Bool(true))
-		span.SetStatus(codes.Error, "lock lost: "+e.Key)
+		span.SetStatus(codes.Error, "lock lost: "+key)
 	}
 }
 

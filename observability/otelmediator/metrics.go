@@ -175,6 +175,10 @@ func (m *LockMetrics) setsOf(prefix string) *prefixSets {
 	return s
 }
 
+// RetainsKeys returns false: the metrics never see the key, only the
+// prefix (see [locking.KeyRetainer]).
+func (m *LockMetrics) RetainsKeys() bool { return false }
+
 // ObserveLock records e without a context (no exemplar).
 func (m *LockMetrics) ObserveLock(e locking.LockEvent) {
 	m.ObserveLockContext(context.Background(), e)

@@ -13,8 +13,11 @@ func OnQueued(p *Provider, f func(key string)) { p.queued = f }
 // used.
 func OnGivingUp(p *Provider, f func(key string)) { p.givingUp = f }
 
-// ReuseListBytes is the most memory the shards' reuse lists of p keep after
-// every key is released: a bounded, fixed cost, not a leak.
-func ReuseListBytes(p *Provider) int64 {
-	return int64(len(p.shards)) * maxFree * int64(unsafe.Sizeof(keyState{}))
+// IdleBytes is the most memory the shards of p keep after every key is
+// released, beside the shards themselves: their reuse lists and the emptied
+// tables small enough to keep. A bounded, fixed cost, not a leak.
+func IdleBytes(p *Provider) int64 {
+	n := int64(len(p.shards))
+	return n*int64(maxFreePerShard(len(p.shards)))*int64(unsafe.Sizeof(keyState{})) +
+		n*dropSlots*int64(unsafe.Sizeof(slot{}))
 }

@@ -9,11 +9,24 @@ import (
 // A grant's handle is a *grant.Grant: a new one for every grant (or one the
 // locking behavior keeps inside its scope), so a stale handle, released
 // already, can never free a later holder's lock. Its Release calls the key
-// state's ReleaseGrant once.
+// state's ReleaseGrant every time; only the first frees the key.
 
 // ReleaseGrant frees g's key, handing it to the first waiter if there is
-// one. The grant package calls it from g's first Release.
-func (st *keyState) ReleaseGrant(*grant.Grant) { st.shard.release(st) }
+// one, unless g was released before. The grant package calls it from every
+// Release of g. g's released flag is read and set under the shard's mutex:
+// every Release of g comes here, to st's shard (a key state never changes
+// shard, even when it is reused for another key after g's release), so the
+// mutex the release takes anyway orders them, and a stale g finds its flag
+// set.
+func (st *keyState) ReleaseGrant(g *grant.Grant) {
+	s := st.shard
+	s.mu.Lock()
+	if !g.FirstRelease() {
+		s.mu.Unlock()
+		return
+	}
+	s.lockedRelease(st)
+}
 
 // release passes st's key to its next waiter, or forgets the key when nobody
 // waits. The waiter leaves the queue under the mutex, so a waiter that gives
@@ -21,6 +34,11 @@ func (st *keyState) ReleaseGrant(*grant.Grant) { st.shard.release(st) }
 // been granted (and waits for the signal, which is on its way).
 func (s *shard) release(st *keyState) {
 	s.mu.Lock()
+	s.lockedRelease(st)
+}
+
+// lockedRelease is release with the mutex held; it unlocks it.
+func (s *shard) lockedRelease(st *keyState) {
 	if w := st.lockedPop(); w != nil {
 		w.token = s.lockedNextToken()
 		// Under the mutex, but only on a handover, which wakes a goroutine

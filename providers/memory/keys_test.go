@@ -38,12 +38,13 @@ func lockDistinctKeys(t *testing.T, n int) {
 	if got := p.Len(); got != 0 {
 		t.Fatalf("Len() = %d after releasing %d keys, want 0", got, n)
 	}
-	// Nothing left behind: not even the grown maps. 10k entries cost about
-	// a megabyte; allow a quarter of that for everything else, beside the
-	// shards' bounded reuse lists (a fixed cost of the provider, whatever
-	// the number of keys: 64 shards × 32 key states of 128 bytes, 256 KB).
+	// Nothing left behind: not even the grown tables. 10k entries cost about
+	// a megabyte; allow a quarter of that for everything else, beside what
+	// the shards keep when idle (a fixed cost of the provider, whatever the
+	// number of keys: 1024 shards × 2 key states of 152 bytes, and tables
+	// of at most 16 slots of 16 bytes, 560 KB).
 	held = nil
-	limit := 256<<10 + memory.ReuseListBytes(p)
+	limit := 256<<10 + memory.IdleBytes(p)
 	if grown := heapInUse() - before; grown > limit {
 		t.Errorf("heap grew by %d bytes after all keys were released, want at most %d", grown, limit)
 	}

@@ -64,6 +64,7 @@ func (p *Provider) setup(c config) {
 	p.shards = make([]shard, n)
 	for i := range p.shards {
 		p.shards[i].p = p
+		p.shards[i].maxFree = maxFreePerShard(n)
 	}
 	p.done = make(chan struct{})
 }
@@ -149,7 +150,9 @@ func (p *Provider) acquire(ctx context.Context, key string, timeout time.Duratio
 		// Allocated once the key is ours: if the allocation has to help the
 		// garbage collector, the others queue up meanwhile instead of
 		// overtaking a caller that has not queued yet.
-		return granted(g, key, token, st), nil
+		g = granted(g, key, token, st)
+		g.SetAtOnce()
+		return g, nil
 	}
 	if timeout <= 0 {
 		err := p.lockedHeldError(st, key, timeout)
@@ -171,7 +174,7 @@ func granted(g *grant.Grant, key string, token uint64, st *keyState) *grant.Gran
 	if g == nil {
 		g = new(grant.Grant)
 	}
-	g.Set(key, token, st)
+	g.Set(key, token, &st.owner)
 	return g
 }
 

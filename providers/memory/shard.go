@@ -20,7 +20,8 @@ type shard struct {
 // pair of lines that x86 prefetchers fetch together.
 const cacheLine = 128
 
-// shardState is a shard's data. Every field but p is guarded by mu.
+// shardState is a shard's data. Every field but p and maxFree is guarded by
+// mu.
 type shardState struct {
 	p    *Provider // set once by setup
 	mu   sync.Mutex
@@ -29,6 +30,8 @@ type shardState struct {
 	// fresh key does not allocate one.
 	free  *keyState
 	nfree int
+	// maxFree bounds free; set once by setup (see freeStates).
+	maxFree int
 	// tokens is the last fencing token granted for a key of this shard. A key
 	// always hashes to the same shard, so its tokens grow with every grant;
 	// a counter per shard, written under the mutex the grant takes anyway,
@@ -54,10 +57,24 @@ type keyState struct {
 	head, tail *waiter
 	waiting    int
 	next       *keyState // free-list link while unused
+	// owner is st itself as the grants' Releaser, set once: a grant points
+	// to it (see grant.Owner).
+	owner grant.Owner
 }
 
-// maxFree bounds each shard's reuse list.
-const maxFree = 32
+// freeStates bounds the key states all shards of a provider keep for reuse
+// together: each shard keeps freeStates/shards of them, and at least
+// minFree. With the default shards that is 2 states a shard, 2,048 in all
+// (about 300 KB at most, however many keys were ever locked); a shard that
+// holds a key or two at a time, the common case with many shards, needs no
+// more to reuse every state.
+const (
+	freeStates = 2048
+	minFree    = 2
+)
+
+// maxFreePerShard is each shard's reuse bound for n shards.
+func maxFreePerShard(n int) int { return max(minFree, freeStates/n) }
 
 // lockedNextToken draws the next fencing token. The caller holds mu.
 func (s *shard) lockedNextToken() uint64 {
@@ -75,6 +92,7 @@ func (s *shard) lockedNewState(key string, h uint64) *keyState {
 		s.nfree--
 	} else {
 		st = &keyState{shard: s}
+		st.owner = grant.NewOwner(st)
 	}
 	st.key, st.hash = key, h
 	s.keys.insert(st)
@@ -89,7 +107,7 @@ func (s *shard) lockedDeleteState(st *keyState) {
 	// st.who stays: a few small strings, kept by at most maxFree states a
 	// shard, which the next grant of st most often finds equal (the same
 	// message type, no trace), so it need not write them again.
-	if s.nfree < maxFree {
+	if s.nfree < s.maxFree {
 		st.next = s.free
 		s.free = st
 		s.nfree++

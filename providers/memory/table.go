@@ -25,8 +25,9 @@ const (
 	minSlots = 8
 	// dropSlots is the size above which an emptied table is dropped, since it
 	// would keep its memory otherwise: a burst of many keys leaves nothing
-	// behind, while a shard holding a handful of keys never remakes it.
-	dropSlots = 128
+	// behind but tables of at most dropSlots slots (256 bytes), while a shard
+	// holding a handful of keys (up to 12) never remakes its table.
+	dropSlots = 16
 )
 
 // find returns the state of key, whose hash is h, or nil.

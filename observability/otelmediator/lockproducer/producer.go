@@ -43,33 +43,72 @@ type Producer struct {
 	// prefixes holds the aggregates of each prefix seen, copied on write:
 	// the few prefixes are added once, then only read.
 	prefixes atomic.Pointer[map[string]*prefixData]
-	mu       sync.Mutex // serialises writers of prefixes
+	// last is the prefix of the latest event, which the next one most
+	// likely has too (a message type's Sends come in runs): comparing its
+	// name, the same string as the event's, spares a map lookup.
+	last atomic.Pointer[prefixData]
+	mu   sync.Mutex // serialises writers of prefixes
 }
 
-// histogram is one histogram time series, aggregated with atomics.
+// histogram is one histogram time series, aggregated with atomics: an event
+// adds to one bucket and to the sum, the extremes are mostly only read.
 type histogram struct {
 	attrs   attribute.Set
-	used    atomic.Bool
 	buckets []atomic.Uint64 // len(bounds)+1; the last is +Inf
 	sumNs   atomic.Int64
-	// minNs and maxNs are the extremes, valid once used is set.
+	// minNs and maxNs are the extremes, updated before the bucket is
+	// counted, so they are valid once a bucket count is seen.
 	minNs atomic.Int64
 	maxNs atomic.Int64
 }
 
-// prefixData are the aggregates of one prefix.
+// prefixData are the aggregates of one prefix. The acquisitions of an
+// outcome are the count of its wait histogram and the locks held are the
+// acquired ones less the released ones (the count of the hold histogram), so
+// an event adds to its histogram only (see heldNow).
 type prefixData struct {
-	attrs        attribute.Set // the prefix alone
-	byOutcome    [locking.Released + 1]attribute.Set
-	wait         [locking.Released + 1]histogram
-	hold         histogram
-	acquisitions [locking.Released + 1]atomic.Int64
-	held         atomic.Int64
-	lost         atomic.Int64
+	name      string
+	attrs     attribute.Set // the prefix alone
+	byOutcome [locking.Released + 1]attribute.Set
+	wait      [locking.Released + 1]histogram
+	hold      histogram
+	lost      atomic.Int64
+}
+
+// count is the number of values in h: the sum of its buckets, each read
+// once. While values are added it is the count at some instant between the
+// first read and the last, the counts growing one at a time.
+func (h *histogram) count() uint64 {
+	var n uint64
+	for i := range h.buckets {
+		n += h.buckets[i].Load()
+	}
+	return n
+}
+
+// heldNow returns the locks of d held at one instant: the acquired count
+// read between two equal readings of the released one, which therefore did
+// not change meanwhile. Read in turn without that check, a collection made
+// while locks come and go could count releases without their acquisitions
+// or the reverse. After many tries under a constant stream of releases it
+// settles for the acquired count less the releases read after it, which is
+// at most what was held when the acquired count was read, and at least 0.
+func (d *prefixData) heldNow() int64 {
+	const tries = 64
+	var acquired, after uint64
+	for range tries {
+		before := d.hold.count()
+		acquired = d.wait[locking.Acquired].count()
+		if after = d.hold.count(); after == before {
+			return int64(acquired - before)
+		}
+	}
+	return max(int64(acquired)-int64(after), 0)
 }
 
 var (
 	_ locking.ContextObserver = (*Producer)(nil)
+	_ locking.KeyRetainer     = (*Producer)(nil)
 	_ metric.Producer         = (*Producer)(nil)
 )
 
@@ -93,9 +132,19 @@ func (p *Producer) newHistogram(h *histogram, attrs attribute.Set) {
 
 // prefix returns the aggregates of prefix, making them on first use.
 func (p *Producer) prefix(prefix string) *prefixData {
-	if d, ok := (*p.prefixes.Load())[prefix]; ok {
+	if d := p.last.Load(); d != nil && d.name == prefix {
 		return d
 	}
+	d, ok := (*p.prefixes.Load())[prefix]
+	if !ok {
+		d = p.addPrefix(prefix)
+	}
+	p.last.Store(d)
+	return d
+}
+
+// addPrefix makes the aggregates of prefix, unless another caller just did.
+func (p *Producer) addPrefix(prefix string) *prefixData {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	old := *p.prefixes.Load()
@@ -103,7 +152,7 @@ func (p *Producer) prefix(prefix string) *prefixData {
 		return d
 	}
 	kv := otelmediator.LockPrefixKey.String(prefix)
-	d := &prefixData{attrs: attribute.NewSet(kv)}
+	d := &prefixData{name: prefix, attrs: attribute.NewSet(kv)}
 	for o := locking.Acquired; o <= locking.Released; o++ {
 		d.byOutcome[o] = attribute.NewSet(kv, otelmediator.OutcomeKey.String(o.String()))
 		p.newHistogram(&d.wait[o], d.byOutcome[o])
@@ -118,42 +167,37 @@ func (p *Producer) prefix(prefix string) *prefixData {
 	return d
 }
 
-// record adds one duration to h.
+// record adds one duration to h: the extremes and the sum first, then the
+// bucket, whose count tells a reader that they include d.
 func (p *Producer) record(h *histogram, d time.Duration) {
 	i := 0
 	for i < len(p.limits) && d > p.limits[i] {
 		i++
 	}
-	h.buckets[i].Add(1)
-	h.sumNs.Add(int64(d))
 	lower(&h.minNs, int64(d))
 	raise(&h.maxNs, int64(d))
-	if !h.used.Load() {
-		h.used.Store(true)
-	}
+	h.sumNs.Add(int64(d))
+	h.buckets[i].Add(1)
 }
 
+// RetainsKeys returns false: the aggregates never see the key, only the
+// prefix (see [locking.KeyRetainer]).
+func (p *Producer) RetainsKeys() bool { return false }
+
 // ObserveLock records e.
-func (p *Producer) ObserveLock(e locking.LockEvent) { p.ObserveLockContext(context.Background(), e) }
+func (p *Producer) ObserveLock(e locking.LockEvent) { p.observe(&e) }
 
 // ObserveLockContext records e; the context is not used (no exemplars).
-func (p *Producer) ObserveLockContext(_ context.Context, e locking.LockEvent) {
-	if e.Outcome < locking.Acquired || e.Outcome > locking.Released {
-		return
-	}
-	d := p.prefix(e.Prefix)
+func (p *Producer) ObserveLockContext(_ context.Context, e locking.LockEvent) { p.observe(&e) }
+
+func (p *Producer) observe(e *locking.LockEvent) {
 	switch e.Outcome {
 	case locking.Acquired, locking.Contended, locking.Unavailable, locking.Cancelled:
-		p.record(&d.wait[e.Outcome], e.Wait)
-		d.acquisitions[e.Outcome].Add(1)
-		if e.Outcome == locking.Acquired {
-			d.held.Add(1)
-		}
+		p.record(&p.prefix(e.Prefix).wait[e.Outcome], e.Wait)
 	case locking.Released:
-		p.record(&d.hold, e.Hold)
-		d.held.Add(-1)
+		p.record(&p.prefix(e.Prefix).hold, e.Hold)
 	case locking.Lost:
-		d.lost.Add(1)
+		p.prefix(e.Prefix).lost.Add(1)
 	}
 }
 
@@ -169,18 +213,16 @@ func (p *Producer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
 		point := func(attrs attribute.Set, v int64) metricdata.DataPoint[int64] {
 			return metricdata.DataPoint[int64]{Attributes: attrs, StartTime: p.start, Time: now, Value: v}
 		}
-		held = append(held, point(d.attrs, d.held.Load()))
+		held = append(held, point(d.attrs, d.heldNow()))
 		lost = append(lost, point(d.attrs, d.lost.Load()))
 		for o := locking.Acquired; o <= locking.Released; o++ {
-			if n := d.acquisitions[o].Load(); n != 0 {
-				acquisitions = append(acquisitions, point(d.byOutcome[o], n))
-			}
-			if d.wait[o].used.Load() {
-				wait = append(wait, p.histogramPoint(&d.wait[o], now))
+			if w, ok := p.histogramPoint(&d.wait[o], now); ok {
+				wait = append(wait, w)
+				acquisitions = append(acquisitions, point(d.byOutcome[o], int64(w.Count)))
 			}
 		}
-		if d.hold.used.Load() {
-			hold = append(hold, p.histogramPoint(&d.hold, now))
+		if h, ok := p.histogramPoint(&d.hold, now); ok {
+			hold = append(hold, h)
 		}
 	}
 	var ms []metricdata.Metrics
@@ -213,14 +255,17 @@ func (p *Producer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
 	return []metricdata.ScopeMetrics{{Scope: instrumentation.Scope{Name: otelmediator.ScopeName}, Metrics: ms}}, nil
 }
 
-// histogramPoint reads h. The count is the sum of the buckets read, so the
-// two agree even while events are recorded.
-func (p *Producer) histogramPoint(h *histogram, now time.Time) metricdata.HistogramDataPoint[float64] {
+// histogramPoint reads h; false when h has no value yet. The count is the
+// sum of the buckets read, so the two agree even while events are recorded.
+func (p *Producer) histogramPoint(h *histogram, now time.Time) (metricdata.HistogramDataPoint[float64], bool) {
 	counts := make([]uint64, len(h.buckets))
 	var n uint64
 	for i := range h.buckets {
 		counts[i] = h.buckets[i].Load()
 		n += counts[i]
+	}
+	if n == 0 {
+		return metricdata.HistogramDataPoint[float64]{Count: 0}, false
 	}
 	return metricdata.HistogramDataPoint[float64]{
 		Attributes: h.attrs, StartTime: p.start, Time: now,
@@ -228,7 +273,7 @@ func (p *Producer) histogramPoint(h *histogram, now time.Time) metricdata.Histog
 		Min: metricdata.NewExtrema(seconds(h.minNs.Load())),
 		Max: metricdata.NewExtrema(seconds(h.maxNs.Load())),
 		Sum: seconds(h.sumNs.Load()),
-	}
+	}, true
 }
 
 func seconds(ns int64) float64 {

@@ -138,3 +138,55 @@ func TestProducerConcurrentEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestProducerReadWhileRecording: a collection made while events are
+// recorded reads consistent values: the locks held (acquired less released)
+// never below 0 nor above the number of holders, and a histogram's extremes
+// always include its values (run with -race).
+func TestProducerReadWhileRecording(t *testing.T) {
+	p := lockproducer.New()
+	const workers, each = 4, 2000
+	done := make(chan struct{})
+	for range workers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range each {
+				p.ObserveLock(locking.LockEvent{Prefix: "acct", Outcome: locking.Acquired, Wait: time.Duration(1+i%7) * time.Millisecond})
+				p.ObserveLock(locking.LockEvent{Prefix: "acct", Outcome: locking.Released, Hold: time.Duration(1+i%5) * time.Millisecond})
+			}
+		}()
+	}
+	finished, reads := 0, 0
+	for finished < workers {
+		select {
+		case <-done:
+			finished++
+			continue
+		default:
+		}
+		sms, err := p.Produce(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		reads++
+		for _, sm := range sms {
+			for _, m := range sm.Metrics {
+				switch d := m.Data.(type) {
+				case metricdata.Sum[int64]:
+					if v := d.DataPoints[0].Value; m.Name == otelmediator.LockHeld && (v < 0 || v > workers) {
+						t.Fatalf("held %d while %d workers record, want 0…%d", v, workers, workers)
+					}
+				case metricdata.Histogram[float64]:
+					for _, pt := range d.DataPoints {
+						lo, _ := pt.Min.Value()
+						hi, _ := pt.Max.Value()
+						if lo < 0.001 || hi > 0.007 || lo > hi {
+							t.Fatalf("%s min %v max %v, want within [0.001, 0.007]", m.Name, lo, hi)
+						}
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d collections while recording", reads)
+}

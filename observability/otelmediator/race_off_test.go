@@ -1,0 +1,5 @@
+//go:build !race
+
+package otelmediator_test
+
+const raceEnabled = false
