@@ -3,6 +3,7 @@ package wait
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,6 +32,11 @@ type LocalQueues struct {
 
 	freeQueues  []*localQueue  // empty
 	freeWaiters []*LocalWaiter // with no signal pending
+
+	// waiting counts the waiters of all queues, written under mu: a
+	// release that finds it 0 has nobody to wake or claim and skips the
+	// lock. One who joins after that tries the key after the release.
+	waiting atomic.Int64
 }
 
 // freeMax bounds each free list of LocalQueues: what many goroutines
@@ -108,6 +114,7 @@ func (lq *LocalQueues) Join(key, owner string) (w *LocalWaiter, head bool) {
 		lq.m[key] = q
 	}
 	q.ws = append(q.ws, w)
+	lq.waiting.Add(1)
 	return w, len(q.ws) == 1
 }
 
@@ -134,6 +141,9 @@ func (lq *LocalQueues) IsHead(key string, w *LocalWaiter) bool {
 
 // WakeHead wakes the first waiter for key, if any.
 func (lq *LocalQueues) WakeHead(key string) {
+	if lq.waiting.Load() == 0 {
+		return
+	}
 	lq.mu.Lock()
 	defer lq.mu.Unlock()
 	if q := lq.m[key]; q != nil {
@@ -156,6 +166,7 @@ func (lq *LocalQueues) Leave(key string, w *LocalWaiter, acquired bool) {
 		return
 	}
 	q.ws = slices.Delete(q.ws, i, i+1)
+	lq.waiting.Add(-1)
 	switch {
 	case len(q.ws) == 0:
 		delete(lq.m, key)
@@ -202,6 +213,9 @@ func (lq *LocalQueues) Unpark(w *LocalWaiter) (claimed bool) {
 // ClaimHead returns key's head when it is parked and can be handed a lock,
 // claimed: the caller must then send it exactly one Handoff (handOn).
 func (lq *LocalQueues) ClaimHead(key string) *LocalWaiter {
+	if lq.waiting.Load() == 0 {
+		return nil
+	}
 	lq.mu.Lock()
 	defer lq.mu.Unlock()
 	q := lq.m[key]

@@ -1,6 +1,9 @@
 package wait
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // woken reports whether w holds a wake-up, taking it.
 func woken(w *LocalWaiter) bool {
@@ -67,4 +70,46 @@ func TestRedlockLocalQueueHeadThatGivesUpWakesTheNext(t *testing.T) {
 	}
 	lq.WakeHead("k") // nobody waits: nothing happens
 	lq.Leave("k", c, false)
+}
+
+// A release with nobody waiting on any key neither wakes nor claims anyone,
+// and does not take the queues' lock to find that out (here held by the
+// test: the old code blocked on it); once somebody waits, it does again.
+func TestAReleaseWithNobodyWaitingSkipsTheLock(t *testing.T) {
+	lq := NewLocalQueues()
+	w, _ := lq.Join("k", "owner")
+	lq.Leave("k", w, true)
+	done := make(chan *LocalWaiter)
+	lq.mu.Lock()
+	go func() {
+		lq.WakeHead("k")
+		done <- lq.ClaimHead("k")
+	}()
+	select {
+	case claimed := <-done:
+		if claimed != nil {
+			t.Fatal("ClaimHead claimed a waiter of an empty queue")
+		}
+	case <-time.After(10 * time.Second):
+		lq.mu.Unlock()
+		t.Fatal("a release with nobody waiting waited for the queues' lock")
+	}
+	lq.mu.Unlock()
+
+	a, _ := lq.Join("k", "owner")
+	b, _ := lq.Join("other", "owner")
+	lq.Leave("other", b, false)
+	lq.WakeHead("k")
+	if !woken(a) {
+		t.Fatal("a release must wake the head once somebody waits")
+	}
+	lq.Park(a)
+	if lq.ClaimHead("k") != a {
+		t.Fatal("ClaimHead must claim the parked head")
+	}
+	lq.Unpark(a)
+	lq.Leave("k", a, false)
+	if n := lq.waiting.Load(); n != 0 {
+		t.Fatalf("waiting = %d after everybody left, want 0", n)
+	}
 }
