@@ -58,6 +58,11 @@ func (h *handle) Lost() <-chan struct{} { return h.lost.Channel() }
 // held lock without a goroutine per lock.
 func (h *handle) AfterLost(f func()) (stop func() bool) { return h.lost.AfterLost(f) }
 
+// LostSignal returns the signal that tells the lock's loss: the locking
+// behavior watches it directly, which costs it no allocation (see
+// locking.LostSignal).
+func (h *handle) LostSignal() *locking.LostSignal { return &h.lost }
+
 // Release deletes the entry, which hands the lock to the next in the queue.
 // It runs on a context that ctx's cancellation does not reach, bounded by
 // Options.ReleaseTimeout. Only the first call does the work; later ones

@@ -136,6 +136,10 @@ func TestEntryDeletedRightAfterTheGrantIsLost(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("Lost did not close after the entry was deleted")
 	}
+	// The locking behavior watches the signal itself, not Lost.
+	if sig, ok := h.(interface{ LostSignal() *locking.LostSignal }); !ok || !sig.LostSignal().Fired() {
+		t.Errorf("the handle's LostSignal (offered: %t) has not fired with Lost", ok)
+	}
 	if _, streams := rc.take(); streams["/etcdserverpb.Watch/Watch"] != 1 {
 		t.Errorf("streams %v, want one watch", streams)
 	}

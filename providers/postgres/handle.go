@@ -107,6 +107,11 @@ func (h *handle) Lost() <-chan struct{} { return h.lost.Channel() }
 // it did so before f was started, as with context.AfterFunc.
 func (h *handle) AfterLost(f func()) (stop func() bool) { return h.lost.AfterLost(f) }
 
+// LostSignal returns the signal that tells the lock's loss: the locking
+// behavior watches it directly, which costs it no allocation (see
+// locking.LostSignal).
+func (h *handle) LostSignal() *locking.LostSignal { return &h.lost }
+
 // Release unlocks the advisory lock and gives the connection back to the
 // provider. It runs on a context that ctx's cancellation does not reach,
 // bounded by Options.ReleaseTimeout. Only the first call does the work;

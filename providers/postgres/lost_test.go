@@ -207,6 +207,10 @@ func TestAfterLostRunsOnLossAndStopUnregisters(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the callback did not run")
 	}
+	// The locking behavior watches the signal itself, not AfterLost.
+	if sig, ok := h.(interface{ LostSignal() *locking.LostSignal }); !ok || !sig.LostSignal().Fired() {
+		t.Errorf("the handle's LostSignal (offered: %t) has not fired with the loss", ok)
+	}
 	if err := h.Release(context.Background()); !errors.Is(err, locking.ErrLockLost) {
 		t.Fatalf("Release of a lost lock = %v, want ErrLockLost", err)
 	}
