@@ -79,7 +79,7 @@ func ExampleWithInMemoryDistributedLocking() {
 
 func ExampleWithShards() {
 	// One mutex for the whole key map: the choice for a single goroutine or
-	// a handful of keys. The default, 64 shards, suits many goroutines.
+	// a handful of keys. The default, DefaultShards (1024), suits many goroutines.
 	p := memory.New(memory.WithShards(1))
 	h, _ := p.TryAcquire(context.Background(), "report", 0)
 	fmt.Println(h.Key(), p.Len())
