@@ -182,8 +182,15 @@ func (h *redlockHandle) Release(ctx context.Context) error {
 		if err != nil {
 			node := r.nodeIndexOf(c)
 			r.giveBacks.Run(node, until, func(ctx context.Context, c Client) error {
-				_, err := h.releaseOn(ctx, c)
-				return err
+				if _, err := h.releaseOn(ctx, c); err != nil {
+					return err
+				}
+				// The node's announcement of this deletion is this
+				// provider's own, which its subscription ignores: its
+				// head, refused while the key was still held here, is
+				// woken by nobody else.
+				r.local.WakeHead(l.key)
+				return nil
 			})
 		}
 		return n, err
