@@ -230,13 +230,8 @@ func (l *lease) deliverOrGiveBack(rp reply, replies chan<- reply) {
 // goroutine of its own, retried until the node answers or until.
 func (l *lease) giveBackOn(node int, until time.Time) {
 	l.r.giveBacks.Run(node, until, func(ctx context.Context, c Client) error {
-		if _, err := l.releaseOn(ctx, c); err != nil {
-			return err
-		}
-		// As for a release retried (see redlockHandle.Release): the
-		// node's announcement is this provider's own, ignored here.
-		l.r.local.WakeHead(l.key)
-		return nil
+		_, err := l.releaseOn(ctx, c)
+		return err
 	})
 }
 

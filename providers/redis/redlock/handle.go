@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
@@ -25,6 +26,10 @@ type redlockHandle struct {
 	releaseArgs []any
 	lost        locking.LostSignal // fires when a majority can no longer be vouched for
 	stop        chan struct{}      // closed by Release: cuts an extension in flight short
+	// woke is set by Release just before it wakes this provider's first
+	// waiter for the key; a release retried later wakes it again (see
+	// Release).
+	woke atomic.Bool
 
 	mu         sync.Mutex
 	timer      *time.Timer
@@ -186,10 +191,14 @@ func (h *redlockHandle) Release(ctx context.Context) error {
 					return err
 				}
 				// The node's announcement of this deletion is this
-				// provider's own, which its subscription ignores: its
-				// head, refused while the key was still held here, is
-				// woken by nobody else.
-				r.local.WakeHead(l.key)
+				// provider's own, which its subscription ignores. A
+				// retry done before Release wakes the head needs no
+				// wake of its own; one done after it does: the head,
+				// refused while the key was still held here, is woken
+				// by nobody else.
+				if h.woke.Load() {
+					r.local.WakeHead(l.key)
+				}
 				return nil
 			})
 		}
@@ -206,6 +215,7 @@ func (h *redlockHandle) Release(ctx context.Context) error {
 		}
 		return released >= r.quorum
 	})
+	h.woke.Store(true)
 	r.local.WakeHead(l.key)
 	if extending != nil {
 		<-extending // cut short by stop: its wait for replies ends at once

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -43,15 +44,7 @@ func TestRedlockReleaseWakesAWaiterOfAnotherProvider(t *testing.T) {
 	}()
 	lock, _ := waiter.StorageKeys("k")
 	channel := lock + ":released"
-	waitFor(t, "the waiter's subscription on every node", func() bool {
-		for _, c := range ns.peek {
-			n, err := c.PubSubNumSub(context.Background(), channel).Result()
-			if err != nil || n[channel] == 0 {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor(t, "the waiter's subscription on every node", ns.subscribed(channel))
 	released := time.Now() // the waiter may be woken before Release returns
 	if err := h.Release(ctx); err != nil {
 		t.Fatal(err)
@@ -72,15 +65,7 @@ func TestRedlockReleaseWakesAWaiterOfAnotherProvider(t *testing.T) {
 		t.Fatal("the release did not wake the waiter of the other provider")
 	}
 	// The waiter's subscriptions end with its wait.
-	waitFor(t, "the subscriptions to end", func() bool {
-		for _, c := range ns.peek {
-			n, err := c.PubSubNumSub(context.Background(), channel).Result()
-			if err != nil || n[channel] != 0 {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor(t, "the subscriptions to end", ns.unsubscribed(channel))
 }
 
 // TestRedlockTimeoutDuringARetryIsContentionNotUnavailable: a retry still
@@ -180,18 +165,7 @@ func redlockWakeUpWithAFrozenNode(t *testing.T, frozen int) {
 		done <- result{got, err}
 	}()
 	channel := lock + ":released"
-	waitFor(t, "the waiter's subscription on the live nodes", func() bool {
-		for i, c := range ns.peek {
-			if i == frozen {
-				continue
-			}
-			n, err := c.PubSubNumSub(context.Background(), channel).Result()
-			if err != nil || n[channel] == 0 {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor(t, "the waiter's subscription on the live nodes", ns.subscribed(channel, frozen))
 	released := time.Now()
 	if err := h.Release(ctx); err != nil {
 		t.Fatal(err)
@@ -224,16 +198,19 @@ func TestRedlockWaitersOfOneProviderAreServedInArrivalOrder(t *testing.T) {
 				holder = ns.redlock(t, noRetries)
 			}
 			ctx := rlCtx(t)
-			h, err := holder.TryAcquire(ctx, "k", 0)
+			// A key of its own: the other subtest's last release may still
+			// be on its way to a node.
+			key := "k-" + holderKind
+			h, err := holder.TryAcquire(ctx, key, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
-			lock, _ := p.StorageKeys("k")
+			lock, _ := p.StorageKeys(key)
 			order := make(chan int, 5)
 			var wg sync.WaitGroup
 			for i := range 5 {
 				wg.Go(func() {
-					hi, err := p.TryAcquire(ctx, "k", 10*time.Second)
+					hi, err := p.TryAcquire(ctx, key, 10*time.Second)
 					if err != nil {
 						t.Error(err)
 						return
@@ -241,18 +218,10 @@ func TestRedlockWaitersOfOneProviderAreServedInArrivalOrder(t *testing.T) {
 					order <- i
 					_ = hi.Release(ctx)
 				})
-				waitFor(t, "the waiter to queue", func() bool { return p.Waiters("k") == i+1 })
+				waitFor(t, "the waiter to queue", func() bool { return p.Waiters(key) == i+1 })
 			}
 			// Every node knows of the waiters before the first release.
-			waitFor(t, "the subscriptions on every node", func() bool {
-				for _, c := range ns.peek {
-					n, err := c.PubSubNumSub(context.Background(), lock+":released").Result()
-					if err != nil || n[lock+":released"] == 0 {
-						return false
-					}
-				}
-				return true
-			})
+			waitFor(t, "the subscriptions on every node", ns.subscribed(lock+":released"))
 			if err := h.Release(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -268,9 +237,39 @@ func TestRedlockWaitersOfOneProviderAreServedInArrivalOrder(t *testing.T) {
 			if want != 5 {
 				t.Fatalf("%d waiters served, want 5", want)
 			}
-			if n := p.Waiters("k"); n != 0 {
+			if n := p.Waiters(key); n != 0 {
 				t.Fatalf("Waiters = %d after every waiter was served", n)
 			}
 		})
+	}
+}
+
+// subscribed reports whether every node but those in except has a
+// subscriber on channel.
+func (ns *rlNodes) subscribed(channel string, except ...int) func() bool {
+	return func() bool {
+		for i, c := range ns.peek {
+			if slices.Contains(except, i) {
+				continue
+			}
+			n, err := c.PubSubNumSub(context.Background(), channel).Result()
+			if err != nil || n[channel] == 0 {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// unsubscribed reports whether no node has a subscriber on channel.
+func (ns *rlNodes) unsubscribed(channel string) func() bool {
+	return func() bool {
+		for _, c := range ns.peek {
+			n, err := c.PubSubNumSub(context.Background(), channel).Result()
+			if err != nil || n[channel] != 0 {
+				return false
+			}
+		}
+		return true
 	}
 }

@@ -110,15 +110,7 @@ func TestRedlockReleaseRetriedLaterWakesThisProvidersWaiter(t *testing.T) {
 	}()
 	waitFor(t, "the waiter to queue", func() bool { return p.Waiters("k") == 1 })
 	lock, _ := p.StorageKeys("k")
-	waitFor(t, "the subscriptions on every node", func() bool {
-		for _, c := range ns.peek {
-			n, err := c.PubSubNumSub(context.Background(), lock+":released").Result()
-			if err != nil || n[lock+":released"] == 0 {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor(t, "the subscriptions on every node", ns.subscribed(lock+":released"))
 
 	fail.Store(true)
 	before := others.Load()
