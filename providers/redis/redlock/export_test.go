@@ -10,3 +10,11 @@ var ScriptHashes = []string{base.AcquireScript.Hash(), redlockRaiseScript.Hash()
 // ReleaseScriptHash is the SHA1 of the script a Redlock release runs on
 // each node, for tests that make releases fail.
 var ReleaseScriptHash = redlockReleaseScript.Hash()
+
+// AcquireScriptHash is the SHA1 of the script an attempt runs on each node.
+var AcquireScriptHash = base.AcquireScript.Hash()
+
+// GiveBackScriptHash is the SHA1 of the script that deletes, node by node,
+// what a failed attempt (or a grant that landed after its lock's release)
+// left there.
+var GiveBackScriptHash = base.ReleaseScript.Hash()

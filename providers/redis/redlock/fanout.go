@@ -178,6 +178,7 @@ type lease struct {
 	r     *Provider
 	key   string
 	k     base.Keys
+	seq   uint64 // the attempt's number, part of owner: it grows with each attempt
 	owner string
 
 	// scriptKeys are the KEYS of the scripts that touch the lock and its
@@ -228,9 +229,20 @@ func (l *lease) deliverOrGiveBack(rp reply, replies chan<- reply) {
 
 // giveBackOn deletes the lock on node if the lease owns it there, on a
 // goroutine of its own, retried until the node answers or until.
+//
+// A deletion wakes this provider's first waiter for the key if that waiter
+// asked the nodes after the lease's attempt: its attempt may have been
+// refused by this very grant (a late grant of an attempt that failed, or of
+// a lock released before that grant landed), and the node's announcement
+// of the deletion is the provider's own, which its subscription ignores.
+// Without it, that waiter would sleep on a free key until its timeout or
+// the lease's end.
 func (l *lease) giveBackOn(node int, until time.Time) {
 	l.r.giveBacks.Run(node, until, func(ctx context.Context, c Client) error {
-		_, err := l.releaseOn(ctx, c)
+		n, err := l.releaseOn(ctx, c)
+		if err == nil && n == 1 {
+			l.r.local.WakeHeadTriedAfter(l.key, l.seq)
+		}
 		return err
 	})
 }

@@ -270,7 +270,7 @@ func (r *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 	}
 	k := base.NewKeys(r.s.KeyPrefix, key)
 	if timeout <= 0 {
-		h, _, holder, err := r.attempt(ctx, key, k, time.Time{})
+		h, _, holder, err := r.attempt(ctx, key, k, time.Time{}, nil)
 		switch {
 		case err != nil:
 			return nil, err
@@ -305,7 +305,7 @@ func (r *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 	try := head
 	for {
 		if try {
-			h, rem, held, err := r.attempt(ctx, key, k, deadline)
+			h, rem, held, err := r.attempt(ctx, key, k, deadline, place)
 			if err != nil {
 				if joined != nil && ctx.Err() == nil && !time.Now().Before(deadline) && errors.Is(err, locking.ErrUnavailable) {
 					// The nodes refused before; answers that the timeout
@@ -398,9 +398,15 @@ func (r *Provider) waitOver(ctx context.Context, key string, timeout time.Durati
 // reach, nil, the shortest remaining lease they reported (0 if none) and
 // the holder's value most of the refusing nodes reported ("" if none); or
 // an error when too few nodes answered in time or ctx ended. Whatever a
-// failed attempt was granted it gives back before returning.
-func (r *Provider) attempt(ctx context.Context, key string, k base.Keys, deadline time.Time) (*redlockHandle, time.Duration, string, error) {
+// failed attempt was granted it gives back before returning. place is the
+// caller's place in the local queue (nil for a single attempt), which
+// records the attempt's number before the nodes are asked (see
+// wait.LocalQueues.WakeHeadTriedAfter).
+func (r *Provider) attempt(ctx context.Context, key string, k base.Keys, deadline time.Time, place *wait.LocalWaiter) (*redlockHandle, time.Duration, string, error) {
 	l := r.newLease(ctx, key, k)
+	if place != nil {
+		place.Trying(l.seq)
+	}
 	start := time.Now()
 	validUntil := start.Add(r.s.TTL - r.s.drift)
 	callsEnd := start.Add(r.s.nodeTimeout)
@@ -531,11 +537,13 @@ func (l *lease) agreeOnToken(counters []int64, validUntil time.Time) (int64, err
 func (r *Provider) newLease(ctx context.Context, key string, k base.Keys) *lease {
 	keys := []string{k.Lock, k.Fence}
 	a, _ := locking.AcquirerFromContext(ctx)
-	owner := lockvalue.Client(r.self, r.seq.Add(1), r.s.Instance, a)
+	seq := r.seq.Add(1)
+	owner := lockvalue.Client(r.self, seq, r.s.Instance, a)
 	return &lease{
 		r:          r,
 		key:        key,
 		k:          k,
+		seq:        seq,
 		owner:      owner,
 		scriptKeys: keys,
 		lockKey:    keys[:1],

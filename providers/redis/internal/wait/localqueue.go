@@ -13,7 +13,9 @@ import (
 // before anything else, the head tries, and the others wait until they are
 // the head. A release wakes the head only, whether it is this provider's
 // own Release (which calls wakeHead) or another process's, announced on the
-// key's channel (the subscription's notify calls wakeHead too). A head that
+// key's channel (the subscription's notify calls wakeHead too), or a
+// background give-back of this provider that deleted a grant the head may
+// have been refused by (WakeHeadTriedAfter). A head that
 // leaves with the lock promotes the next waiter, which then waits for that
 // lock's release (with its fallback retries armed) without trying at once;
 // a head that leaves without the lock wakes the next, so that a release it
@@ -70,6 +72,10 @@ type LocalWaiter struct {
 	parked, claimed, signalled bool
 	// Handoff receives the outcome of the Release that claimed the waiter.
 	Handoff chan Handoff
+	// tried is the number of the waiter's latest attempt (see Trying), 0
+	// before its first. Written by the waiter's own goroutine, read under
+	// LocalQueues.mu.
+	tried atomic.Uint64
 }
 
 // Handoff is what a Release tells the waiter it claimed: the token of the
@@ -151,6 +157,30 @@ func (lq *LocalQueues) WakeHead(key string) {
 	}
 }
 
+// Trying records, before w asks Redis, the number of the attempt it makes:
+// numbers grow with every attempt of the provider, on any key (a Redlock
+// lease's sequence number). See WakeHeadTriedAfter.
+func (w *LocalWaiter) Trying(n uint64) { w.tried.Store(n) }
+
+// WakeHeadTriedAfter wakes the first waiter for key if it made an attempt
+// numbered above n. A background give-back calls it once it deleted the
+// grant of attempt n: the node's announcement of that deletion is the
+// provider's own, which its subscription ignores, so a head refused by
+// that grant would be woken by nobody. A head whose attempts all came
+// before attempt n was never refused by its grant, and is not woken: the
+// give-back of a failed attempt's late grant does not make its own head try
+// again, which would go round for as long as another owner holds the key.
+func (lq *LocalQueues) WakeHeadTriedAfter(key string, n uint64) {
+	if lq.waiting.Load() == 0 {
+		return
+	}
+	lq.mu.Lock()
+	defer lq.mu.Unlock()
+	if q := lq.m[key]; q != nil && q.ws[0].tried.Load() > n {
+		q.ws[0].signal(q.ws[0].Wake)
+	}
+}
+
 // Leave takes w out of key's queue (a second leave does nothing). When w was
 // the head, the next waiter becomes the head: promoted if w got the lock,
 // woken if it did not.
@@ -186,6 +216,7 @@ func (lq *LocalQueues) Leave(key string, w *LocalWaiter, acquired bool) {
 	}
 	w.owner = ""
 	w.parked, w.claimed, w.signalled = false, false, false
+	w.tried.Store(0)
 	if len(lq.freeWaiters) < freeMax {
 		lq.freeWaiters = append(lq.freeWaiters, w)
 	}

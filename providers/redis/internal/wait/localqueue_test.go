@@ -113,3 +113,38 @@ func TestAReleaseWithNobodyWaitingSkipsTheLock(t *testing.T) {
 		t.Fatalf("waiting = %d after everybody left, want 0", n)
 	}
 }
+
+// TestRedlockLocalQueueGiveBackWakesOnlyAHeadThatTriedSince: a give-back of
+// attempt n wakes the head only if the head asked the nodes after attempt n
+// (it may have been refused by that grant); a head whose tries all came
+// before, or a waiter behind it, is not woken, nor is a reused waiter by a
+// number its previous use recorded.
+func TestRedlockLocalQueueGiveBackWakesOnlyAHeadThatTriedSince(t *testing.T) {
+	lq := NewLocalQueues()
+	a, _ := lq.Join("k", "")
+	b, _ := lq.Join("k", "")
+	lq.WakeHeadTriedAfter("k", 0) // a has not tried yet
+	if woken(a) {
+		t.Fatal("a head that never tried was woken")
+	}
+	a.Trying(5)
+	lq.WakeHeadTriedAfter("k", 5) // the give-back of a's own try 5
+	lq.WakeHeadTriedAfter("k", 7)
+	if woken(a) {
+		t.Fatal("the give-back of the head's latest try, or of a later one, woke it")
+	}
+	lq.WakeHeadTriedAfter("k", 4)
+	if !woken(a) || woken(b) {
+		t.Fatal("the give-back of a try before the head's latest must wake the head alone")
+	}
+	lq.WakeHeadTriedAfter("other", 0)
+	lq.Leave("k", a, true)
+	b.Trying(9)
+	lq.Leave("k", b, false)
+	c, _ := lq.Join("k", "") // b's waiter, reused
+	lq.WakeHeadTriedAfter("k", 8)
+	if woken(c) {
+		t.Fatal("a reused waiter kept the try number of its previous use")
+	}
+	lq.Leave("k", c, false)
+}
