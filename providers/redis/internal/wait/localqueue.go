@@ -15,13 +15,13 @@ import (
 // own Release (which calls wakeHead) or another process's, announced on the
 // key's channel (the subscription's notify calls wakeHead too), or a
 // background give-back of this provider that deleted a grant the head may
-// have been refused by (WakeHeadTriedAfter). A head that
-// leaves with the lock promotes the next waiter, which then waits for that
-// lock's release (with its fallback retries armed) without trying at once;
-// a head that leaves without the lock wakes the next, so that a release it
-// was woken for, or was about to be, is not lost with it. Waking one
-// goroutine rather than all of them also keeps a Redlock provider's own
-// goroutines from splitting the nodes' votes among themselves.
+// have been refused by (WakeHeadTriedAfter). A head that leaves with the
+// lock promotes the next waiter, which then waits for that lock's release
+// (with its fallback retries armed) without trying at once; a head that
+// leaves without the lock wakes the next, so that a release it was woken
+// for, or was about to be, is not lost with it. Waking one goroutine rather
+// than all of them also keeps a Redlock provider's own goroutines from
+// splitting the nodes' votes among themselves.
 //
 // A key's queue exists while somebody is in it, so a million keys locked
 // one after the other leave nothing behind. Queues and waiters are reused
