@@ -45,8 +45,11 @@ import (
 // provider; across processes through the release's announcement on the
 // key's channel, which every node makes and any node's reaches the waiting
 // provider (one subscription connection per node, shared by the provider's
-// waiters, as the single-node redis.Provider does). A newcomer queues behind the
-// provider's waiters instead of barging in. Jittered backoff retries remain
+// waiters, as the single-node redis.Provider does); and when a give-back of
+// this provider deletes a grant that may have refused the first waiter (a
+// failed attempt's late grant), whose announcement the provider ignores as
+// its own. A newcomer queues behind the provider's waiters instead of
+// barging in. Jittered backoff retries remain
 // the fallback (a holder that died, a node that is down), never later than
 // the moment the current holder's lease runs out.
 //
