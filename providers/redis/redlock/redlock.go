@@ -49,9 +49,9 @@ import (
 // this provider deletes a grant that may have refused the first waiter (a
 // failed attempt's late grant), whose announcement the provider ignores as
 // its own. A newcomer queues behind the provider's waiters instead of
-// barging in. Jittered backoff retries remain
-// the fallback (a holder that died, a node that is down), never later than
-// the moment the current holder's lease runs out.
+// barging in. Jittered backoff retries remain the fallback (a holder that
+// died, a node that is down), never later than the moment the current
+// holder's lease runs out.
 //
 // Goroutines: every call to the nodes (acquire, extend, release, ping) runs
 // on one worker goroutine per node, each call ended by that node's answer,
