@@ -87,6 +87,14 @@ func (b *batcher) do(ctx context.Context, script *goredis.Script, keys []string,
 		b.passPlace()
 		return v, err
 	}
+	if d, ok := ctx.Deadline(); ok {
+		// The contexts of acquire and release calls carry a deadline
+		// without a timer (see attemptContext): a queued call needs one
+		// to stop waiting at its deadline.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d)
+		defer cancel()
+	}
 	c := &batchCall{ctx: ctx, script: script, keys: keys, args: args, done: make(chan struct{}), lead: make(chan struct{}, 1)}
 	b.queued = append(b.queued, c)
 	b.mu.Unlock()

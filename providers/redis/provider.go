@@ -261,10 +261,12 @@ func (r *request) contended(timeout time.Duration) error {
 func (p *Provider) attempt(ctx context.Context, r *request, deadline time.Time) (locking.Handle, time.Duration, error) {
 	key, k, owner := r.key, r.k, r.owner
 	start := time.Now()
-	cctx, cancel := context.WithDeadline(ctx, deadline)
+	cctx := &attemptContext{Context: ctx, deadline: deadline}
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		cctx.deadline = d
+	}
 	reply, err := p.batch.do(cctx, base.AcquireScript, r.scriptKeys[:], r.acquireArgs[:]...)
-	cut := cctx.Err() != nil
-	cancel()
+	cut := err != nil && !time.Now().Before(cctx.deadline)
 	var n int64
 	if err == nil {
 		n, r.holder, err = base.AcquireReply(reply)
@@ -296,6 +298,21 @@ func (p *Provider) attempt(ctx context.Context, r *request, deadline time.Time) 
 		return nil, time.Duration(-2-n) * time.Millisecond, nil
 	}
 }
+
+// attemptContext is the context of one acquire call: ctx's values and
+// cancellation, and the deadline of the attempt (ctx's own when earlier).
+// Like a release's context it has no timer of its own, which
+// context.WithDeadline would start and stop on every call: go-redis bounds
+// the call by the deadline through socket deadlines (clients with
+// ContextTimeoutEnabled, as the registrations create), waiting for a pooled
+// connection is bounded by the client's PoolTimeout, and a call that has to
+// queue in the batcher arms a timer for its wait there.
+type attemptContext struct {
+	context.Context
+	deadline time.Time
+}
+
+func (c *attemptContext) Deadline() (time.Time, bool) { return c.deadline, true }
 
 // forgetLater gives back, in the background, the grant that an acquisition
 // sent at start may have received without hearing of it: an owner-compare

@@ -29,13 +29,17 @@ return 0
 // its value), ttl in ms, fence ttl in ms, "1" when the lock being released
 // was handed on, the client's clock in µs (base.NowArg, completing the next
 // owner's value as in base.AcquireScript).
+// A lock handed on keeps the mark of a value waited for (see
+// base.AcquireScript): those refused before still wait for its release.
 // Returns 0 when the lock was no longer the caller's, 1 when released, or
 // the next owner's token (> 1) when handed on.
 var releaseHandOnScript = goredis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if not v or string.sub(v, 1, #ARGV[1]) ~= ARGV[1] then return 0 end
 if ARGV[6] ~= '1' or redis.call('PUBSUB', 'NUMSUB', ARGV[2])[2] <= 1 then
-	redis.call('SET', KEYS[1], ARGV[3] .. ARGV[7], 'PX', ARGV[4])
+	local mark = ''
+	if string.sub(v, -1) == '*' then mark = '*' end
+	redis.call('SET', KEYS[1], ARGV[3] .. ARGV[7] .. mark, 'PX', ARGV[4])
 	local token = redis.call('INCR', KEYS[2])
 	if token == 1 then
 		local t = redis.call('TIME')

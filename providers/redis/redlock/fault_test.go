@@ -227,8 +227,10 @@ func TestRedlockSplitVoteGivesEverythingBackAndRetrying(t *testing.T) {
 	if err := h.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := ns.owners(t, lock)[0]; got != "stranger" {
-		t.Fatalf("Release deleted another owner's key: node 0 holds %q", got)
+	// The refused attempts marked the stranger's value as waited for, so
+	// that its release would be announced; nothing else changed it.
+	if got := ns.owners(t, lock)[0]; got != "stranger*" {
+		t.Fatalf("Release deleted or changed another owner's key: node 0 holds %q, want %q", got, "stranger*")
 	}
 }
 

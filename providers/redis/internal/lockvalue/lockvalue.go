@@ -19,6 +19,11 @@
 //
 // A value with no '|' is an owner id alone, as versions before the holder
 // record stored it; [Parse] reports it as not recorded.
+//
+// A value may end with one '*' ([Waited]): the acquire script appends it
+// when it refuses someone, and the release announces only the release of a
+// value so marked. No field ends the value with '*' (the last is a number,
+// or empty after the owner's '|'), so the mark cannot be mistaken for data.
 package lockvalue
 
 import (
@@ -31,6 +36,11 @@ import (
 
 // sep separates the fields of a value.
 const sep = '|'
+
+// Waited is the mark the acquire script appends to the value of a lock
+// that refused someone: a release of a marked value is announced on the
+// key's channel, that of an unmarked one is not.
+const Waited = '*'
 
 // Client returns the part of a lock value that the client sets: the owner
 // id (owner followed by seq in base 36), then instance and a's fields, each
@@ -110,6 +120,7 @@ type Value struct {
 // Redlock node that took the lock again while extending it) has Recorded
 // set and a zero Since.
 func Parse(v string) Value {
+	v = strings.TrimSuffix(v, string(Waited))
 	var f [6]string
 	n := 0
 	rest := v

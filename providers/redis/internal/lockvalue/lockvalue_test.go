@@ -25,6 +25,20 @@ func TestParseRoundTripsEscapedFields(t *testing.T) {
 	}
 }
 
+func TestParseIgnoresTheWaitedMark(t *testing.T) {
+	a := locking.Acquirer{MessageType: "pkg.T*"}
+	client := lockvalue.Client("o:", 1, "i*", a)
+	for _, s := range []string{client + "1764473298123456", client, "ab12:5"} {
+		plain, marked := lockvalue.Parse(s), lockvalue.Parse(s+string(lockvalue.Waited))
+		if marked != plain {
+			t.Fatalf("Parse(%q + mark) = %+v, want %+v", s, marked, plain)
+		}
+	}
+	if v := lockvalue.Parse(client + "*"); v.Holder.MessageType != "pkg.T*" || v.Holder.Instance != "i*" {
+		t.Fatalf("Parse = %+v: a field's own '*' was taken for the mark", v)
+	}
+}
+
 func TestParseOfAValueNotYetGranted(t *testing.T) {
 	client := lockvalue.Client("o:", 1, "i", locking.Acquirer{MessageType: "m"})
 	v := lockvalue.Parse(client)
