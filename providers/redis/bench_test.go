@@ -171,20 +171,11 @@ func providerLocker(p *redislocks.Provider, key string) redistesting.Locker {
 	}
 }
 
-// medianRTT is the median PING round trip to addr through go-redis.
-func medianRTT(b *testing.B, addr string) time.Duration {
+// medianRTT is the PING round trip to addr through go-redis, busy and idle
+// (see redistesting.RTT).
+func medianRTT(b *testing.B, addr string) redistesting.RTT {
 	c := newClient(b, addr)
-	ctx := context.Background()
-	samples := make([]time.Duration, 0, 1000)
-	for range cap(samples) {
-		t0 := time.Now()
-		if err := c.Ping(ctx).Err(); err != nil {
-			b.Fatal(err)
-		}
-		samples = append(samples, time.Since(t0))
-	}
-	slices.Sort(samples)
-	return samples[len(samples)/2]
+	return redistesting.MeasureRTT(b, func() error { return c.Ping(context.Background()).Err() })
 }
 
 // BenchmarkHandoffLatency measures, per op, the time from a holder's release
@@ -321,7 +312,7 @@ func TestHandoffWaiterProcess(t *testing.T) {
 // are counted with a shared DECR in Redis, and every worker notes the
 // fencing token of each of its grants: the tokens, one per grant in grant
 // order, give back the sequence of holders, hence the handoffs.
-func runContendedAcrossProcesses(b *testing.B, addr string, rtt time.Duration) {
+func runContendedAcrossProcesses(b *testing.B, addr string, rtt redistesting.RTT) {
 	ctx := context.Background()
 	rdb := newClient(b, addr)
 	rdb.Del(ctx, "bench:c2:remaining", "bench:c2:go", "bench:c2:records", "bench:c2:done", "bench:c2:ready")
@@ -377,14 +368,7 @@ func runContendedAcrossProcesses(b *testing.B, addr string, rtt time.Duration) {
 		n := grants[fmt.Sprintf("%s/%d", proc, w%(contendedWorkers/2))]
 		lo, hi = min(lo, n), max(hi, n)
 	}
-	meanHold := time.Duration(held / int64(b.N))
-	ideal := 1 / (meanHold + rtt).Seconds()
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "grants/s")
-	b.ReportMetric(float64(handoffs)/elapsed.Seconds(), "handoffs/s")
-	b.ReportMetric(100*float64(handoffs)/elapsed.Seconds()/ideal, "%ideal")
-	b.ReportMetric(float64(meanHold.Nanoseconds())/1e3, "hold-µs")
-	b.ReportMetric(float64(rtt.Nanoseconds())/1e3, "rtt-µs")
-	b.ReportMetric(float64(lo)/float64(hi), "fairness")
+	redistesting.ReportContended(b, int64(handoffs), elapsed, time.Duration(held/int64(b.N)), rtt, int64(lo), int64(hi))
 }
 
 // contendedWorkers2 runs n workers named "<proc>/<i>" until the shared

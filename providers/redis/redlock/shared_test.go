@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/internal/redistest"
 	"github.com/turbomediator/turbomediator-go/mediator"
+	"github.com/turbomediator/turbomediator-go/providers/redis/internal/redistesting"
 )
 
 // Helpers of the single-node provider's tests (providers/redis) that the
@@ -107,20 +107,11 @@ const frozenSlack = 5 * time.Second
 // attempt that waited for the frozen nodes would take this long.
 const frozenNodeTimeout = 15 * time.Second
 
-// medianRTT is the median PING round trip to addr through go-redis.
-func medianRTT(b *testing.B, addr string) time.Duration {
+// medianRTT is the PING round trip to addr through go-redis, busy and idle
+// (see redistesting.RTT).
+func medianRTT(b *testing.B, addr string) redistesting.RTT {
 	c := newClient(b, addr)
-	ctx := context.Background()
-	samples := make([]time.Duration, 0, 1000)
-	for range cap(samples) {
-		t0 := time.Now()
-		if err := c.Ping(ctx).Err(); err != nil {
-			b.Fatal(err)
-		}
-		samples = append(samples, time.Since(t0))
-	}
-	slices.Sort(samples)
-	return samples[len(samples)/2]
+	return redistesting.MeasureRTT(b, func() error { return c.Ping(context.Background()).Err() })
 }
 
 func stopAll(srvs []*redistest.Server) {
