@@ -261,15 +261,6 @@ func (lq *LocalQueues) ClaimHead(key string) *LocalWaiter {
 	return w
 }
 
-// HeadParked reports whether key's head is parked, unclaimed: a Release
-// now would hand it the lock. For tests that need a hand-on to happen.
-func (lq *LocalQueues) HeadParked(key string) bool {
-	lq.mu.Lock()
-	defer lq.mu.Unlock()
-	q := lq.m[key]
-	return q != nil && len(q.ws) > 0 && q.ws[0].parked && !q.ws[0].claimed
-}
-
 // HandOn sends a claimed waiter the outcome of the Release that claimed it.
 func (lq *LocalQueues) HandOn(w *LocalWaiter, h Handoff) { w.Handoff <- h }
 
