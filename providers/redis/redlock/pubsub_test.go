@@ -155,15 +155,7 @@ func redlockWakeUpWithAFrozenNode(t *testing.T, frozen int) {
 	})
 	ns.srvs[frozen].Pause()
 	defer ns.srvs[frozen].Resume()
-	type result struct {
-		h   locking.Handle
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		got, err := waiter.TryAcquire(ctx, "k", 10*time.Second)
-		done <- result{got, err}
-	}()
+	done := acquireAsync(ctx, waiter, "k", 10*time.Second)
 	channel := lock + ":released"
 	waitFor(t, "the waiter's subscription on the live nodes", ns.subscribed(channel, frozen))
 	released := time.Now()

@@ -8,6 +8,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
+	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/internal/redistest"
 	"github.com/turbomediator/turbomediator-go/providers/redis/internal/lockvalue"
 	"github.com/turbomediator/turbomediator-go/providers/redis/redlock"
@@ -153,4 +154,21 @@ func rlEventually(t testing.TB, cond func() bool) bool {
 		time.Sleep(5 * time.Millisecond)
 	}
 	return true
+}
+
+// acquisition is the outcome of a TryAcquire run by acquireAsync.
+type acquisition struct {
+	h   locking.Handle
+	err error
+}
+
+// acquireAsync runs p.TryAcquire(ctx, key, timeout) on a goroutine of its
+// own and delivers its outcome on the returned channel.
+func acquireAsync(ctx context.Context, p *redlock.Provider, key string, timeout time.Duration) <-chan acquisition {
+	got := make(chan acquisition, 1)
+	go func() {
+		h, err := p.TryAcquire(ctx, key, timeout)
+		got <- acquisition{h, err}
+	}()
+	return got
 }

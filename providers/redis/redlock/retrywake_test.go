@@ -117,15 +117,7 @@ func TestRedlockReleaseRetriedLaterWakesThisProvidersWaiter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type result struct {
-		h   locking.Handle
-		err error
-	}
-	got := make(chan result, 1)
-	go func() {
-		h, err := p.TryAcquire(ctx, "k", 20*time.Second)
-		got <- result{h, err}
-	}()
+	got := acquireAsync(ctx, p, "k", 20*time.Second)
 	waitFor(t, "the waiter to queue", func() bool { return p.Waiters("k") == 1 })
 	lock, _ := p.StorageKeys("k")
 	waitFor(t, "the subscriptions on every node", ns.subscribed(lock+":released"))
@@ -211,15 +203,7 @@ func TestRedlockAGiveBackThatFreesTheKeyWakesThisProvidersWaiter(t *testing.T) {
 		}
 	}
 	fail.Store(true)
-	type result struct {
-		h   locking.Handle
-		err error
-	}
-	got := make(chan result, 1)
-	go func() {
-		h, err := p.TryAcquire(ctx, "k", 20*time.Second)
-		got <- result{h, err}
-	}()
+	got := acquireAsync(ctx, p, "k", 20*time.Second)
 	// Try 1: node 0 grants (its give-back fails), nodes 1 and 2 refuse.
 	// Try 2, once subscribed: refused everywhere.
 	waitFor(t, "the waiter's first two tries", tries(2))
