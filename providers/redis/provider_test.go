@@ -144,9 +144,11 @@ func TestContextCancelEndsTheWaitWithTheContextError(t *testing.T) {
 	h, _ := p.TryAcquire(ctx, "k", 0)
 	defer h.Release(ctx)
 
+	// begin is read before the cancellation is armed: the bound below is
+	// counted from the same moment as the cancellation's 100ms.
+	begin := time.Now()
 	cctx, cancel := context.WithCancel(ctx)
 	time.AfterFunc(100*time.Millisecond, cancel)
-	begin := time.Now()
 	_, err := p.TryAcquire(cctx, "k", 10*time.Second)
 	if !errors.Is(err, context.Canceled) || errors.Is(err, locking.ErrNotAcquired) || errors.Is(err, locking.ErrUnavailable) {
 		t.Fatalf("err = %v, want context.Canceled only", err)
@@ -154,9 +156,9 @@ func TestContextCancelEndsTheWaitWithTheContextError(t *testing.T) {
 	// Well before the 10s timeout: the cancellation ended the wait.
 	within(t, "cancelled TryAcquire", time.Since(begin), 100*time.Millisecond, 5*time.Second)
 
+	begin = time.Now()
 	dctx, cancel2 := context.WithTimeout(ctx, 150*time.Millisecond)
 	defer cancel2()
-	begin = time.Now()
 	_, err = p.TryAcquire(dctx, "k", 10*time.Second)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want context.DeadlineExceeded", err)
