@@ -161,6 +161,20 @@ func BenchmarkContended(b *testing.B) {
 	})
 }
 
+// BenchmarkContendedAgainstHoldThenPing is BenchmarkContended's provider
+// set against the ideal 1/(hold + RTT) measured rather than computed: a loop
+// that holds 1 ms and then sends one PING, round after round in alternation
+// with contended rounds of as many grants (see
+// redistesting.RunContendedAgainstHoldThenPing). Run it with a fixed
+// -benchtime, e.g. 10x: each op is one round of each.
+func BenchmarkContendedAgainstHoldThenPing(b *testing.B) {
+	srv := redistest.Start(b)
+	c := newClient(b, srv.Addr())
+	p := newProvider(b, srv.Addr(), nil)
+	redistesting.RunContendedAgainstHoldThenPing(b, providerLocker(p, "bench:contended:ideal"),
+		func(ctx context.Context) error { return c.Ping(ctx).Err() })
+}
+
 func providerLocker(p *redislocks.Provider, key string) redistesting.Locker {
 	return func(ctx context.Context, _ int) (func(), error) {
 		h, err := p.TryAcquire(ctx, key, 30*time.Second)

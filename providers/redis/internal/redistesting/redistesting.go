@@ -141,6 +141,23 @@ func MeasureRTT(b *testing.B, ping func() error) RTT {
 func RunContended(b *testing.B, rtt RTT, lock Locker) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	b.ResetTimer()
+	r := contend(ctx, b, b.N, lock)
+	b.StopTimer()
+	ReportContended(b, r.handoffs, r.elapsed, time.Duration(int64(r.held)/int64(b.N)), rtt, r.lo, r.hi)
+}
+
+// round is what one contended run of [contend] measured.
+type round struct {
+	handoffs int64
+	elapsed  time.Duration
+	held     time.Duration // summed over the grants
+	lo, hi   int64         // fewest and most grants of a worker
+}
+
+// contend has ContendedWorkers workers take lock in turn, each holding it
+// ContendedHold per grant, for n grants.
+func contend(ctx context.Context, b *testing.B, n int, lock Locker) round {
 	var (
 		remaining atomic.Int64
 		last      atomic.Int64
@@ -149,9 +166,8 @@ func RunContended(b *testing.B, rtt RTT, lock Locker) {
 		grants    [ContendedWorkers]atomic.Int64
 		wg        sync.WaitGroup
 	)
-	remaining.Store(int64(b.N))
+	remaining.Store(int64(n))
 	last.Store(-1)
-	b.ResetTimer()
 	begin := time.Now()
 	for w := range ContendedWorkers {
 		wg.Go(func() {
@@ -173,13 +189,73 @@ func RunContended(b *testing.B, rtt RTT, lock Locker) {
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(begin)
-	b.StopTimer()
-	lo, hi := grants[0].Load(), grants[0].Load()
+	r := round{handoffs: handoffs.Load(), elapsed: time.Since(begin), held: time.Duration(held.Load())}
+	r.lo, r.hi = grants[0].Load(), grants[0].Load()
 	for i := range grants {
-		lo, hi = min(lo, grants[i].Load()), max(hi, grants[i].Load())
+		r.lo, r.hi = min(r.lo, grants[i].Load()), max(r.hi, grants[i].Load())
 	}
-	ReportContended(b, handoffs.Load(), elapsed, time.Duration(held.Load()/int64(b.N)), rtt, lo, hi)
+	return r
+}
+
+// HoldThenPingGrants is how many grants each round of
+// [RunContendedAgainstHoldThenPing] hands out, and how many holds and pings
+// its ideal loop does.
+const HoldThenPingGrants = 400
+
+// RunContendedAgainstHoldThenPing measures the ideal 1/(hold + RTT) itself
+// rather than computing it: one goroutine that sleeps ContendedHold and then
+// sends one ping, HoldThenPingGrants times, does exactly one hold and one
+// round trip per grant, each round trip sent after a hold as a handoff is.
+// Each benchmark op runs that loop and a contended round of lock (as
+// [RunContended]) of as many grants, in alternating order, so that both meet
+// the same moment's load. It reports the median over the ops of the
+// contended handoffs/s as a share of the loop's iterations/s
+// (%hold-then-ping), the lowest and median fairness, and both rates'
+// medians.
+func RunContendedAgainstHoldThenPing(b *testing.B, lock Locker, ping func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var shares, fairness, contended, ideal []float64
+	i := 0
+	for b.Loop() {
+		var r round
+		var loop time.Duration
+		runLoop := func() {
+			begin := time.Now()
+			for range HoldThenPingGrants {
+				time.Sleep(ContendedHold)
+				if err := ping(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			loop = time.Since(begin)
+		}
+		if i%2 == 0 {
+			runLoop()
+			r = contend(ctx, b, HoldThenPingGrants, lock)
+		} else {
+			r = contend(ctx, b, HoldThenPingGrants, lock)
+			runLoop()
+		}
+		i++
+		perSecond := float64(r.handoffs) / r.elapsed.Seconds()
+		idealPerSecond := HoldThenPingGrants / loop.Seconds()
+		shares = append(shares, 100*perSecond/idealPerSecond)
+		fairness = append(fairness, float64(r.lo)/float64(max(r.hi, 1)))
+		contended = append(contended, perSecond)
+		ideal = append(ideal, idealPerSecond)
+	}
+	median := func(s []float64) float64 {
+		s = slices.Clone(s)
+		slices.Sort(s)
+		return s[len(s)/2]
+	}
+	b.ReportMetric(median(shares), "%hold-then-ping")
+	b.ReportMetric(slices.Min(shares), "%hold-then-ping-min")
+	b.ReportMetric(median(fairness), "fairness")
+	b.ReportMetric(slices.Min(fairness), "fairness-min")
+	b.ReportMetric(median(contended), "handoffs/s")
+	b.ReportMetric(median(ideal), "hold-then-ping/s")
 }
 
 // ReportContended reports the figures of a contended run of b.N grants:
