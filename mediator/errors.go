@@ -40,6 +40,7 @@ type NoHandlerError struct {
 	Hint string
 }
 
+// Error names the request type and, when there is one, how to register its handler.
 func (e *NoHandlerError) Error() string {
 	if e.Hint != "" {
 		return fmt.Sprintf("mediator: no handler for %s (%s)", e.Type, e.Hint)
@@ -56,6 +57,7 @@ type BuildError struct {
 	Problems []error
 }
 
+// Error lists every problem Build found, one per line when there are several.
 func (e *BuildError) Error() string {
 	if len(e.Problems) == 1 {
 		return "mediator: build: " + e.Problems[0].Error()
@@ -79,6 +81,7 @@ type PanicError struct {
 	Stack []byte
 }
 
+// Error gives the value the handler panicked with.
 func (e *PanicError) Error() string { return fmt.Sprintf("mediator: handler panicked: %v", e.Value) }
 
 // RegistrationError is a Build problem with one registration: a constructor

@@ -117,6 +117,7 @@ type DuplicateError struct {
 	First, Second string
 }
 
+// Error names the type and both places it was registered.
 func (e *DuplicateError) Error() string {
 	return fmt.Sprintf("registry: duplicate handler for %s: registered at %s and again at %s", e.Type, e.First, e.Second)
 }

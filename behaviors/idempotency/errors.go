@@ -27,6 +27,7 @@ type ConflictError struct {
 	Key string
 }
 
+// Error names the key that was reused for a different request.
 func (e *ConflictError) Error() string {
 	return fmt.Sprintf("idempotency: key %q was used for a different request", e.Key)
 }
@@ -39,6 +40,7 @@ type InProgressError struct {
 	Key string
 }
 
+// Error names the key whose first request has not finished.
 func (e *InProgressError) Error() string {
 	return fmt.Sprintf("idempotency: a request with key %q is in progress", e.Key)
 }

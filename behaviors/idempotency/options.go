@@ -47,6 +47,7 @@ type KeyError struct {
 	Reason string
 }
 
+// Error says why the key was refused.
 func (e *KeyError) Error() string { return "idempotency: invalid key: " + e.Reason }
 
 // CheckKey tells whether key is one the behavior accepts, so that an HTTP

@@ -177,6 +177,7 @@ type NotReadyError struct {
 	Locks error
 }
 
+// Error names the parts that are not ready and why.
 func (e *NotReadyError) Error() string {
 	var parts []string
 	if e.Store != nil {

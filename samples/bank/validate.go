@@ -25,6 +25,7 @@ const (
 // InputError is a request the API refuses as it stands (HTTP 400).
 type InputError struct{ Msg string }
 
+// Error is the reason given to the client.
 func (e *InputError) Error() string { return e.Msg }
 
 func invalid(format string, args ...any) error { return &InputError{Msg: fmt.Sprintf(format, args...)} }
