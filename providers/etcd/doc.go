@@ -42,9 +42,9 @@
 //     cluster-wide), surviving leader changes.
 //   - Lost: the handle's Lost closes when its entry is deleted (noticed at
 //     most 100ms after the grant, plus the watch event's delivery) or when
-//     the session went two thirds of its TTL without a renewal answer —
-//     before etcd can expire the lease, so before another holder can be
-//     granted.
+//     two thirds of the TTL have passed since the sending of the last lease
+//     renewal etcd confirmed — before etcd can expire the lease, so before
+//     another holder can be granted, however late the answers come.
 //   - Unavailability (no quorum, unreachable endpoints) is reported as
 //     locking.ErrUnavailable, never as contention: contention is reported
 //     only after etcd confirmed that the caller's entry was deleted.

@@ -49,7 +49,8 @@ func (h *handle) Token() uint64 { return h.token }
 
 // Lost returns a channel closed when the lock can no longer be vouched for:
 // the entry was deleted (by an operator, or by etcd when the lease expired)
-// or the session lease went two thirds of its TTL without a renewal answer.
+// or two thirds of the TTL passed since the sending of the last renewal of
+// the session lease that etcd confirmed.
 func (h *handle) Lost() <-chan struct{} { return h.lost.Channel() }
 
 // AfterLost runs f on a goroutine of its own once the lock is lost (at

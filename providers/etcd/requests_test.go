@@ -75,7 +75,7 @@ func countingProvider(t *testing.T, ep string) (*etcd.Provider, *requestCounter)
 
 // TestFreeLockCostsATransactionAndADelete counts, against a real etcd, what
 // an acquisition and release of a free lock costs: after the session lease
-// (granted once, one keep-alive stream), exactly what concurrency.Mutex's
+// (granted once, renewed on short keep-alive streams), exactly what concurrency.Mutex's
 // Lock+Unlock costs — one transaction that creates the entry and reads the
 // queue's head, one delete — and no watch: a lock released within
 // watchAfter is never watched.
@@ -99,8 +99,8 @@ func TestFreeLockCostsATransactionAndADelete(t *testing.T) {
 			if !maps.Equal(unary, want) {
 				t.Errorf("first acquisition and release: requests %v, want %v", unary, want)
 			}
-			if want := map[string]int{"/etcdserverpb.Lease/LeaseKeepAlive": 1}; !maps.Equal(streams, want) {
-				t.Errorf("first acquisition and release: streams %v, want %v (no watch)", streams, want)
+			if !onlyRenewals(streams) {
+				t.Errorf("first acquisition and release: streams %v, want none but the lease's renewals (no watch)", streams)
 			}
 		}
 	}
@@ -108,9 +108,21 @@ func TestFreeLockCostsATransactionAndADelete(t *testing.T) {
 	if want := map[string]int{"/etcdserverpb.KV/Txn": n - 1, "/etcdserverpb.KV/DeleteRange": n - 1}; !maps.Equal(unary, want) {
 		t.Errorf("%d more acquisitions and releases: requests %v, want %v", n-1, unary, want)
 	}
-	if len(streams) != 0 {
-		t.Errorf("%d more acquisitions and releases: streams %v, want none", n-1, streams)
+	if !onlyRenewals(streams) {
+		t.Errorf("%d more acquisitions and releases: streams %v, want none but the lease's renewals", n-1, streams)
 	}
+}
+
+// onlyRenewals reports whether streams holds no stream but the session
+// lease's renewals (one short stream per renewal, a third of the TTL apart:
+// their number depends on how long the test took).
+func onlyRenewals(streams map[string]int) bool {
+	for method := range streams {
+		if method != "/etcdserverpb.Lease/LeaseKeepAlive" {
+			return false
+		}
+	}
+	return true
 }
 
 // TestEntryDeletedRightAfterTheGrantIsLost deletes the holder's entry
