@@ -5,6 +5,7 @@
 package redistesting
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strconv"
@@ -96,10 +97,17 @@ func Interleave(b *testing.B, ops []func()) []float64 {
 	}
 	med := make([]float64, len(ops))
 	for k := range samples {
-		slices.Sort(samples[k])
-		med[k] = float64(samples[k][len(samples[k])/2].Nanoseconds()) / 1e3
+		med[k] = float64(median(samples[k]).Nanoseconds()) / 1e3
 	}
 	return med
+}
+
+// median is the middle value of s (the upper one of an even count); s is
+// left as it was.
+func median[T cmp.Ordered](s []T) T {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 // Locker takes key for worker w and returns its release.
@@ -115,7 +123,7 @@ type RTT struct{ Busy, Idle time.Duration }
 // MeasureRTT measures ping's round trip both ways (see [RTT]).
 func MeasureRTT(b *testing.B, ping func() error) RTT {
 	b.Helper()
-	median := func(n int, pause time.Duration) time.Duration {
+	sample := func(n int, pause time.Duration) time.Duration {
 		samples := make([]time.Duration, 0, n)
 		for range n {
 			if pause > 0 {
@@ -127,10 +135,9 @@ func MeasureRTT(b *testing.B, ping func() error) RTT {
 			}
 			samples = append(samples, time.Since(t0))
 		}
-		slices.Sort(samples)
-		return samples[n/2]
+		return median(samples)
 	}
-	return RTT{Busy: median(1000, 0), Idle: median(300, time.Millisecond)}
+	return RTT{Busy: sample(1000, 0), Idle: sample(300, time.Millisecond)}
 }
 
 // RunContended has ContendedWorkers workers take lock in turn, each holding
@@ -244,11 +251,6 @@ func RunContendedAgainstHoldThenPing(b *testing.B, lock Locker, ping func(contex
 		fairness = append(fairness, float64(r.lo)/float64(max(r.hi, 1)))
 		contended = append(contended, perSecond)
 		ideal = append(ideal, idealPerSecond)
-	}
-	median := func(s []float64) float64 {
-		s = slices.Clone(s)
-		slices.Sort(s)
-		return s[len(s)/2]
 	}
 	b.ReportMetric(median(shares), "%hold-then-ping")
 	b.ReportMetric(slices.Min(shares), "%hold-then-ping-min")
