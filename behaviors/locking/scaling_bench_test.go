@@ -2,6 +2,7 @@ package locking_test
 
 import (
 	"context"
+	"hash/maphash"
 	"runtime"
 	"strconv"
 	"sync"
@@ -65,13 +66,20 @@ func BenchmarkSendScaling(b *testing.B) {
 }
 
 // scaleProviders are the set-ups BenchmarkSendScaling and
-// BenchmarkSendScalingInterleaved compare. memory-1shard puts every key
+// BenchmarkSendScalingInterleaved compare. floor is the skeleton of a
+// memory-locked Send without its exclusion (BenchmarkSendFloor). memory-1shard puts every key
 // under one mutex and one token counter: what sharing one cache line costs.
 var scaleProviders = []struct {
 	name  string
 	build func(b *testing.B) *mediator.Mediator
 }{
 	{"nolock", func(b *testing.B) *mediator.Mediator { return buildScale(b, locking.WithoutLocking()) }},
+	// floor is no lock, but a handler that does the skeleton of one: see
+	// BenchmarkSendFloor.
+	{"floor", func(b *testing.B) *mediator.Mediator {
+		return build(b, locking.WithoutLocking(),
+			mediator.WithHandler[scaleWithdraw, benchBalance](&floorScaleLocks{floorLocks: floorLocks{seed: maphash.MakeSeed()}}))
+	}},
 	{"noop", func(b *testing.B) *mediator.Mediator { return buildScale(b, locking.WithNoOpLocking(), lockScale()) }},
 	{"memory", func(b *testing.B) *mediator.Mediator {
 		return buildScale(b, memory.WithInMemoryDistributedLocking(), lockScale())
