@@ -77,7 +77,7 @@ func TestChaosPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	const key = "counter"
-	l := &chaosLog{t: t, ended: map[uint32]time.Time{}}
+	l := &chaosLog{t: t, ended: map[uint32]time.Time{}, goneUnexplained: map[*chaosEntry]struct{}{}}
 	var (
 		grants, accepted, refused, unknown, unavailable, contended atomic.Int64
 		wg                                                         sync.WaitGroup
@@ -107,9 +107,11 @@ func TestChaosPostgres(t *testing.T) {
 				grants.Add(1)
 				e.h, e.token, e.pid = h, h.Token(), postgres.BackendPID(h)
 				stopLost := h.(locking.LostNotifier).AfterLost(func() { e.lostAt.Store(time.Now().UnixNano()) })
+				wctx, cancelW := context.WithTimeout(ctx, 3*time.Second)
+				e.backendStart, e.gone = store.backendStart(wctx, e.pid)
+				e.checked = time.Now()
 				l.enter(e)
 
-				wctx, cancelW := context.WithTimeout(ctx, 3*time.Second)
 				n, claimed, err := store.claim(wctx, e.token)
 				if err == nil && claimed {
 					time.Sleep(time.Duration(wrng.IntN(300)) * time.Millisecond) // the work done under the lock
@@ -148,10 +150,10 @@ func TestChaosPostgres(t *testing.T) {
 			faults[l.freeze(ctx, dsn, lockID, time.Duration(500+rng.IntN(2500))*time.Millisecond)]++
 		case f == 8:
 			faults["restart-immediate"]++
-			l.restart(cluster.Crash)
+			l.restart(ctx, dsn, cluster.Crash)
 		default:
 			faults["restart-fast"]++
-			l.restart(cluster.Restart)
+			l.restart(ctx, dsn, cluster.Restart)
 		}
 	}
 	wg.Wait()
@@ -170,8 +172,8 @@ func TestChaosPostgres(t *testing.T) {
 	defer l.mu.Unlock()
 	t.Logf("postgres chaos: %d grants, %d fenced writes accepted (%d without an answer), %d refused (all to holders told they lost), %d unavailable, %d contended; faults %v",
 		grants.Load(), accepted.Load(), unknown.Load(), refused.Load(), unavailable.Load(), contended.Load(), faults)
-	t.Logf("postgres chaos: %d overlaps with a holder whose session the server had ended (expected), %d with a holder already told; %d tokens below an earlier one (both sessions ended, expected); max time from a session's end to Lost %s (%d measured), max time a holder ran untold after its session's end %s; violations %d",
-		l.endedOverlaps, l.toldOverlaps, l.lateTokens, l.maxToLost, l.lostMeasured, l.maxUntold, l.violations)
+	t.Logf("postgres chaos: %d overlaps with a holder whose session the server had ended (expected), %d with a holder already told; %d tokens below an earlier one (both sessions ended, expected); max time from a session's end to Lost %s (%d measured), max time a holder ran untold after its session's end %s; %d sessions gone without a fault; violations %d",
+		l.endedOverlaps, l.toldOverlaps, l.lateTokens, l.maxToLost, l.lostMeasured, l.maxUntold, len(l.goneUnexplained), l.violations)
 	if grants.Load() == 0 {
 		t.Error("no grant at all: the run tested nothing")
 	}
@@ -199,6 +201,14 @@ func (s *chaosStore) write(ctx context.Context, token uint64, n int64) (bool, er
 	return err == nil && tag.RowsAffected() == 1, err
 }
 
+// backendStart returns when the server started backend pid's session;
+// gone reports that the session no longer exists. Both are zero when the
+// server did not answer.
+func (s *chaosStore) backendStart(ctx context.Context, pid uint32) (start time.Time, gone bool) {
+	err := s.pool.QueryRow(ctx, "SELECT backend_start FROM pg_stat_activity WHERE pid = $1", int32(pid)).Scan(&start)
+	return start, errors.Is(err, pgx.ErrNoRows)
+}
+
 // chaosEntry is one grant: who, with which token and backend, since when,
 // and when Lost closed (unix nanoseconds, 0 until it does).
 type chaosEntry struct {
@@ -206,8 +216,16 @@ type chaosEntry struct {
 	token  uint64
 	pid    uint32
 	start  time.Time // TryAcquire was called: a session end after it ended this grant
-	h      locking.Handle
-	lostAt atomic.Int64
+	// backendStart is when the server started the holder's session (zero
+	// when the server did not answer): a restart that began after it ended
+	// the session. A grant asked for before a restart may be had on a new
+	// session after it.
+	backendStart time.Time
+	// gone reports that the session had ended when looked for, at checked.
+	gone    bool
+	checked time.Time
+	h       locking.Handle
+	lostAt  atomic.Int64
 }
 
 // told reports whether the holder has been told it lost the lock.
@@ -227,10 +245,13 @@ type chaosLog struct {
 	mu sync.Mutex
 	// inside are the holders in their critical sections, in entry order.
 	inside []*chaosEntry
-	// ended maps a backend pid to when a fault terminated it; restarts are
-	// when the server was stopped (ending every session).
+	// ended maps a backend pid to when a fault terminated it; restarts end
+	// the sessions of the postmaster they stop.
 	ended    map[uint32]time.Time
-	restarts []time.Time
+	restarts []chaosRestart
+	// goneUnexplained are grants whose session had ended, found by no
+	// fault: reported in the summary.
+	goneUnexplained map[*chaosEntry]struct{}
 	// frozen is the pid of a backend stopped while it held the lock, 0
 	// when none.
 	frozen    uint32
@@ -255,9 +276,27 @@ func (l *chaosLog) endedAt(e *chaosEntry) (time.Time, bool) {
 		at = t
 	}
 	for _, r := range l.restarts {
-		if r.After(e.start) && (at.IsZero() || r.Before(at)) {
-			at = r
+		var ends bool
+		end := r.begin
+		if e.backendStart.IsZero() {
+			ends = r.begin.After(e.start) // a guess: it may hide an overlap, never raise a false one
+		} else {
+			// A session of an earlier postmaster; while the restart is
+			// under way, every session known so far.
+			ends = r.pmStart.IsZero() || e.backendStart.Before(r.pmStart)
+			if e.backendStart.After(end) {
+				end = e.backendStart
+			}
 		}
+		if ends && (at.IsZero() || end.Before(at)) {
+			at = end
+		}
+	}
+	if at.IsZero() && e.gone {
+		// Gone without a fault: no fault explains it, but the server
+		// freed the lock with it all the same.
+		at = e.checked
+		l.goneUnexplained[e] = struct{}{}
 	}
 	return at, !at.IsZero()
 }
@@ -435,12 +474,29 @@ func (l *chaosLog) freeze(ctx context.Context, dsn string, id int64, d time.Dura
 	return "freeze-holder"
 }
 
-// restart records that every session ends now and runs the restart.
-func (l *chaosLog) restart(do func() error) {
+// chaosRestart is one restart of the server: when it began, and when the
+// new postmaster started (zero while under way). A session that started
+// before the new postmaster did was ended by it.
+type chaosRestart struct{ begin, pmStart time.Time }
+
+// restart records that every session ends now, runs the restart and
+// records the new postmaster's start.
+func (l *chaosLog) restart(ctx context.Context, dsn string, do func() error) {
 	l.mu.Lock()
-	l.restarts = append(l.restarts, time.Now())
+	l.restarts = append(l.restarts, chaosRestart{begin: time.Now()})
+	i := len(l.restarts) - 1
 	l.mu.Unlock()
 	if err := do(); err != nil {
 		l.violate("chaos: restarting the server: %v", err)
 	}
+	pmStart := time.Now() // if the server does not say: later than its start
+	if conn := l.monitor(ctx, dsn); conn != nil {
+		if err := conn.QueryRow(ctx, "SELECT pg_postmaster_start_time()").Scan(&pmStart); err != nil {
+			l.t.Logf("chaos: pg_postmaster_start_time: %v", err)
+		}
+		conn.Close(context.Background())
+	}
+	l.mu.Lock()
+	l.restarts[i].pmStart = pmStart
+	l.mu.Unlock()
 }
