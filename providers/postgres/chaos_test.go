@@ -43,7 +43,13 @@ const chaosLostBound = 5 * time.Second
 // counter other than the number of accepted writes; (d) a token not above
 // the previous holder's (unless one of the two had lost its session);
 // (e) a holder left untold longer than chaosLostBound after its session
-// ended.
+// ended; (f) a Release reporting success for a session the server had ended
+// (or failing with anything but ErrLockLost or ErrUnavailable).
+//
+// Which sessions the server ended the checker knows from the faults: a
+// terminated backend's pid (recorded before pg_terminate_backend), and for a
+// restart every session whose backend_start precedes the new postmaster's
+// start (pg_postmaster_start_time).
 //
 // The counter row is claimed before it is read: "UPDATE ... SET fence =
 // $token WHERE fence < $token RETURNING n" — a fenced read, so that the
@@ -132,7 +138,7 @@ func TestChaosPostgres(t *testing.T) {
 					l.refused(e)
 				}
 				l.leave(e)
-				_ = h.Release(ctx)
+				l.released(e, h.Release(ctx))
 				stopLost()
 			}
 		})
@@ -172,8 +178,8 @@ func TestChaosPostgres(t *testing.T) {
 	defer l.mu.Unlock()
 	t.Logf("postgres chaos: %d grants, %d fenced writes accepted (%d without an answer), %d refused (all to holders told they lost), %d unavailable, %d contended; faults %v",
 		grants.Load(), accepted.Load(), unknown.Load(), refused.Load(), unavailable.Load(), contended.Load(), faults)
-	t.Logf("postgres chaos: %d overlaps with a holder whose session the server had ended (expected), %d with a holder already told; %d tokens below an earlier one (both sessions ended, expected); max time from a session's end to Lost %s (%d measured), max time a holder ran untold after its session's end %s; %d sessions gone without a fault; violations %d",
-		l.endedOverlaps, l.toldOverlaps, l.lateTokens, l.maxToLost, l.lostMeasured, l.maxUntold, len(l.goneUnexplained), l.violations)
+	t.Logf("postgres chaos: %d overlaps with a holder whose session the server had ended (expected), %d with a holder already told; %d tokens below an earlier one (both sessions ended, expected); max time from a session's end to Lost %s (%d measured), max time a holder ran untold after its session's end %s; %d sessions gone without a fault; %d releases reported the loss; violations %d",
+		l.endedOverlaps, l.toldOverlaps, l.lateTokens, l.maxToLost, l.lostMeasured, l.maxUntold, len(l.goneUnexplained), l.releaseErrors, l.violations)
 	if grants.Load() == 0 {
 		t.Error("no grant at all: the run tested nothing")
 	}
@@ -257,8 +263,8 @@ type chaosLog struct {
 	frozen    uint32
 	lastToken uint64
 
-	endedOverlaps, toldOverlaps, lateTokens, lostMeasured, violations int
-	maxToLost, maxUntold                                              time.Duration
+	endedOverlaps, toldOverlaps, lateTokens, lostMeasured, releaseErrors, violations int
+	maxToLost, maxUntold                                                             time.Duration
 }
 
 func (l *chaosLog) violate(format string, args ...any) {
@@ -270,7 +276,11 @@ func (l *chaosLog) violate(format string, args ...any) {
 
 // endedAt returns when the server ended e's session (by a fault), if it
 // did. Called with mu held.
-func (l *chaosLog) endedAt(e *chaosEntry) (time.Time, bool) {
+func (l *chaosLog) endedAt(e *chaosEntry) (time.Time, bool) { return l.endedAtIf(e, true) }
+
+// endedAtIf is endedAt; a restart under way counts as ending every session
+// known so far only when pending is set. Called with mu held.
+func (l *chaosLog) endedAtIf(e *chaosEntry, pending bool) (time.Time, bool) {
 	var at time.Time
 	if t, ok := l.ended[e.pid]; ok && t.After(e.start) {
 		at = t
@@ -283,7 +293,7 @@ func (l *chaosLog) endedAt(e *chaosEntry) (time.Time, bool) {
 		} else {
 			// A session of an earlier postmaster; while the restart is
 			// under way, every session known so far.
-			ends = r.pmStart.IsZero() || e.backendStart.Before(r.pmStart)
+			ends = (r.pmStart.IsZero() && pending) || (!r.pmStart.IsZero() && e.backendStart.Before(r.pmStart))
 			if e.backendStart.After(end) {
 				end = e.backendStart
 			}
@@ -389,6 +399,24 @@ func (l *chaosLog) leave(e *chaosEntry) {
 	if untold > chaosLostBound {
 		l.violations++
 		l.t.Errorf("(e) worker %d (token %d) ran %s untold after its session ended", e.worker, e.token, untold)
+	}
+}
+
+// released checks (f): a Release reports success only for a session the
+// server had not ended (its unlock ran on that session).
+func (l *chaosLog) released(e *chaosEntry, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ended := l.endedAtIf(e, false)
+	switch {
+	case err == nil && ended:
+		l.violations++
+		l.t.Errorf("(f) worker %d (token %d): Release reported success, but the server had ended its session", e.worker, e.token)
+	case err != nil && !errors.Is(err, locking.ErrLockLost) && !errors.Is(err, locking.ErrUnavailable):
+		l.violations++
+		l.t.Errorf("(f) worker %d (token %d): Release = %v, want nil, ErrLockLost or ErrUnavailable", e.worker, e.token, err)
+	case err != nil:
+		l.releaseErrors++
 	}
 }
 
