@@ -176,7 +176,7 @@ func TestChaosPostgres(t *testing.T) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	t.Logf("postgres chaos: %d grants, %d fenced writes accepted (%d without an answer), %d refused (all to holders told they lost), %d unavailable, %d contended; faults %v",
+	t.Logf("postgres chaos: %d grants, %d fenced writes accepted (%d without an answer), %d refused (each to a holder told it lost the lock, or reported above), %d unavailable, %d contended; faults %v",
 		grants.Load(), accepted.Load(), unknown.Load(), refused.Load(), unavailable.Load(), contended.Load(), faults)
 	t.Logf("postgres chaos: %d overlaps with a holder whose session the server had ended (expected), %d with a holder already told; %d tokens below an earlier one (both sessions ended, expected); max time from a session's end to Lost %s (%d measured), max time a holder ran untold after its session's end %s; %d sessions gone without a fault; %d releases reported the loss; violations %d",
 		l.endedOverlaps, l.toldOverlaps, l.lateTokens, l.maxToLost, l.lostMeasured, l.maxUntold, len(l.goneUnexplained), l.releaseErrors, l.violations)
