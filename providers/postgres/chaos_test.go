@@ -72,11 +72,11 @@ func TestChaosPostgres(t *testing.T) {
 	noLeaks(t)
 	rng := rand.New(rand.NewPCG(seed, seed))
 	cluster := pgtest.Start(t)
-	// The data's writes must survive an immediate restart once
-	// acknowledged (the test cluster runs with synchronous_commit off).
 	dsn := cluster.DSN("postgres")
 	ctx, cancel := context.WithTimeout(context.Background(), d+3*time.Minute)
 	defer cancel()
+	// The data's writes must survive an immediate restart once
+	// acknowledged (the test cluster runs with synchronous_commit off).
 	store := &chaosStore{pool: newPool(t, dsn+"&synchronous_commit=on")}
 	if _, err := store.pool.Exec(ctx, `CREATE TABLE chaos_counter (id int PRIMARY KEY, n bigint NOT NULL, fence bigint NOT NULL);
 		INSERT INTO chaos_counter VALUES (1, 0, 0)`); err != nil {
