@@ -43,11 +43,12 @@ const chaosLostBound = 5 * time.Second
 // counter other than the number of accepted writes; (d) a token not above
 // the previous holder's (unless one of the two had lost its session);
 // (e) a holder left untold longer than chaosLostBound after its session
-// ended; (f) a Release reporting success for a session the server had ended
-// (or failing with anything but ErrLockLost or ErrUnavailable).
+// ended; (f) a Release reporting success though it began after its session
+// was gone (or failing with anything but ErrLockLost or ErrUnavailable).
 //
 // Which sessions the server ended the checker knows from the faults: a
-// terminated backend's pid (recorded before pg_terminate_backend), and for a
+// terminated backend's pid (recorded before pg_terminate_backend, and gone
+// when pg_terminate_backend with a timeout says it exited), and for a
 // restart every session whose backend_start precedes the new postmaster's
 // start (pg_postmaster_start_time).
 //
@@ -83,7 +84,7 @@ func TestChaosPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	const key = "counter"
-	l := &chaosLog{t: t, ended: map[uint32]time.Time{}, goneUnexplained: map[*chaosEntry]struct{}{}}
+	l := &chaosLog{t: t, ended: map[uint32]chaosEnd{}, goneUnexplained: map[*chaosEntry]struct{}{}}
 	var (
 		grants, accepted, refused, unknown, unavailable, contended atomic.Int64
 		wg                                                         sync.WaitGroup
@@ -138,7 +139,8 @@ func TestChaosPostgres(t *testing.T) {
 					l.refused(e)
 				}
 				l.leave(e)
-				l.released(e, h.Release(ctx))
+				began := time.Now()
+				l.released(e, began, h.Release(ctx))
 				stopLost()
 			}
 		})
@@ -178,8 +180,8 @@ func TestChaosPostgres(t *testing.T) {
 	defer l.mu.Unlock()
 	t.Logf("postgres chaos: %d grants, %d fenced writes accepted (%d without an answer), %d refused (each to a holder told it lost the lock, or reported above), %d unavailable, %d contended; faults %v",
 		grants.Load(), accepted.Load(), unknown.Load(), refused.Load(), unavailable.Load(), contended.Load(), faults)
-	t.Logf("postgres chaos: %d overlaps with a holder whose session the server had ended (expected), %d with a holder already told; %d tokens below an earlier one (both sessions ended, expected); max time from a session's end to Lost %s (%d measured), max time a holder ran untold after its session's end %s; %d sessions gone without a fault; %d releases reported the loss; violations %d",
-		l.endedOverlaps, l.toldOverlaps, l.lateTokens, l.maxToLost, l.lostMeasured, l.maxUntold, len(l.goneUnexplained), l.releaseErrors, l.violations)
+	t.Logf("postgres chaos: %d overlaps with a holder whose session the server had ended (expected), %d with a holder already told; %d tokens below an earlier one (both sessions ended, expected); max time from a session's end to Lost %s (%d measured), max time a holder ran untold after its session's end %s; %d sessions gone without a fault; %d releases reported the loss, %d unlocked before their session's end took effect; violations %d",
+		l.endedOverlaps, l.toldOverlaps, l.lateTokens, l.maxToLost, l.lostMeasured, l.maxUntold, len(l.goneUnexplained), l.releaseErrors, l.unlockedFirst, l.violations)
 	if grants.Load() == 0 {
 		t.Error("no grant at all: the run tested nothing")
 	}
@@ -253,7 +255,7 @@ type chaosLog struct {
 	inside []*chaosEntry
 	// ended maps a backend pid to when a fault terminated it; restarts end
 	// the sessions of the postmaster they stop.
-	ended    map[uint32]time.Time
+	ended    map[uint32]chaosEnd
 	restarts []chaosRestart
 	// goneUnexplained are grants whose session had ended, found by no
 	// fault: reported in the summary.
@@ -263,8 +265,8 @@ type chaosLog struct {
 	frozen    uint32
 	lastToken uint64
 
-	endedOverlaps, toldOverlaps, lateTokens, lostMeasured, releaseErrors, violations int
-	maxToLost, maxUntold                                                             time.Duration
+	endedOverlaps, toldOverlaps, lateTokens, lostMeasured, releaseErrors, unlockedFirst, violations int
+	maxToLost, maxUntold                                                                            time.Duration
 }
 
 func (l *chaosLog) violate(format string, args ...any) {
@@ -276,14 +278,10 @@ func (l *chaosLog) violate(format string, args ...any) {
 
 // endedAt returns when the server ended e's session (by a fault), if it
 // did. Called with mu held.
-func (l *chaosLog) endedAt(e *chaosEntry) (time.Time, bool) { return l.endedAtIf(e, true) }
-
-// endedAtIf is endedAt; a restart under way counts as ending every session
-// known so far only when pending is set. Called with mu held.
-func (l *chaosLog) endedAtIf(e *chaosEntry, pending bool) (time.Time, bool) {
+func (l *chaosLog) endedAt(e *chaosEntry) (time.Time, bool) {
 	var at time.Time
-	if t, ok := l.ended[e.pid]; ok && t.After(e.start) {
-		at = t
+	if t, ok := l.ended[e.pid]; ok && t.from.After(e.start) {
+		at = t.from
 	}
 	for _, r := range l.restarts {
 		var ends bool
@@ -293,7 +291,7 @@ func (l *chaosLog) endedAtIf(e *chaosEntry, pending bool) (time.Time, bool) {
 		} else {
 			// A session of an earlier postmaster; while the restart is
 			// under way, every session known so far.
-			ends = (r.pmStart.IsZero() && pending) || (!r.pmStart.IsZero() && e.backendStart.Before(r.pmStart))
+			ends = r.pmStart.IsZero() || e.backendStart.Before(r.pmStart)
 			if e.backendStart.After(end) {
 				end = e.backendStart
 			}
@@ -402,20 +400,44 @@ func (l *chaosLog) leave(e *chaosEntry) {
 	}
 }
 
-// released checks (f): a Release reports success only for a session the
-// server had not ended (its unlock ran on that session).
-func (l *chaosLog) released(e *chaosEntry, err error) {
+// goneBy returns when e's session was known to be gone (a terminated
+// backend that had exited, a restart done), if it is. Called with mu held.
+func (l *chaosLog) goneBy(e *chaosEntry) (time.Time, string, bool) {
+	if t, ok := l.ended[e.pid]; ok && t.from.After(e.start) && !t.goneBy.IsZero() {
+		return t.goneBy, "terminated", true
+	}
+	for _, r := range l.restarts {
+		if r.done.IsZero() {
+			continue
+		}
+		if (e.backendStart.IsZero() && r.begin.After(e.start)) || (!e.backendStart.IsZero() && e.backendStart.Before(r.pmStart)) {
+			return r.done, "restart", true
+		}
+	}
+	return time.Time{}, "", false
+}
+
+// released checks (f): a Release that began after the session was gone
+// cannot have unlocked anything, so it must not report success. (One that
+// began before may: the unlock can run before the backend acts on its
+// termination.)
+func (l *chaosLog) released(e *chaosEntry, began time.Time, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	_, ended := l.endedAtIf(e, false)
+	gone, how, ok := l.goneBy(e)
 	switch {
-	case err == nil && ended:
+	case err == nil && ok && gone.Before(began):
 		l.violations++
-		l.t.Errorf("(f) worker %d (token %d): Release reported success, but the server had ended its session", e.worker, e.token)
-	case err != nil && !errors.Is(err, locking.ErrLockLost) && !errors.Is(err, locking.ErrUnavailable):
+		l.t.Errorf("(f) worker %d (token %d, backend %d): Release reported success, but the session was gone (%s) %s before it began",
+			e.worker, e.token, e.pid, how, began.Sub(gone))
+	case err == nil:
+		if _, ended := l.endedAt(e); ended {
+			l.unlockedFirst++ // the unlock ran before the backend acted on its end
+		}
+	case !errors.Is(err, locking.ErrLockLost) && !errors.Is(err, locking.ErrUnavailable):
 		l.violations++
 		l.t.Errorf("(f) worker %d (token %d): Release = %v, want nil, ErrLockLost or ErrUnavailable", e.worker, e.token, err)
-	case err != nil:
+	default:
 		l.releaseErrors++
 	}
 }
@@ -458,11 +480,18 @@ func (l *chaosLog) terminate(ctx context.Context, dsn string, id int64, holder b
 		return kind + " (none)"
 	}
 	l.mu.Lock()
-	l.ended[pid] = time.Now()
+	l.ended[pid] = chaosEnd{from: time.Now()}
 	l.mu.Unlock()
-	if _, err := conn.Exec(ctx, "SELECT pg_terminate_backend($1)", int32(pid)); err != nil {
-		l.t.Logf("chaos: pg_terminate_backend(%d): %v", pid, err)
+	// The signal is sent at once; the backend acts on it at its next
+	// interrupt check: the call waits (up to 5s) until it has exited.
+	var gone bool
+	if err := conn.QueryRow(ctx, "SELECT pg_terminate_backend($1, 5000)", int32(pid)).Scan(&gone); err != nil || !gone {
+		l.t.Logf("chaos: pg_terminate_backend(%d, 5000) = %t, %v", pid, gone, err)
+		return kind
 	}
+	l.mu.Lock()
+	l.ended[pid] = chaosEnd{from: l.ended[pid].from, goneBy: time.Now()}
+	l.mu.Unlock()
 	return kind
 }
 
@@ -502,10 +531,14 @@ func (l *chaosLog) freeze(ctx context.Context, dsn string, id int64, d time.Dura
 	return "freeze-holder"
 }
 
+// chaosEnd is the end of a session by a fault: the lock may be free from
+// from; the session is gone by goneBy (zero until known).
+type chaosEnd struct{ from, goneBy time.Time }
+
 // chaosRestart is one restart of the server: when it began, and when the
 // new postmaster started (zero while under way). A session that started
 // before the new postmaster did was ended by it.
-type chaosRestart struct{ begin, pmStart time.Time }
+type chaosRestart struct{ begin, pmStart, done time.Time }
 
 // restart records that every session ends now, runs the restart and
 // records the new postmaster's start.
@@ -517,7 +550,8 @@ func (l *chaosLog) restart(ctx context.Context, dsn string, do func() error) {
 	if err := do(); err != nil {
 		l.violate("chaos: restarting the server: %v", err)
 	}
-	pmStart := time.Now() // if the server does not say: later than its start
+	done := time.Now() // the old postmaster's sessions are gone
+	pmStart := done    // if the server does not say: later than its start
 	if conn := l.monitor(ctx, dsn); conn != nil {
 		if err := conn.QueryRow(ctx, "SELECT pg_postmaster_start_time()").Scan(&pmStart); err != nil {
 			l.t.Logf("chaos: pg_postmaster_start_time: %v", err)
@@ -525,6 +559,6 @@ func (l *chaosLog) restart(ctx context.Context, dsn string, do func() error) {
 		conn.Close(context.Background())
 	}
 	l.mu.Lock()
-	l.restarts[i].pmStart = pmStart
+	l.restarts[i].pmStart, l.restarts[i].done = pmStart, done
 	l.mu.Unlock()
 }
