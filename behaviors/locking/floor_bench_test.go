@@ -47,25 +47,38 @@ type floorLocks struct {
 	a      benchAccounts
 }
 
-//go:noinline
-func (f *floorLocks) Handle(ctx context.Context, c benchWithdraw) (benchBalance, error) {
-	h := maphash.String(f.seed, "lock:"+c.AccountID)
+// enter is the skeleton's grant: the key hashed, the scope allocated and
+// kept in *sink, the shard taken. exit is its release.
+func (f *floorLocks) enter(ctx context.Context, key string, sink **floorScope) (*floorShard, *floorScope) {
+	h := maphash.String(f.seed, "lock:"+key)
 	sh := &f.shards[h&1023]
 	s := &floorScope{ctx: ctx}
-	floorScopeSink = s
+	*sink = s
 	if f.cas {
 		if !sh.word.CompareAndSwap(0, 1) {
 			panic("floor: shard taken")
 		}
-		r, err := f.a.Handle(s.ctx, c)
-		sh.word.Store(0)
-		return r, err
+		return sh, s
 	}
 	sh.mu.Lock()
 	sh.mu.Unlock()
-	r, err := f.a.Handle(s.ctx, c)
+	return sh, s
+}
+
+func (f *floorLocks) exit(sh *floorShard) {
+	if f.cas {
+		sh.word.Store(0)
+		return
+	}
 	sh.mu.Lock()
 	sh.mu.Unlock()
+}
+
+//go:noinline
+func (f *floorLocks) Handle(ctx context.Context, c benchWithdraw) (benchBalance, error) {
+	sh, s := f.enter(ctx, c.AccountID, &floorScopeSink)
+	r, err := f.a.Handle(s.ctx, c)
+	f.exit(sh)
 	return r, err
 }
 
@@ -85,15 +98,9 @@ type floorScaleLocks struct {
 
 //go:noinline
 func (f *floorScaleLocks) Handle(ctx context.Context, c scaleWithdraw) (benchBalance, error) {
-	h := maphash.String(f.seed, "lock:"+c.AccountID)
-	sh := &f.shards[h&1023]
-	s := &floorScope{ctx: ctx}
-	f.sinks[c.Worker].s = s
-	sh.mu.Lock()
-	sh.mu.Unlock()
+	sh, s := f.enter(ctx, c.AccountID, &f.sinks[c.Worker].s)
 	r, err := f.a.Handle(s.ctx, c)
-	sh.mu.Lock()
-	sh.mu.Unlock()
+	f.exit(sh)
 	return r, err
 }
 
