@@ -72,6 +72,16 @@
 // such a session (letting the lock go) after about 2.5×KeepAlive, and the
 // provider, probing twice as fast, closes Lost first.
 //
+// # Who holds a lock
+//
+// [Provider.Inspect] tells who holds a key. The watcher, as it starts,
+// writes the holder record into its session's application_name ("tm-lock
+// <token> <grant time> <instance> <message type>", 63 bytes at most), where
+// any session can read it in pg_stat_activity and which ends with the
+// session; the release puts the session's own name back. It costs the grant
+// nothing: a lock released within 50ms never writes one, and is told by its
+// session's pid alone.
+//
 // # Cost
 //
 // Each held lock costs one connection of the provider and (from 50ms after

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+
+	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 )
 
 // Default values of [Options]; a zero field takes its default.
@@ -70,6 +72,10 @@ type Options struct {
 	// 1.25×KeepAlive. Negative leaves both sides at their system defaults
 	// (often two hours on the server). Default 10s.
 	KeepAlive time.Duration
+	// Instance names this process in the holder record of every lock it
+	// takes (see [Provider.Inspect]). Default locking.DefaultInstance(),
+	// "host:pid".
+	Instance string
 }
 
 // ErrInvalidOptions is wrapped by the error of invalid [Options] (a bad
@@ -91,6 +97,7 @@ type settings struct {
 	dialTimeout    time.Duration
 	releaseTimeout time.Duration
 	keepAlive      time.Duration // <= 0: system defaults
+	instance       string
 }
 
 // sequenceName accepts an identifier or schema.identifier of plain
@@ -110,6 +117,7 @@ func (o *Options) settings() (settings, error) {
 		dialTimeout:    in.DialTimeout,
 		releaseTimeout: in.ReleaseTimeout,
 		keepAlive:      in.KeepAlive,
+		instance:       in.Instance,
 	}
 	if s.keyPrefix == "" {
 		s.keyPrefix = DefaultKeyPrefix
@@ -131,6 +139,9 @@ func (o *Options) settings() (settings, error) {
 	}
 	if s.releaseTimeout == 0 {
 		s.releaseTimeout = DefaultReleaseTimeout
+	}
+	if s.instance == "" {
+		s.instance = locking.DefaultInstance()
 	}
 	if s.keepAlive == 0 {
 		s.keepAlive = DefaultKeepAlive

@@ -55,6 +55,10 @@ type Provider struct {
 	waitSQL string // a wait in the server's queue, then the token
 	seqSQL  string // creates the sequence
 	queues  *queues
+	// baseName is the sessions' application_name when they hold no lock
+	// with a record (see inspect.go); instance is settings.instance as a
+	// record writes it.
+	baseName, instance string
 
 	mu     sync.Mutex
 	closed bool
@@ -162,6 +166,8 @@ func newProvider(cc *pgx.ConnConfig, s settings) (*Provider, error) {
 		seqSQL:      "CREATE SEQUENCE IF NOT EXISTS " + s.sequence,
 		queues:      newQueues(),
 		held:        make(map[*handle]struct{}),
+		baseName:    params["application_name"],
+		instance:    recordPart(s.instance),
 	}, nil
 }
 
@@ -294,8 +300,9 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 	defer p.inflight.Done()
 	start := time.Now()
 	id := p.LockID(key)
+	a, _ := locking.AcquirerFromContext(ctx)
 	if timeout <= 0 {
-		return p.acquire(ctx, key, id, start.Add(p.s.dialTimeout), false, true)
+		return p.acquire(ctx, key, id, a, start.Add(p.s.dialTimeout), false, true)
 	}
 	deadline := start.Add(timeout)
 	w, head := p.queues.join(key)
@@ -315,7 +322,7 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 	}
 	// A caller that queued behind others found the key contended: it goes
 	// straight to the server's queue, which grants at once if the key is free.
-	h, err := p.acquire(ctx, key, id, deadline, true, head)
+	h, err := p.acquire(ctx, key, id, a, deadline, true, head)
 	var le *locking.Error
 	if errors.As(err, &le) {
 		le.Timeout = timeout
@@ -326,7 +333,7 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 // acquire runs as the head of key's queue (or as a single try): it takes a
 // connection, tries the lock (when try is set) and, when wait is set and the
 // lock is taken, waits for it in the server's queue until deadline.
-func (p *Provider) acquire(ctx context.Context, key string, id int64, deadline time.Time, wait, try bool) (locking.Handle, error) {
+func (p *Provider) acquire(ctx context.Context, key string, id int64, a locking.Acquirer, deadline time.Time, wait, try bool) (locking.Handle, error) {
 	if err := p.readySequence(ctx, key, deadline); err != nil {
 		return nil, err
 	}
@@ -339,7 +346,7 @@ func (p *Provider) acquire(ctx context.Context, key string, id int64, deadline t
 			return nil, err
 		}
 		if !try {
-			h, err, broken := p.wait(ctx, key, id, deadline, c)
+			h, err, broken := p.wait(ctx, key, id, a, deadline, c)
 			if broken && attempt < maxBrokenRetries && time.Now().Before(deadline) {
 				continue // as below
 			}
@@ -365,13 +372,13 @@ func (p *Provider) acquire(ctx context.Context, key string, id int64, deadline t
 		return nil, p.acquireError(ctx, key, err, deadline)
 	}
 	if token > 0 {
-		return p.newHandle(key, id, uint64(token), c)
+		return p.newHandle(key, id, a, uint64(token), c)
 	}
 	if !wait {
 		p.conns.put(c)
 		return nil, &locking.Error{Key: key}
 	}
-	h, err, _ := p.wait(ctx, key, id, deadline, c)
+	h, err, _ := p.wait(ctx, key, id, a, deadline, c)
 	return h, err
 }
 
@@ -380,7 +387,7 @@ func (p *Provider) acquire(ctx context.Context, key string, id int64, deadline t
 // ctx and Close interrupt the wait with a cancel request to the server.
 // broken reports a connection found dead (c is discarded), which another
 // connection may not be.
-func (p *Provider) wait(ctx context.Context, key string, id int64, deadline time.Time, c *pgx.Conn) (_ locking.Handle, _ error, broken bool) {
+func (p *Provider) wait(ctx context.Context, key string, id int64, a locking.Acquirer, deadline time.Time, c *pgx.Conn) (_ locking.Handle, _ error, broken bool) {
 	ctxBound := false // the context's deadline ends the wait, not the timeout
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline, ctxBound = d, true
@@ -448,7 +455,7 @@ func (p *Provider) wait(ctx context.Context, key string, id int64, deadline time
 		p.discard(c)
 		return nil, p.acquireError(ctx, key, err, deadline), broken
 	}
-	h, err := p.newHandle(key, id, uint64(token), c)
+	h, err := p.newHandle(key, id, a, uint64(token), c)
 	return h, err, false
 }
 
