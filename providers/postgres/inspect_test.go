@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/mediator"
@@ -110,11 +109,7 @@ func TestInspectNamesTheHolderOfAnotherProvider(t *testing.T) {
 // sessionsNamed counts the sessions whose application_name is LIKE pattern.
 func sessionsNamed(t *testing.T, dsn, pattern string) int {
 	t.Helper()
-	conn, err := pgx.Connect(ctxT(t), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	conn := connect(t, dsn)
 	var n int
 	if err := conn.QueryRow(ctxT(t), "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE $1", pattern).Scan(&n); err != nil {
 		t.Fatal(err)
@@ -252,11 +247,7 @@ func TestInspectNamesASessionThatIsNotAProvidersByPid(t *testing.T) {
 	noLeaks(t)
 	dsn := database(t)
 	p := newProvider(t, dsn, nil)
-	conn, err := pgx.Connect(ctxT(t), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	conn := connect(t, dsn)
 	var pid int
 	if err := conn.QueryRow(ctxT(t), "SELECT pg_backend_pid() FROM (SELECT pg_advisory_lock($1)) AS l", p.LockID("by-hand")).Scan(&pid); err != nil {
 		t.Fatal(err)
