@@ -113,8 +113,9 @@ func (sp *silentPath) cut() {
 // keepalives, ends the holder's session and grants the lock to a waiter
 // that reaches it by another path (the unix socket) — whatever the phase of
 // the two sides' keepalive probes at the cut, so the holders took their
-// locks at instants spread over the server's keepalive idle time. The
-// waiter's tokens are larger. Before the cut, nothing is lost.
+// locks at instants spread over 2×KeepAlive, the last one right before the
+// cut. Neither end notices the cut within a second (it is silent), and the
+// waiters' tokens are larger.
 func TestSilentPartitionLostBeforeTheServerFreesTheLock(t *testing.T) {
 	if os.Getenv(partitionEnv) == "" {
 		t.Skip("set " + partitionEnv + "=1 to run it (make chaos does): it needs root and network namespaces")
