@@ -137,14 +137,17 @@ func newProvider(cc *pgx.ConnConfig, s settings) (*Provider, error) {
 	// out a token again. The provider's own sessions always flush.
 	params["synchronous_commit"] = "on"
 	if ka := s.keepAlive; ka > 0 {
-		// The server's side of a silent path: it ends the session, and
-		// lets the lock go, after about 2.5×KeepAlive.
-		params["tcp_keepalives_idle"] = strconv.Itoa(int(ka / time.Second))
-		params["tcp_keepalives_interval"] = strconv.Itoa(int(max(ka/2/time.Second, 1)))
-		params["tcp_keepalives_count"] = "3"
-		// Ours probes twice as fast, so Lost closes before the server
-		// could grant the lock to someone else.
-		cfg := net.KeepAliveConfig{Enable: true, Idle: ka / 2, Interval: ka / 4, Count: 3}
+		// A silent path: the server ends the session (letting the lock
+		// go) between 3×KeepAlive and 3.5×KeepAlive after it went
+		// silent; the provider's sockets give up first, within about
+		// 1.25×KeepAlive, so Lost closes before the server could grant
+		// the lock to someone else (see keepalives).
+		kas := newKeepalives(ka)
+		params["tcp_keepalives_idle"] = kas.serverIdle
+		params["tcp_keepalives_interval"] = kas.serverInterval
+		params["tcp_keepalives_count"] = kas.serverCount
+		params["tcp_user_timeout"] = kas.serverUserTimeout
+		cfg := kas.client
 		dial := cc.DialFunc
 		cc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := dial(ctx, network, addr)
