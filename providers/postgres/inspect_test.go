@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/mediator"
 	"github.com/turbomediator/turbomediator-go/providers/postgres"
