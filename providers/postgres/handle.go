@@ -104,8 +104,8 @@ func (h *handle) watch() {
 }
 
 // record writes the holder record into the session's application_name,
-// unless Release has begun. It reports false when the session turned out to
-// have ended.
+// unless Release has begun, within recordTimeout. It reports false, having
+// closed the connection, when the statement failed or got no answer in time.
 func (h *handle) record() bool {
 	h.recording.Lock()
 	defer h.recording.Unlock()
@@ -113,13 +113,15 @@ func (h *handle) record() bool {
 		return true
 	}
 	nc := h.conn.PgConn().Conn()
-	_ = nc.SetDeadline(time.Now().Add(h.p.s.releaseTimeout))
+	_ = nc.SetDeadline(time.Now().Add(h.p.recordTimeout))
 	_, err := h.conn.Exec(context.Background(), setNameSQL, h.p.record(h))
 	_ = nc.SetDeadline(time.Time{})
 	if err != nil {
-		// Whatever failed, a session that is still open holds the lock; a
-		// closed one no longer does.
-		return !h.conn.IsClosed()
+		// No answer in time, or a session cut off: either way it cannot be
+		// vouched for any more. Closing it lets the lock go (at once, or
+		// when the server gives up on a silent path, after Lost).
+		_ = nc.Close()
+		return false
 	}
 	h.recorded = true
 	return true

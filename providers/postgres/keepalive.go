@@ -35,13 +35,22 @@ import (
 // 200ms) retransmits instead, for about fifteen minutes (tcp_retries2).
 // The server's tcp_user_timeout of ⌊k/2⌋+3k seconds ends it then as the
 // keepalives would (it counts from the unacknowledged answer, at most the
-// ACK delay before the cut). The provider sends nothing while it holds a
-// lock, so its keepalives always run.
+// ACK delay before the cut). The provider sends one statement while it
+// holds a lock, the holder record (see inspect.go), 50ms after the grant;
+// while its answer is due its keepalives wait, so that statement is bounded
+// by the provider's own give-up time (giveUp) and ends the session when it
+// fails. Otherwise it sends nothing, so its keepalives run.
 type keepalives struct {
 	client net.KeepAliveConfig
 	// The server's settings, as runtime parameters (whole seconds; the
 	// user timeout in milliseconds).
 	serverIdle, serverInterval, serverCount, serverUserTimeout string
+}
+
+// giveUp is how long after a path went silent the provider's sockets give
+// up: idle + count×interval.
+func (k keepalives) giveUp() time.Duration {
+	return k.client.Idle + time.Duration(k.client.Count)*k.client.Interval
 }
 
 // newKeepalives returns the settings of KeepAlive ka (at least 2s).

@@ -59,6 +59,10 @@ type Provider struct {
 	// with a record (see inspect.go); instance is settings.instance as a
 	// record writes it.
 	baseName, instance string
+	// recordTimeout bounds the statement that writes a holder record: no
+	// longer than the keepalives would take to give up on a silent path
+	// (the statement holds them back while its answer is due).
+	recordTimeout time.Duration
 
 	mu     sync.Mutex
 	closed bool
@@ -118,6 +122,7 @@ func NewFromPool(pool *pgxpool.Pool, opts *Options) (*Provider, error) {
 
 func newProvider(cc *pgx.ConnConfig, s settings) (*Provider, error) {
 	cc.ConnectTimeout = s.dialTimeout
+	recordTimeout := s.releaseTimeout
 	params := map[string]string{}
 	for k, v := range cc.RuntimeParams {
 		params[k] = v
@@ -143,6 +148,7 @@ func newProvider(cc *pgx.ConnConfig, s settings) (*Provider, error) {
 		// 1.25×KeepAlive, so Lost closes before the server could grant
 		// the lock to someone else (see keepalives).
 		kas := newKeepalives(ka)
+		recordTimeout = min(recordTimeout, kas.giveUp())
 		params["tcp_keepalives_idle"] = kas.serverIdle
 		params["tcp_keepalives_interval"] = kas.serverInterval
 		params["tcp_keepalives_count"] = kas.serverCount
@@ -160,17 +166,18 @@ func newProvider(cc *pgx.ConnConfig, s settings) (*Provider, error) {
 	cc.RuntimeParams = params
 	closeCtx, closeCancel := context.WithCancel(context.Background())
 	return &Provider{
-		closeCtx:    closeCtx,
-		closeCancel: closeCancel,
-		conns:       newConns(cc, int(s.maxConns), closeCtx.Done()),
-		s:           s,
-		trySQL:      "SELECT CASE WHEN pg_try_advisory_lock($1) THEN nextval('" + s.sequence + "') ELSE 0 END",
-		waitSQL:     "SELECT nextval('" + s.sequence + "') FROM (SELECT pg_advisory_lock($1) OFFSET 0) AS granted",
-		seqSQL:      "CREATE SEQUENCE IF NOT EXISTS " + s.sequence,
-		queues:      newQueues(),
-		held:        make(map[*handle]struct{}),
-		baseName:    params["application_name"],
-		instance:    recordPart(s.instance),
+		closeCtx:      closeCtx,
+		closeCancel:   closeCancel,
+		conns:         newConns(cc, int(s.maxConns), closeCtx.Done()),
+		s:             s,
+		trySQL:        "SELECT CASE WHEN pg_try_advisory_lock($1) THEN nextval('" + s.sequence + "') ELSE 0 END",
+		waitSQL:       "SELECT nextval('" + s.sequence + "') FROM (SELECT pg_advisory_lock($1) OFFSET 0) AS granted",
+		seqSQL:        "CREATE SEQUENCE IF NOT EXISTS " + s.sequence,
+		queues:        newQueues(),
+		held:          make(map[*handle]struct{}),
+		baseName:      params["application_name"],
+		recordTimeout: recordTimeout,
+		instance:      recordPart(s.instance),
 	}, nil
 }
 
