@@ -26,9 +26,11 @@ var floorScopeSink *floorScope
 // floorShard is one of floorLocks' shards on a line pair of its own, as the
 // memory provider's shards are: a mutex, or a word taken by compare-and-swap.
 type floorShard struct {
-	mu   sync.Mutex
-	word atomic.Uint32
-	_    [116]byte
+	mu    sync.Mutex
+	word  atomic.Uint32
+	token uint64 // drawn under the mutex at each grant, as the provider's
+	held  int
+	_     [100]byte
 }
 
 // floorLocks is the skeleton of an exclusive in-process lock per key: the
@@ -52,7 +54,7 @@ type floorLocks struct {
 func (f *floorLocks) enter(ctx context.Context, key string, sink **floorScope) (*floorShard, *floorScope) {
 	h := maphash.String(f.seed, "lock:"+key)
 	sh := &f.shards[h&1023]
-	s := &floorScope{ctx: ctx}
+	s := &floorScope{ctx: ctx, parent: nil, refs: [4]*byte{}, words: [13]uint64{h}}
 	*sink = s
 	if f.cas {
 		if !sh.word.CompareAndSwap(0, 1) {
@@ -61,6 +63,8 @@ func (f *floorLocks) enter(ctx context.Context, key string, sink **floorScope) (
 		return sh, s
 	}
 	sh.mu.Lock()
+	sh.token++
+	sh.held++
 	sh.mu.Unlock()
 	return sh, s
 }
@@ -71,6 +75,7 @@ func (f *floorLocks) exit(sh *floorShard) {
 		return
 	}
 	sh.mu.Lock()
+	sh.held--
 	sh.mu.Unlock()
 }
 
