@@ -31,6 +31,7 @@ chaos:
 	CHAOS_DURATION=$${CHAOS_DURATION:-2m} $(GO) test -race -count=1 -run Chaos -timeout 10m -v ./internal/chaos/...
 	cd providers/etcd && GOWORK=off CHAOS_DURATION=$${CHAOS_DURATION:-2m} $(GO) test -race -count=1 -run TestChaosEtcd -timeout 10m -v .
 	cd providers/postgres && GOWORK=off CHAOS_DURATION=$${CHAOS_DURATION:-2m} $(GO) test -race -count=1 -run TestChaosPostgres -timeout 10m -v .
+	cd providers/postgres && GOWORK=off PG_PARTITION=1 $(GO) test -race -count=1 -run TestSilentPartitionLostBeforeTheServerFreesTheLock -timeout 5m -v .
 	$(MAKE) redis-scale
 	$(MAKE) redis-recovery
 

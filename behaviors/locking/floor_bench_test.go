@@ -26,9 +26,11 @@ var floorScopeSink *floorScope
 // floorShard is one of floorLocks' shards on a line pair of its own, as the
 // memory provider's shards are: a mutex, or a word taken by compare-and-swap.
 type floorShard struct {
-	mu   sync.Mutex
-	word atomic.Uint32
-	_    [116]byte
+	mu    sync.Mutex
+	word  atomic.Uint32
+	token uint64 // drawn under the mutex at each grant, as the provider's
+	held  int
+	_     [100]byte
 }
 
 // floorLocks is the skeleton of an exclusive in-process lock per key: the
@@ -47,25 +49,41 @@ type floorLocks struct {
 	a      benchAccounts
 }
 
-//go:noinline
-func (f *floorLocks) Handle(ctx context.Context, c benchWithdraw) (benchBalance, error) {
-	h := maphash.String(f.seed, "lock:"+c.AccountID)
+// enter is the skeleton's grant: the key hashed, the scope allocated and
+// kept in *sink, the shard taken. exit is its release.
+func (f *floorLocks) enter(ctx context.Context, key string, sink **floorScope) (*floorShard, *floorScope) {
+	h := maphash.String(f.seed, "lock:"+key)
 	sh := &f.shards[h&1023]
-	s := &floorScope{ctx: ctx}
-	floorScopeSink = s
+	s := &floorScope{ctx: ctx, parent: nil, refs: [4]*byte{}, words: [13]uint64{h}}
+	*sink = s
 	if f.cas {
 		if !sh.word.CompareAndSwap(0, 1) {
 			panic("floor: shard taken")
 		}
-		r, err := f.a.Handle(s.ctx, c)
-		sh.word.Store(0)
-		return r, err
+		return sh, s
 	}
 	sh.mu.Lock()
+	sh.token++
+	sh.held++
 	sh.mu.Unlock()
-	r, err := f.a.Handle(s.ctx, c)
+	return sh, s
+}
+
+func (f *floorLocks) exit(sh *floorShard) {
+	if f.cas {
+		sh.word.Store(0)
+		return
+	}
 	sh.mu.Lock()
+	sh.held--
 	sh.mu.Unlock()
+}
+
+//go:noinline
+func (f *floorLocks) Handle(ctx context.Context, c benchWithdraw) (benchBalance, error) {
+	sh, s := f.enter(ctx, c.AccountID, &floorScopeSink)
+	r, err := f.a.Handle(s.ctx, c)
+	f.exit(sh)
 	return r, err
 }
 
@@ -85,15 +103,9 @@ type floorScaleLocks struct {
 
 //go:noinline
 func (f *floorScaleLocks) Handle(ctx context.Context, c scaleWithdraw) (benchBalance, error) {
-	h := maphash.String(f.seed, "lock:"+c.AccountID)
-	sh := &f.shards[h&1023]
-	s := &floorScope{ctx: ctx}
-	f.sinks[c.Worker].s = s
-	sh.mu.Lock()
-	sh.mu.Unlock()
+	sh, s := f.enter(ctx, c.AccountID, &f.sinks[c.Worker].s)
 	r, err := f.a.Handle(s.ctx, c)
-	sh.mu.Lock()
-	sh.mu.Unlock()
+	f.exit(sh)
 	return r, err
 }
 

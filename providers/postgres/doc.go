@@ -69,8 +69,20 @@
 // already let the lock go — and the locking behavior cancels the handler with
 // locking.ErrLockLost. A network path that goes silent is seen by TCP
 // keepalives, which Options.KeepAlive paces on both sides: the server ends
-// such a session (letting the lock go) after about 2.5×KeepAlive, and the
-// provider, probing twice as fast, closes Lost first.
+// such a session (letting the lock go) 3 to 3.5×KeepAlive after the path
+// went silent, and the provider closes Lost within about 1.25×KeepAlive —
+// first, whatever the phase of the two sides' probes (tested against a real
+// silent partition, see docs/providers.md).
+//
+// # Who holds a lock
+//
+// [Provider.Inspect] tells who holds a key. The watcher, as it starts,
+// writes the holder record into its session's application_name ("tm-lock
+// <token> <grant time> <instance> <message type>", 63 bytes at most), where
+// any session can read it in pg_stat_activity and which ends with the
+// session; the release puts the session's own name back. It costs the grant
+// nothing: a lock released within 50ms never writes one, and is told by its
+// session's pid alone.
 //
 // # Cost
 //

@@ -90,3 +90,25 @@ func ExampleWithPostgresDistributedLockingFromDI() {
 	balance, err := mediator.Send(context.Background(), m, WithdrawCommand{AccountID: "42", Amount: 100})
 	fmt.Println(balance, err)
 }
+
+// ExampleProvider_Inspect asks who holds an account's lock: another process
+// of the application, say, that has held it for a while.
+func ExampleProvider_Inspect() {
+	p, err := postgres.New("postgres://app@localhost:5432/bank", &postgres.Options{Instance: "bank-debug"})
+	if err != nil {
+		panic(err)
+	}
+	defer p.Close()
+	info, err := p.Inspect(context.Background(), "account:42")
+	switch {
+	case errors.Is(err, locking.ErrUnavailable):
+		fmt.Println("PostgreSQL does not answer:", err)
+	case err != nil:
+		panic(err)
+	case info.Held:
+		fmt.Printf("held by %s for %s (%s, token %d)\n",
+			info.Holder.Instance, info.HeldFor, info.Holder.MessageType, info.Token)
+	default:
+		fmt.Println("free")
+	}
+}

@@ -27,11 +27,18 @@ type handle struct {
 	token uint64
 	conn  *pgx.Conn
 	lost  locking.LostSignal
+	who   locking.Acquirer
+	since time.Time // when the grant's answer arrived
 
 	watchStart *time.Timer   // starts watch after watchDelay
 	stopping   atomic.Bool   // set by Release before it wakes watch
 	watchDone  chan struct{} // closed when watch has returned
 	sessionOK  bool          // set by watch before watchDone closes: it was stopped, not cut off
+	// recording is held by watch while it writes the holder record, so that
+	// Release does not cut that statement off; recorded is set by watch
+	// before watchDone closes when the record was written.
+	recording sync.Mutex
+	recorded  bool
 
 	mu       sync.Mutex
 	released bool
@@ -44,8 +51,8 @@ var (
 
 // newHandle registers a granted lock and starts watching its session. On a
 // closed provider it gives the lock back and reports ErrClosed.
-func (p *Provider) newHandle(key string, id int64, token uint64, c *pgx.Conn) (locking.Handle, error) {
-	h := &handle{p: p, key: key, id: id, token: token, conn: c, watchDone: make(chan struct{})}
+func (p *Provider) newHandle(key string, id int64, a locking.Acquirer, token uint64, c *pgx.Conn) (locking.Handle, error) {
+	h := &handle{p: p, key: key, id: id, token: token, conn: c, who: a, since: time.Now(), watchDone: make(chan struct{})}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -67,15 +74,20 @@ func (p *Provider) newHandle(key string, id int64, token uint64, c *pgx.Conn) (l
 // once).
 const watchDelay = 50 * time.Millisecond
 
-// watch reads the held lock's connection until Release stops it (by a read
-// deadline in the past, after setting stopping) or the session ends; in the
-// latter case the server has already let the lock go, so lost fires at once.
-// No query runs on the connection meanwhile: the only messages a healthy
-// idle session gets are notices and parameter changes, which are skipped.
-// (A deadline rather than a context: pgconn watches a cancellable context
-// with a goroutine of its own per call.)
+// watch first writes the holder record (see inspect.go), then reads the
+// held lock's connection until Release stops it (by a read deadline in the
+// past, after setting stopping) or the session ends; in the latter case the
+// server has already let the lock go, so lost fires at once. No query runs
+// on the connection meanwhile: the only messages a healthy idle session gets
+// are notices and parameter changes, which are skipped. (A deadline rather
+// than a context: pgconn watches a cancellable context with a goroutine of
+// its own per call.)
 func (h *handle) watch() {
 	defer close(h.watchDone)
+	if !h.record() {
+		h.lost.Fire()
+		return
+	}
 	pc := h.conn.PgConn()
 	for {
 		err := pc.WaitForNotification(context.Background())
@@ -89,6 +101,30 @@ func (h *handle) watch() {
 		h.lost.Fire()
 		return
 	}
+}
+
+// record writes the holder record into the session's application_name,
+// unless Release has begun, within recordTimeout. It reports false, having
+// closed the connection, when the statement failed or got no answer in time.
+func (h *handle) record() bool {
+	h.recording.Lock()
+	defer h.recording.Unlock()
+	if h.stopping.Load() {
+		return true
+	}
+	nc := h.conn.PgConn().Conn()
+	_ = nc.SetDeadline(time.Now().Add(h.p.recordTimeout))
+	_, err := h.conn.Exec(context.Background(), setNameSQL, h.p.record(h))
+	_ = nc.SetDeadline(time.Time{})
+	if err != nil {
+		// No answer in time, or a session cut off: either way it cannot be
+		// vouched for any more. Closing it lets the lock go (at once, or
+		// when the server gives up on a silent path, after Lost).
+		_ = nc.Close()
+		return false
+	}
+	h.recorded = true
+	return true
 }
 
 // Key returns the lock key, without the provider's prefix.
@@ -139,7 +175,9 @@ func (h *handle) Release(ctx context.Context) error {
 	if !h.watchStart.Stop() {
 		// The watcher runs (or is about to): wake it and wait for it.
 		h.stopping.Store(true)
+		h.recording.Lock() // a record being written is let finish
 		_ = nc.SetReadDeadline(time.Now())
+		h.recording.Unlock()
 		<-h.watchDone
 	} else {
 		// Never started: nothing read the connection, so whether the
@@ -154,7 +192,15 @@ func (h *handle) Release(ctx context.Context) error {
 	// cancellation never reaches a Release).
 	_ = nc.SetDeadline(time.Now().Add(p.s.releaseTimeout))
 	var unlocked bool
-	err := h.conn.QueryRow(context.Background(), "SELECT pg_advisory_unlock($1)", h.id).Scan(&unlocked)
+	var err error
+	if h.recorded {
+		// The session goes back to its name, so that its next lock is not
+		// taken for this one before it has a record of its own.
+		var name string
+		err = h.conn.QueryRow(context.Background(), unlockRenameSQL, h.id, p.baseName).Scan(&unlocked, &name)
+	} else {
+		err = h.conn.QueryRow(context.Background(), "SELECT pg_advisory_unlock($1)", h.id).Scan(&unlocked)
+	}
 	_ = nc.SetDeadline(time.Time{})
 	switch {
 	case err != nil:

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+
+	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 )
 
 // Default values of [Options]; a zero field takes its default.
@@ -62,14 +64,23 @@ type Options struct {
 	// caller's cancellation does not reach. Default 5s.
 	ReleaseTimeout time.Duration
 	// KeepAlive paces the TCP keepalives of the provider's sessions, for a
-	// network path that goes silent while a lock is held. The server probes
-	// after KeepAlive of silence, then every KeepAlive/2, and ends the
-	// session (letting the lock go) after 3 unanswered probes: about
-	// 2.5×KeepAlive. The provider probes twice as fast (idle KeepAlive/2,
-	// then every KeepAlive/4, 3 probes), so Lost closes first, at about
-	// 1.25×KeepAlive. Negative leaves both sides at their system defaults
-	// (often two hours on the server). Default 10s.
+	// network path that goes silent while a lock is held (whole seconds:
+	// both kernels count in them). The server probes after KeepAlive/2 of
+	// silence, then every KeepAlive, and ends the session (letting the lock
+	// go) after 3 unanswered probes — between 3×KeepAlive and
+	// 3.5×KeepAlive after the path went silent, the phase of the probes
+	// deciding (its TCP user timeout, 3.5×KeepAlive, ends a session with
+	// unacknowledged data, which does not probe). The provider probes after KeepAlive/2, then every
+	// KeepAlive/4 (rounded up to seconds), 3 probes, so Lost closes within
+	// about 1.25×KeepAlive (4s at 2s, 14s at 10s): always at least 2s
+	// before the server could grant the lock to someone else. Negative
+	// leaves both sides at their system defaults (often two hours on the
+	// server). At least 2s. Default 10s.
 	KeepAlive time.Duration
+	// Instance names this process in the holder record of every lock it
+	// takes (see [Provider.Inspect]). Default locking.DefaultInstance(),
+	// "host:pid".
+	Instance string
 }
 
 // ErrInvalidOptions is wrapped by the error of invalid [Options] (a bad
@@ -91,6 +102,7 @@ type settings struct {
 	dialTimeout    time.Duration
 	releaseTimeout time.Duration
 	keepAlive      time.Duration // <= 0: system defaults
+	instance       string
 }
 
 // sequenceName accepts an identifier or schema.identifier of plain
@@ -110,6 +122,7 @@ func (o *Options) settings() (settings, error) {
 		dialTimeout:    in.DialTimeout,
 		releaseTimeout: in.ReleaseTimeout,
 		keepAlive:      in.KeepAlive,
+		instance:       in.Instance,
 	}
 	if s.keyPrefix == "" {
 		s.keyPrefix = DefaultKeyPrefix
@@ -131,6 +144,9 @@ func (o *Options) settings() (settings, error) {
 	}
 	if s.releaseTimeout == 0 {
 		s.releaseTimeout = DefaultReleaseTimeout
+	}
+	if s.instance == "" {
+		s.instance = locking.DefaultInstance()
 	}
 	if s.keepAlive == 0 {
 		s.keepAlive = DefaultKeepAlive

@@ -55,6 +55,14 @@ type Provider struct {
 	waitSQL string // a wait in the server's queue, then the token
 	seqSQL  string // creates the sequence
 	queues  *queues
+	// baseName is the sessions' application_name when they hold no lock
+	// with a record (see inspect.go); instance is settings.instance as a
+	// record writes it.
+	baseName, instance string
+	// recordTimeout bounds the statement that writes a holder record: no
+	// longer than the keepalives would take to give up on a silent path
+	// (the statement holds them back while its answer is due).
+	recordTimeout time.Duration
 
 	mu     sync.Mutex
 	closed bool
@@ -114,6 +122,7 @@ func NewFromPool(pool *pgxpool.Pool, opts *Options) (*Provider, error) {
 
 func newProvider(cc *pgx.ConnConfig, s settings) (*Provider, error) {
 	cc.ConnectTimeout = s.dialTimeout
+	recordTimeout := s.releaseTimeout
 	params := map[string]string{}
 	for k, v := range cc.RuntimeParams {
 		params[k] = v
@@ -133,14 +142,18 @@ func newProvider(cc *pgx.ConnConfig, s settings) (*Provider, error) {
 	// out a token again. The provider's own sessions always flush.
 	params["synchronous_commit"] = "on"
 	if ka := s.keepAlive; ka > 0 {
-		// The server's side of a silent path: it ends the session, and
-		// lets the lock go, after about 2.5×KeepAlive.
-		params["tcp_keepalives_idle"] = strconv.Itoa(int(ka / time.Second))
-		params["tcp_keepalives_interval"] = strconv.Itoa(int(max(ka/2/time.Second, 1)))
-		params["tcp_keepalives_count"] = "3"
-		// Ours probes twice as fast, so Lost closes before the server
-		// could grant the lock to someone else.
-		cfg := net.KeepAliveConfig{Enable: true, Idle: ka / 2, Interval: ka / 4, Count: 3}
+		// A silent path: the server ends the session (letting the lock
+		// go) between 3×KeepAlive and 3.5×KeepAlive after it went
+		// silent; the provider's sockets give up first, within about
+		// 1.25×KeepAlive, so Lost closes before the server could grant
+		// the lock to someone else (see keepalives).
+		kas := newKeepalives(ka)
+		recordTimeout = min(recordTimeout, kas.giveUp())
+		params["tcp_keepalives_idle"] = kas.serverIdle
+		params["tcp_keepalives_interval"] = kas.serverInterval
+		params["tcp_keepalives_count"] = kas.serverCount
+		params["tcp_user_timeout"] = kas.serverUserTimeout
+		cfg := kas.client
 		dial := cc.DialFunc
 		cc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := dial(ctx, network, addr)
@@ -153,15 +166,18 @@ func newProvider(cc *pgx.ConnConfig, s settings) (*Provider, error) {
 	cc.RuntimeParams = params
 	closeCtx, closeCancel := context.WithCancel(context.Background())
 	return &Provider{
-		closeCtx:    closeCtx,
-		closeCancel: closeCancel,
-		conns:       newConns(cc, int(s.maxConns), closeCtx.Done()),
-		s:           s,
-		trySQL:      "SELECT CASE WHEN pg_try_advisory_lock($1) THEN nextval('" + s.sequence + "') ELSE 0 END",
-		waitSQL:     "SELECT nextval('" + s.sequence + "') FROM (SELECT pg_advisory_lock($1) OFFSET 0) AS granted",
-		seqSQL:      "CREATE SEQUENCE IF NOT EXISTS " + s.sequence,
-		queues:      newQueues(),
-		held:        make(map[*handle]struct{}),
+		closeCtx:      closeCtx,
+		closeCancel:   closeCancel,
+		conns:         newConns(cc, int(s.maxConns), closeCtx.Done()),
+		s:             s,
+		trySQL:        "SELECT CASE WHEN pg_try_advisory_lock($1) THEN nextval('" + s.sequence + "') ELSE 0 END",
+		waitSQL:       "SELECT nextval('" + s.sequence + "') FROM (SELECT pg_advisory_lock($1) OFFSET 0) AS granted",
+		seqSQL:        "CREATE SEQUENCE IF NOT EXISTS " + s.sequence,
+		queues:        newQueues(),
+		held:          make(map[*handle]struct{}),
+		baseName:      params["application_name"],
+		recordTimeout: recordTimeout,
+		instance:      recordPart(s.instance),
 	}, nil
 }
 
@@ -294,8 +310,9 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 	defer p.inflight.Done()
 	start := time.Now()
 	id := p.LockID(key)
+	a, _ := locking.AcquirerFromContext(ctx)
 	if timeout <= 0 {
-		return p.acquire(ctx, key, id, start.Add(p.s.dialTimeout), false, true)
+		return p.acquire(ctx, key, id, a, start.Add(p.s.dialTimeout), false, true)
 	}
 	deadline := start.Add(timeout)
 	w, head := p.queues.join(key)
@@ -315,7 +332,7 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 	}
 	// A caller that queued behind others found the key contended: it goes
 	// straight to the server's queue, which grants at once if the key is free.
-	h, err := p.acquire(ctx, key, id, deadline, true, head)
+	h, err := p.acquire(ctx, key, id, a, deadline, true, head)
 	var le *locking.Error
 	if errors.As(err, &le) {
 		le.Timeout = timeout
@@ -326,7 +343,7 @@ func (p *Provider) TryAcquire(ctx context.Context, key string, timeout time.Dura
 // acquire runs as the head of key's queue (or as a single try): it takes a
 // connection, tries the lock (when try is set) and, when wait is set and the
 // lock is taken, waits for it in the server's queue until deadline.
-func (p *Provider) acquire(ctx context.Context, key string, id int64, deadline time.Time, wait, try bool) (locking.Handle, error) {
+func (p *Provider) acquire(ctx context.Context, key string, id int64, a locking.Acquirer, deadline time.Time, wait, try bool) (locking.Handle, error) {
 	if err := p.readySequence(ctx, key, deadline); err != nil {
 		return nil, err
 	}
@@ -339,7 +356,7 @@ func (p *Provider) acquire(ctx context.Context, key string, id int64, deadline t
 			return nil, err
 		}
 		if !try {
-			h, err, broken := p.wait(ctx, key, id, deadline, c)
+			h, err, broken := p.wait(ctx, key, id, a, deadline, c)
 			if broken && attempt < maxBrokenRetries && time.Now().Before(deadline) {
 				continue // as below
 			}
@@ -365,13 +382,13 @@ func (p *Provider) acquire(ctx context.Context, key string, id int64, deadline t
 		return nil, p.acquireError(ctx, key, err, deadline)
 	}
 	if token > 0 {
-		return p.newHandle(key, id, uint64(token), c)
+		return p.newHandle(key, id, a, uint64(token), c)
 	}
 	if !wait {
 		p.conns.put(c)
 		return nil, &locking.Error{Key: key}
 	}
-	h, err, _ := p.wait(ctx, key, id, deadline, c)
+	h, err, _ := p.wait(ctx, key, id, a, deadline, c)
 	return h, err
 }
 
@@ -380,7 +397,7 @@ func (p *Provider) acquire(ctx context.Context, key string, id int64, deadline t
 // ctx and Close interrupt the wait with a cancel request to the server.
 // broken reports a connection found dead (c is discarded), which another
 // connection may not be.
-func (p *Provider) wait(ctx context.Context, key string, id int64, deadline time.Time, c *pgx.Conn) (_ locking.Handle, _ error, broken bool) {
+func (p *Provider) wait(ctx context.Context, key string, id int64, a locking.Acquirer, deadline time.Time, c *pgx.Conn) (_ locking.Handle, _ error, broken bool) {
 	ctxBound := false // the context's deadline ends the wait, not the timeout
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline, ctxBound = d, true
@@ -448,7 +465,7 @@ func (p *Provider) wait(ctx context.Context, key string, id int64, deadline time
 		p.discard(c)
 		return nil, p.acquireError(ctx, key, err, deadline), broken
 	}
-	h, err := p.newHandle(key, id, uint64(token), c)
+	h, err := p.newHandle(key, id, a, uint64(token), c)
 	return h, err, false
 }
 

@@ -39,6 +39,7 @@ type Cluster struct {
 	dir   string // temporary root, removed at cleanup
 	data  string // the cluster's data directory
 	owner string // "postgres" when the commands run through runuser, else ""
+	cfg   Config // where the server listens (StartConfig)
 
 	mu      sync.Mutex
 	port    int
@@ -48,9 +49,12 @@ type Cluster struct {
 
 // Start creates a cluster, starts it and registers tb.Cleanup to stop it and
 // remove its files.
-func Start(tb testing.TB) *Cluster {
+func Start(tb testing.TB) *Cluster { return StartConfig(tb, Config{}) }
+
+// StartConfig is Start with the server listening where cfg says.
+func StartConfig(tb testing.TB, cfg Config) *Cluster {
 	tb.Helper()
-	c, err := start(tb)
+	c, err := start(tb, cfg)
 	if err != nil {
 		tb.Fatalf("pgtest: %v", err)
 	}
@@ -69,11 +73,11 @@ func StartMain() (*Cluster, string, error) {
 		}
 		return nil, reason, nil
 	}
-	c, err := startIn(nil, bin)
+	c, err := startIn(nil, bin, Config{})
 	return c, "", err
 }
 
-func start(tb testing.TB) (*Cluster, error) {
+func start(tb testing.TB, cfg Config) (*Cluster, error) {
 	bin, reason := lookBinaries()
 	if bin == "" {
 		if isCI() {
@@ -81,15 +85,15 @@ func start(tb testing.TB) (*Cluster, error) {
 		}
 		tb.Skip("\n" + strings.Repeat("!", 78) + "\n!!! SKIPPED: pgtest: " + reason + "\n" + strings.Repeat("!", 78))
 	}
-	return startIn(tb, bin)
+	return startIn(tb, bin, cfg)
 }
 
-func startIn(tb testing.TB, bin string) (*Cluster, error) {
+func startIn(tb testing.TB, bin string, cfg Config) (*Cluster, error) {
 	dir, err := os.MkdirTemp("", "pgtest-")
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{tb: tb, bin: bin, dir: dir, data: filepath.Join(dir, "data")}
+	c := &Cluster{tb: tb, bin: bin, dir: dir, data: filepath.Join(dir, "data"), cfg: cfg}
 	if os.Geteuid() == 0 {
 		c.owner = "postgres"
 		u, err := user.Lookup(c.owner)
@@ -107,6 +111,14 @@ func startIn(tb testing.TB, bin string) (*Cluster, error) {
 	if out, err := c.run("initdb", "-D", c.data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"); err != nil {
 		c.remove()
 		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
+	}
+	if cfg.ListenAddr != "" {
+		// initdb trusts loopback clients only: trust those of the
+		// listening address's subnet too.
+		if err := appendFile(filepath.Join(c.data, "pg_hba.conf"), "host all all samenet trust\n"); err != nil {
+			c.remove()
+			return nil, err
+		}
 	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
@@ -173,29 +185,36 @@ func freePort() (int, error) {
 // run runs one of the server's programs, as the postgres user when we are
 // root, and returns its combined output.
 func (c *Cluster) run(prog string, args ...string) ([]byte, error) {
-	path := filepath.Join(c.bin, prog)
-	var cmd *exec.Cmd
+	argv := append([]string{filepath.Join(c.bin, prog)}, args...)
 	if c.owner != "" {
-		cmd = exec.Command("runuser", append([]string{"-u", c.owner, "--", path}, args...)...)
-	} else {
-		cmd = exec.Command(path, args...)
+		argv = append([]string{"runuser", "-u", c.owner, "--"}, argv...)
 	}
+	if c.cfg.NetNS != "" && prog == "pg_ctl" && args[len(args)-1] == "start" {
+		// The postmaster inherits the namespace; stopping it (a signal
+		// to the pid in its pid file) needs none.
+		argv = append([]string{"ip", "netns", "exec", c.cfg.NetNS}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = c.dir
 	return cmd.CombinedOutput()
 }
 
 // startLocked writes the port into the configuration and starts the server.
 func (c *Cluster) startLocked() error {
+	socketDir := ""
+	if c.cfg.Socket {
+		socketDir = c.dir
+	}
 	conf := fmt.Sprintf(`
 port = %d
-listen_addresses = '127.0.0.1'
-unix_socket_directories = ''
+listen_addresses = '%s'
+unix_socket_directories = '%s'
 fsync = off
 synchronous_commit = off
 full_page_writes = off
 max_connections = 300
 shared_buffers = 16MB
-`, c.port)
+`, c.port, c.cfg.host(), socketDir)
 	// postgresql.auto.conf is read last and belongs to the server's user;
 	// rewriting it (as its owner, through the same runuser) keeps the port
 	// current across attempts.
@@ -216,6 +235,18 @@ shared_buffers = 16MB
 	}
 	c.running = true
 	return nil
+}
+
+func appendFile(name, text string) error {
+	f, err := os.OpenFile(name, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(text)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func tail(b []byte) string {
@@ -246,9 +277,20 @@ func (c *Cluster) Port() int {
 	return c.port
 }
 
-// DSN returns a connection string for database db as the superuser.
+// DSN returns a connection string for database db as the superuser, over
+// TCP to the address the server listens on.
 func (c *Cluster) DSN(db string) string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.Port(), db)
+	return fmt.Sprintf("postgres://postgres@%s:%d/%s?sslmode=disable", c.cfg.host(), c.Port(), db)
+}
+
+// SocketDSN returns a connection string for database db as the superuser,
+// over the server's unix socket (Config.Socket): a path that does not go
+// through the network, whatever happens to it.
+func (c *Cluster) SocketDSN(db string) string {
+	if !c.cfg.Socket {
+		panic("pgtest: SocketDSN of a cluster started without Config.Socket")
+	}
+	return fmt.Sprintf("host=%s port=%d user=postgres dbname=%s sslmode=disable", c.dir, c.Port(), db)
 }
 
 // NewDatabase creates a fresh database and returns its DSN: tests sharing a
