@@ -450,11 +450,16 @@ func (l *chaosLog) released(e *chaosEntry, began time.Time, err error) {
 	}
 }
 
-// backend finds the backend holding (granted) or first waiting for lock id.
-func backend(ctx context.Context, conn *pgx.Conn, id int64, granted bool) (uint32, error) {
+// backend finds the backend holding (granted) or first waiting for lock id,
+// within timeout (a query on a stalled server must not hang the run); with
+// idle, only a backend between statements.
+func backend(ctx context.Context, conn *pgx.Conn, id int64, granted, idle bool, timeout time.Duration) (uint32, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	var pid uint32
-	err := conn.QueryRow(ctx, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted = $2
-		AND ((classid::bigint << 32) | objid::bigint) = $1 ORDER BY pid LIMIT 1`, id, granted).Scan(&pid)
+	err := conn.QueryRow(ctx, `SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE l.locktype = 'advisory' AND l.granted = $2 AND ((l.classid::bigint << 32) | l.objid::bigint) = $1
+		AND (NOT $3 OR a.state = 'idle') ORDER BY l.pid LIMIT 1`, id, granted, idle).Scan(&pid)
 	return pid, err
 }
 
@@ -483,7 +488,7 @@ func (l *chaosLog) terminate(ctx context.Context, dsn string, id int64, holder b
 		return kind + " (no connection)"
 	}
 	defer conn.Close(context.Background())
-	pid, err := backend(ctx, conn, id, holder)
+	pid, err := backend(ctx, conn, id, holder, false, 5*time.Second)
 	if err != nil {
 		return kind + " (none)"
 	}
@@ -493,7 +498,9 @@ func (l *chaosLog) terminate(ctx context.Context, dsn string, id int64, holder b
 	// The signal is sent at once; the backend acts on it at its next
 	// interrupt check: the call waits (up to 5s) until it has exited.
 	var gone bool
-	if err := conn.QueryRow(ctx, "SELECT pg_terminate_backend($1, 5000)", int32(pid)).Scan(&gone); err != nil || !gone {
+	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := conn.QueryRow(tctx, "SELECT pg_terminate_backend($1, 5000)", int32(pid)).Scan(&gone); err != nil || !gone {
 		l.t.Logf("chaos: pg_terminate_backend(%d, 5000) = %t, %v", pid, gone, err)
 		return kind
 	}
@@ -505,15 +512,22 @@ func (l *chaosLog) terminate(ctx context.Context, dsn string, id int64, holder b
 
 // freeze stops the holder's backend (SIGSTOP) for d, then resumes it
 // (SIGCONT). While it is frozen and holds the lock nobody may enter.
+//
+// Only an idle backend is frozen: one stopped inside a statement may hold
+// one of the server's internal locks (LWLocks), and then every session
+// stalls — the monitor's queries and new connections too (a run hung so,
+// with a backend stopped in a SELECT). A backend that began a statement
+// between the choice and the signal may still do it: the check that
+// follows the signal is bounded, and the backend resumed if it times out.
 func (l *chaosLog) freeze(ctx context.Context, dsn string, id int64, d time.Duration) string {
 	conn := l.monitor(ctx, dsn)
 	if conn == nil {
 		return "freeze-holder (no connection)"
 	}
 	defer conn.Close(context.Background())
-	pid, err := backend(ctx, conn, id, true)
+	pid, err := backend(ctx, conn, id, true, true, 5*time.Second)
 	if err != nil {
-		return "freeze-holder (none)"
+		return "freeze-holder (none idle)"
 	}
 	if err := syscall.Kill(int(pid), syscall.SIGSTOP); err != nil {
 		l.t.Logf("chaos: SIGSTOP %d: %v", pid, err)
@@ -529,7 +543,12 @@ func (l *chaosLog) freeze(ctx context.Context, dsn string, id int64, d time.Dura
 	}()
 	// Frozen, it cannot release: if it still holds the lock now, it holds
 	// it until resumed.
-	if still, err := backend(ctx, conn, id, true); err != nil || still != pid {
+	still, err := backend(ctx, conn, id, true, false, 2*time.Second)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || (err != nil && !errors.Is(err, pgx.ErrNoRows)):
+		l.t.Logf("chaos: the server stalled with backend %d stopped: %v", pid, err)
+		return "freeze-holder (stalled the server, resumed)"
+	case err != nil || still != pid:
 		return "freeze-holder (released before the signal)"
 	}
 	l.mu.Lock()
@@ -561,7 +580,9 @@ func (l *chaosLog) restart(ctx context.Context, dsn string, do func() error) {
 	done := time.Now() // the old postmaster's sessions are gone
 	pmStart := done    // if the server does not say: later than its start
 	if conn := l.monitor(ctx, dsn); conn != nil {
-		if err := conn.QueryRow(ctx, "SELECT pg_postmaster_start_time()").Scan(&pmStart); err != nil {
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := conn.QueryRow(qctx, "SELECT pg_postmaster_start_time()").Scan(&pmStart); err != nil {
 			l.t.Logf("chaos: pg_postmaster_start_time: %v", err)
 		}
 		conn.Close(context.Background())
