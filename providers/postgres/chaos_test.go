@@ -30,7 +30,7 @@ const chaosLostBound = 5 * time.Second
 // (skipped without it) 4 workers, each with a provider of its own (as 4
 // processes would have), take one key and read-modify-write a fenced
 // counter row while the holder's session is terminated, a waiting head's
-// session is terminated, the holder's backend is frozen (SIGSTOP) for
+// session is terminated, the holder's idle backend is frozen (SIGSTOP) for
 // 0.5–3s and resumed, and the server is restarted (immediate and fast).
 // CHAOS_SEED replays a schedule.
 //
