@@ -26,7 +26,10 @@ vet:
 
 # chaos runs the fault-injection suite for longer than the short run `make test`
 # includes (CHAOS_DURATION; CHAOS_SEED replays a schedule), then the etcd
-# provider's chaos mode (members killed, frozen, a majority stopped).
+# provider's chaos mode (members killed, frozen, a majority stopped), the
+# PostgreSQL provider's (sessions terminated, backends frozen, the server
+# restarted) and its silent-partition test (root and network namespaces: the
+# server in a namespace of its own, the path cut by blackhole routes).
 chaos:
 	CHAOS_DURATION=$${CHAOS_DURATION:-2m} $(GO) test -race -count=1 -run Chaos -timeout 10m -v ./internal/chaos/...
 	cd providers/etcd && GOWORK=off CHAOS_DURATION=$${CHAOS_DURATION:-2m} $(GO) test -race -count=1 -run TestChaosEtcd -timeout 10m -v .
