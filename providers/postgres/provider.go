@@ -35,7 +35,9 @@ const maxBrokenRetries = 3
 
 // ApplicationName is the application_name of the provider's own sessions
 // (unless the DSN or the application's pool sets one): they are easy to find
-// in pg_stat_activity.
+// in pg_stat_activity. A session that has held its lock for 50ms carries
+// the lock's holder record instead ("tm-lock ...", see [Provider.Inspect])
+// until the release.
 const ApplicationName = "turbomediator-locks"
 
 // Provider is a [locking.Provider] on PostgreSQL advisory locks: its locks
