@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/mediator"
 	"github.com/turbomediator/turbomediator-go/providers/postgres"
@@ -61,13 +59,9 @@ func sendHold(m *mediator.Mediator, account string) (held <-chan uint64, result 
 // holderPid finds the backend that holds key's advisory lock.
 func holderPid(t *testing.T, dsn string, p *postgres.Provider, key string) int {
 	t.Helper()
-	conn, err := pgx.Connect(ctxT(t), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	conn := connect(t, dsn)
 	var pid int
-	err = conn.QueryRow(ctxT(t), `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+	err := conn.QueryRow(ctxT(t), `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
 		AND ((classid::bigint << 32) | objid::bigint) = $1`, p.LockID(key)).Scan(&pid)
 	if err != nil {
 		t.Fatalf("finding the holder of %q: %v", key, err)
@@ -109,11 +103,7 @@ func TestTerminatedBackendLosesTheLockWithinASecond(t *testing.T) {
 	held, result := sendHold(m, "acct:7")
 	token := <-held
 	pid := holderPid(t, dsn, p, "holdUntilCancelled:acct:7")
-	conn, err := pgx.Connect(ctxT(t), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	conn := connect(t, dsn)
 	var ok bool
 	terminating := time.Now()
 	if err := conn.QueryRow(ctxT(t), "SELECT pg_terminate_backend($1)", pid).Scan(&ok); err != nil || !ok {
@@ -194,11 +184,7 @@ func TestAfterLostRunsOnLossAndStopUnregisters(t *testing.T) {
 	if !stop() {
 		t.Fatal("stop before the loss reported false")
 	}
-	conn, err := pgx.Connect(ctxT(t), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	conn := connect(t, dsn)
 	if _, err := conn.Exec(ctxT(t), "SELECT pg_terminate_backend($1)", holderPid(t, dsn, p, "k")); err != nil {
 		t.Fatal(err)
 	}
@@ -226,15 +212,11 @@ func TestLostRightAfterTheGrant(t *testing.T) {
 	noLeaks(t)
 	dsn := database(t)
 	p := newProvider(t, dsn, nil)
-	conn, err := pgx.Connect(ctxT(t), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	conn := connect(t, dsn)
 	h := acquire(t, p, "k", 0)
 	granted := time.Now()
 	var n int
-	err = conn.QueryRow(ctxT(t), `SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory'
+	err := conn.QueryRow(ctxT(t), `SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory'
 		AND granted AND ((classid::bigint << 32) | objid::bigint) = $1`, p.LockID("k")).Scan(&n)
 	if err != nil || n != 1 {
 		t.Fatalf("terminating the holder: %d, %v", n, err)

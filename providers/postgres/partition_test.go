@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/turbomediator/turbomediator-go/behaviors/locking"
 	"github.com/turbomediator/turbomediator-go/providers/postgres"
 	"github.com/turbomediator/turbomediator-go/providers/postgres/pgtest"
@@ -240,23 +238,5 @@ func spread(ds []time.Duration) string {
 // waitForWaiters waits until n sessions wait for advisory locks.
 func waitForWaiters(t *testing.T, dsn string, n int) {
 	t.Helper()
-	conn, err := pgx.Connect(ctxT(t), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var waiting int
-		if err := conn.QueryRow(ctxT(t), "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").Scan(&waiting); err != nil {
-			t.Fatal(err)
-		}
-		if waiting >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d waiters in the server's queue after 30s", waiting, n)
-		}
-		time.Sleep(20 * time.Millisecond) // polling the server: there is no event to wait on
-	}
+	waitFor(t, fmt.Sprintf("%d waiters in the server's queue", n), func() bool { return serverWaiters(t, dsn) >= n })
 }

@@ -247,13 +247,9 @@ func TestLockIDMatchesTheDocumentedSQL(t *testing.T) {
 	p := newProvider(t, dsn, nil)
 	h := acquire(t, p, "acct:42", 0)
 	defer release(t, h)
-	conn, err := pgx.Connect(ctxT(t), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	conn := connect(t, dsn)
 	var id int64
-	err = conn.QueryRow(ctxT(t), `SELECT ('x' || left(encode(sha256(convert_to($1 || $2, 'UTF8')), 'hex'), 16))::bit(64)::bigint`,
+	err := conn.QueryRow(ctxT(t), `SELECT ('x' || left(encode(sha256(convert_to($1 || $2, 'UTF8')), 'hex'), 16))::bit(64)::bigint`,
 		postgres.DefaultKeyPrefix, "acct:42").Scan(&id)
 	if err != nil {
 		t.Fatal(err)
